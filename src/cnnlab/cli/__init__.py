@@ -1,0 +1,73 @@
+"""The ``cnnlab`` command: a thin argparse front over the library.
+
+Each part registers its own sub-commands from a module in this package (``register(sub)``),
+imported here by name. Handlers import torch lazily so ``cnnlab --help`` stays instant.
+User errors (``CnnlabError``) are printed as one message, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rich.console import Console
+
+from cnnlab import __version__
+from cnnlab.errors import CnnlabError
+
+try:  # coloured --help; plain argparse help when rich-argparse is missing
+    from rich_argparse import RichHelpFormatter as HelpFormatter
+except ImportError:  # pragma: no cover
+    HelpFormatter = argparse.RawDescriptionHelpFormatter
+
+# One module per part; each defines ``register(subparsers)``.
+COMMAND_MODULES = [
+    "cnnlab.cli.arithmetic",  # shape, summary, compare
+    "cnnlab.cli.models",  # models
+    "cnnlab.cli.train",  # train, eval, predict, demo
+    "cnnlab.cli.scratch",  # scratch train / gradcheck
+]
+
+err_console = Console(stderr=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnnlab",
+        description="The classic CNN curriculum as measured software: exact layer arithmetic, "
+        "a faithful model zoo, fast honest training and a from-scratch NumPy engine.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"cnnlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:  # a part not installed in this build
+            if e.name != name:
+                raise
+            continue
+        module.register(sub, HelpFormatter)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        return int(args.func(args) or 0)
+    except CnnlabError as e:
+        err_console.print(f"[bold red]error:[/] {e.message}", highlight=False)
+        if e.hint:
+            err_console.print(f"[yellow]hint:[/] {e.hint}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        return 130
+    except BrokenPipeError:  # `cnnlab ... | head`
+        sys.stderr.close()
+        return 0

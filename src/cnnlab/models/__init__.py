@@ -1,0 +1,23 @@
+"""The classic model zoo. Each family lives in its own module and registers its builders.
+
+Use :func:`create` and :func:`list_models`; ``cnnlab models`` prints the table.
+"""
+
+from __future__ import annotations
+
+from cnnlab.models.registry import ModelInfo, create, get_info, list_models, register_model
+
+# Family modules register themselves on import (add new families here).
+FAMILY_MODULES: list[str] = []
+
+__all__ = ["ModelInfo", "create", "get_info", "list_models", "register_model"]
+
+
+def _import_families() -> None:
+    import importlib
+
+    for mod in FAMILY_MODULES:
+        importlib.import_module(f"cnnlab.models.{mod}")
+
+
+_import_families()

@@ -1,0 +1,95 @@
+"""The zoo's registry: every model is a builder function registered with its metadata.
+
+``create(name, num_classes=..., in_channels=..., **options)`` builds a model; an unknown
+name suggests close names, and an option the builder does not take names the ones it does.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cnnlab.errors import ConfigError, suggest
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    family: str  # "LeNet", "AlexNet", "VGG", ...
+    paper: str  # "LeCun et al., 1998"
+    year: int
+    input_size: tuple[int, int, int]  # default (C, H, W)
+    num_classes: int  # default number of classes
+    builder: Callable = field(repr=False, compare=False)
+    variant: str = "imagenet"  # "imagenet" | "cifar" | "mnist"
+    description: str = ""
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(
+    name: str,
+    *,
+    family: str,
+    paper: str,
+    year: int,
+    input_size: tuple[int, int, int],
+    num_classes: int = 1000,
+    variant: str = "imagenet",
+    description: str = "",
+):
+    """Decorator: register ``builder(num_classes=..., in_channels=..., **options)`` as ``name``."""
+
+    def deco(builder: Callable) -> Callable:
+        if name in _REGISTRY:
+            raise RuntimeError(f"model {name!r} registered twice")
+        _REGISTRY[name] = ModelInfo(
+            name, family, paper, year, tuple(input_size), num_classes, builder, variant,
+            description or (inspect.getdoc(builder) or "").split("\n")[0],
+        )  # fmt: skip
+        return builder
+
+    return deco
+
+
+def _load_families() -> None:
+    # Importing the package imports every family module, which registers its builders.
+    import cnnlab.models  # noqa: F401
+
+
+def list_models(family: str | None = None) -> list[str]:
+    """Names of all registered models (optionally of one family), sorted."""
+    _load_families()
+    return sorted(n for n, i in _REGISTRY.items() if family is None or i.family == family)
+
+
+def get_info(name: str) -> ModelInfo:
+    _load_families()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        hint = suggest(name, _REGISTRY) or "run `cnnlab models` to list them"
+        raise ConfigError(f"unknown model {name!r}", hint) from None
+
+
+def create(name: str, *, weights: str | None = None, **options):
+    """Build model ``name``; ``weights`` is an optional path to a state-dict file to load."""
+    info = get_info(name)
+    params = inspect.signature(info.builder).parameters
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    if not takes_kwargs:
+        unknown = [k for k in options if k not in params]
+        if unknown:
+            have = ", ".join(k for k in params if k not in ("self",)) or "none"
+            raise ConfigError(
+                f"model {name!r} has no option {', '.join(map(repr, unknown))}",
+                f"its options are: {have}",
+            )
+    model = info.builder(**options)
+    if weights is not None:
+        from cnnlab.models.weights import load_weights
+
+        load_weights(model, weights, name=name)
+    return model

@@ -23,7 +23,8 @@ except ImportError:  # pragma: no cover
 
 # One module per part; each defines ``register(subparsers)``.
 COMMAND_MODULES = [
-    "cnnlab.cli.arithmetic",  # shape, summary, compare
+    "cnnlab.cli.shape",  # shape: one layer's arithmetic, step by step
+    "cnnlab.cli.summary",  # summary, compare
     "cnnlab.cli.models",  # models
     "cnnlab.cli.train",  # train, eval, predict, demo
     "cnnlab.cli.scratch",  # scratch train / gradcheck

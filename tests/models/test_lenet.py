@@ -1,0 +1,94 @@
+"""LeNet-5: shapes, the paper's parameter counts and its C3 connection table."""
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from cnnlab.errors import ConfigError
+from cnnlab.models import create
+from cnnlab.models.lenet import C3_TABLE, C3Table, ScaledTanh, Subsampling
+
+
+def n_params(m):
+    return sum(p.numel() for p in m.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("name", ["lenet5", "lenet5_1998"])
+@torch.no_grad()
+def test_forward_shapes_mnist_and_cifar(name):
+    m = create(name).eval()
+    assert m(torch.randn(2, 1, 32, 32)).shape == (2, 10)
+    m3 = create(name, in_channels=3, num_classes=100).eval()
+    assert m3(torch.randn(2, 3, 32, 32)).shape == (2, 100)
+
+
+def test_layer_params_as_paper_section_2b():
+    # LeCun et al. 1998, section II.B: C1 156, S2 12, C3 1,516, S4 32, C5 48,120, F6 10,164.
+    f = create("lenet5_1998").features
+    c = create("lenet5_1998").classifier
+    assert [n_params(f[i]) for i in (0, 2, 4, 6, 8)] == [156, 12, 1516, 32, 48120]
+    assert n_params(c[0]) == 10164
+    # 60,000 trainable up to F6 + 850 for the linear 84->10 output.
+    assert n_params(create("lenet5_1998")) == 60850
+    # The RBF output's centres are fixed, as in the paper: no trainable parameters added.
+    assert n_params(create("lenet5_1998", output="rbf")) == 60000
+    # Without the table C3 connects all 6 maps: 16*6*25 + 16.
+    assert n_params(create("lenet5_1998", c3_table=False).features[4]) == 2416
+
+
+def test_modern_lenet5_params():
+    # 156 + 2,416 + 48,120 + 10,164 + 850
+    assert n_params(create("lenet5")) == 61706
+
+
+def test_c3_table_equals_masked_dense_convolution():
+    torch.manual_seed(0)
+    c3 = C3Table()
+    weight = torch.zeros(16, 6, 5, 5)
+    bias = torch.zeros(16)
+    k = 0
+    for i, conv in enumerate(c3.convs):
+        idx = getattr(c3, f"index{i}")
+        fan = conv.in_channels // conv.out_channels
+        for j in range(conv.out_channels):
+            for f in range(fan):
+                weight[k, idx[j * fan + f]] = conv.weight[j, f]
+            bias[k] = conv.bias[j]
+            k += 1
+    # The non-zero pattern is exactly Table I.
+    mask = weight.abs().sum((2, 3)) > 0
+    expected = torch.zeros(16, 6, dtype=torch.bool)
+    for out, ins in enumerate(C3_TABLE):
+        expected[out, list(ins)] = True
+    assert torch.equal(mask, expected)
+    x = torch.randn(2, 6, 14, 14)
+    assert torch.allclose(c3(x), F.conv2d(x, weight, bias), atol=1e-5)
+    # 151,600 connections (paper): every weight and bias used at each of 10x10 positions.
+    assert n_params(c3) * 100 == 151600
+
+
+def test_subsampling_and_scaled_tanh():
+    s = Subsampling(2)
+    with torch.no_grad():
+        s.weight.copy_(torch.tensor([0.5, -1.0]))
+        s.bias.copy_(torch.tensor([1.0, 0.0]))
+    x = torch.arange(32.0).view(1, 2, 4, 4)
+    out = s(x)
+    assert out.shape == (1, 2, 2, 2)
+    assert out[0, 0, 0, 0] == 0.5 * (0 + 1 + 4 + 5) + 1.0
+    assert out[0, 1, 1, 1] == -(26 + 27 + 30 + 31)
+    t = ScaledTanh()
+    assert torch.allclose(t(torch.tensor([1.0, -1.0])), torch.tensor([1.0, -1.0]), atol=1e-3)
+
+
+def test_rbf_output_is_negative_squared_distance():
+    m = create("lenet5_1998", output="rbf").eval()
+    head = m.classifier[2]
+    x = head.centres[3:4].clone()
+    out = head(x)
+    assert out.argmax(1).item() == 3 and out[0, 3].abs() < 1e-4
+
+
+def test_bad_output_option():
+    with pytest.raises(ConfigError, match="linear"):
+        create("lenet5_1998", output="softmax")

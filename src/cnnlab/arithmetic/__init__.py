@@ -32,9 +32,14 @@ from cnnlab.arithmetic.core import (
     receptive_field_step,
     resolve_padding,
 )
+from cnnlab.arithmetic.layer import LAYER_TYPES, LayerRow, LayerSpec, compute_layer
 
 __all__ = [
+    "LAYER_TYPES",
     "FlooredSizeWarning",
+    "LayerRow",
+    "LayerSpec",
+    "compute_layer",
     "activation_bytes",
     "conv_macs",
     "conv_output_size",

@@ -1,11 +1,20 @@
 """The classic model zoo. Each family lives in its own module and registers its builders.
 
 Use :func:`create` and :func:`list_models`; ``cnnlab models`` prints the table.
+:func:`convolutionalize` turns a classifier's FC head into convolutions (class heat maps),
+:func:`load_weights` (or ``create(name, weights=PATH)``) loads torchvision state-dict files.
 """
 
 from __future__ import annotations
 
-from cnnlab.models.registry import ModelInfo, create, get_info, list_models, register_model
+from cnnlab.models.registry import (
+    ModelInfo,
+    create,
+    get_info,
+    list_models,
+    model_options,
+    register_model,
+)
 
 # Family modules register themselves on import (add new families here).
 FAMILY_MODULES: list[str] = [
@@ -19,7 +28,16 @@ FAMILY_MODULES: list[str] = [
     "densenet",
 ]
 
-__all__ = ["ModelInfo", "create", "get_info", "list_models", "register_model"]
+__all__ = [
+    "ModelInfo",
+    "convolutionalize",
+    "create",
+    "get_info",
+    "list_models",
+    "load_weights",
+    "model_options",
+    "register_model",
+]
 
 
 def _import_families() -> None:
@@ -34,3 +52,6 @@ def _import_families() -> None:
 
 
 _import_families()
+
+from cnnlab.models.convolutionalize import convolutionalize  # noqa: E402
+from cnnlab.models.weights import load_weights  # noqa: E402

@@ -27,6 +27,7 @@ class ModelInfo:
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
+VARIANTS = ("imagenet", "cifar", "mnist")
 
 
 def register_model(
@@ -41,6 +42,9 @@ def register_model(
     description: str = "",
 ):
     """Decorator: register ``builder(num_classes=..., in_channels=..., **options)`` as ``name``."""
+
+    if variant not in VARIANTS:
+        raise ValueError(f"model {name!r}: variant must be one of {VARIANTS}, got {variant!r}")
 
     def deco(builder: Callable) -> Callable:
         if name in _REGISTRY:
@@ -74,17 +78,33 @@ def get_info(name: str) -> ModelInfo:
         raise ConfigError(f"unknown model {name!r}", hint) from None
 
 
+def model_options(name: str) -> dict[str, object]:
+    """The keyword options of model ``name``'s builder and their defaults."""
+    params = inspect.signature(get_info(name).builder).parameters
+    return {
+        k: (None if p.default is p.empty else p.default)
+        for k, p in params.items()
+        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    }
+
+
 def create(name: str, *, weights: str | None = None, **options):
-    """Build model ``name``; ``weights`` is an optional path to a state-dict file to load."""
+    """Build model ``name``; ``weights`` is an optional path to a state-dict file to load.
+
+    ``options`` go to the builder (``num_classes``, ``in_channels`` and the family's own); an
+    option the builder does not take raises a ConfigError listing the ones it does.
+    """
     info = get_info(name)
     params = inspect.signature(info.builder).parameters
     takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
     if not takes_kwargs:
         unknown = [k for k in options if k not in params]
         if unknown:
-            have = ", ".join(k for k in params if k not in ("self",)) or "none"
+            have = ", ".join(f"{k}={v!r}" for k, v in model_options(name).items()) or "none"
+            close = suggest(unknown[0], params)
             raise ConfigError(
-                f"model {name!r} has no option {', '.join(map(repr, unknown))}",
+                f"model {name!r} has no option {', '.join(map(repr, unknown))}"
+                + (f" ({close})" if close else ""),
                 f"its options are: {have}",
             )
     model = info.builder(**options)

@@ -1,0 +1,382 @@
+"""``cnnlab train | eval | predict | demo | recipes``: training and using trained models.
+
+Torch and the training package are imported inside the handlers so ``cnnlab --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TRAIN_EPILOG = """\
+examples:
+  cnnlab train lenet5 --data digits --epochs 5
+  cnnlab train --recipe lenet5-mnist --data-dir ../shared/data
+  cnnlab train resnet20 --data cifar10-jpeg --data-dir ../shared/data --augment cifar \\
+      --schedule cosine --warmup 1 --label-smoothing 0.1 --epochs 30
+  cnnlab train lenet5 --data mnist --l1 1e-5 --elastic-net 0.5     # l1*sum(0.5 W^2 + |W|)
+  cnnlab train --resume runs/lenet5-digits-20260101-120000          # after Ctrl-C or a crash
+  cnnlab train resnet20 --data fashion-mnist --finetune runs/r20/best.pt --freeze-backbone
+  cnnlab train lenet5 --data mnist --nproc 2                        # DDP, 2 processes (torchrun)
+
+Every run writes runs/<name>/: config.yaml, metrics.csv/.jsonl, last.pt/best.pt (+ .sha256),
+loss.png, accuracy.png, confusion.csv/.png, per_class.csv and summary.json.
+"""
+
+# flag -> TrainConfig field; every flag defaults to None so a recipe's value survives
+# unless the flag is given.
+_FLAGS = [
+    ("--data", dict(metavar="NAME", help="digits (built in), mnist, fashion-mnist, cifar10, "
+                    "cifar100, cifar10-jpeg, or an image folder [default: digits]")),
+    ("--data-dir", dict(metavar="DIR", help="where the dataset files are "
+                        "[default: $CNNLAB_DATA or ~/.cache/cnnlab/data]")),
+    ("--epochs", dict(type=float, help="epochs (fractions allowed) [default: 10]")),
+    ("--batch-size", dict(type=int, help="global batch size [default: 128]")),
+    ("--lr", dict(type=float, help="peak learning rate [default: 0.05]")),
+    ("--optimizer", dict(choices=["sgd", "nesterov", "adamw"], help="[default: sgd]")),
+    ("--momentum", dict(type=float, help="SGD momentum [default: 0.9]")),
+    ("--schedule", dict(choices=["constant", "step", "cosine", "onecycle"],
+                        help="lr schedule after the warm-up [default: cosine]")),
+    ("--warmup", dict(type=float, metavar="EPOCHS", help="linear warm-up [default: 0]")),
+    ("--weight-decay", dict(type=float, help="decoupled weight decay on weights (not biases/BN) "
+                            "[default: 5e-4]")),
+    ("--l2", dict(type=float, metavar="LAMBDA", help="L2 loss term LAMBDA*sum W^2 [default: 0]")),
+    ("--l1", dict(type=float, metavar="LAMBDA", help="L1 loss term LAMBDA*sum |W|; with "
+                  "--elastic-net the elastic net's strength [default: 0]")),
+    ("--elastic-net", dict(type=float, metavar="BETA", help="elastic net (seed 001): "
+                           "l1 * sum(BETA*W^2 + |W|)")),
+    ("--label-smoothing", dict(type=float, help="[default: 0]")),
+    ("--aux-weight", dict(type=float, help="GoogLeNet's auxiliary loss weight [default: 0.3]")),
+    ("--augment", dict(metavar="PRESET", help="batch augmentation preset of cnnlab.data "
+                       "[default: none]")),
+    ("--preprocess", dict(choices=["standardize", "channel-mean", "mean-image", "none"],
+                          help="fitted on the training split, stored in the checkpoint "
+                          "[default: standardize]")),
+    ("--tta", dict(choices=["none", "flip", "10crop", "multiscale"],
+                   help="test-time augmentation of the final evaluation [default: none]")),
+    ("--ema", dict(type=float, metavar="DECAY", help="keep an EMA of the weights, e.g. 0.999")),
+    ("--input-size", dict(type=int, metavar="PX", help="model input side [default: the model's]")),
+    ("--val-fraction", dict(type=float, help="hold out this fraction of train for validation "
+                            "instead of scoring the test split [default: 0]")),
+    ("--seed", dict(type=int, help="[default: 0]")),
+    ("--device", dict(help="cpu, cuda, cuda:N or auto [default: auto]")),
+    ("--threads", dict(type=int, help="CPU threads [default: all cores this process may use]")),
+    ("--target", dict(type=float, metavar="TOP1", dest="target_top1",
+                      help="stop once the validation top-1 reaches TOP1 percent")),
+    ("--eval-every", dict(type=int, metavar="EPOCHS", help="[default: 1]")),
+    ("--name", dict(help="run folder name [default: MODEL-DATA-TIME]")),
+    ("--runs-dir", dict(metavar="DIR", help="[default: runs]")),
+    ("--finetune", dict(metavar="CKPT", help="start from a cnnlab checkpoint or a state-dict file "
+                        "(e.g. torchvision's); the head is replaced for the new class count")),
+    ("--backbone-lr-mult", dict(type=float, metavar="M", help="backbone lr = M x --lr when "
+                                "fine-tuning [default: 1]")),
+]  # fmt: skip
+_SWITCHES = [
+    ("--amp", "bf16 autocast (CUDA; allowed on CPU but rarely faster there)"),
+    ("--compile", "torch.compile the model"),
+    ("--deterministic", "deterministic algorithms and seeded everything: runs repeat exactly"),
+    ("--freeze-backbone", "fine-tuning: train only the new head"),
+    ("--channels-last", "channels_last memory format (default on CUDA)"),
+]
+
+
+def register(sub, formatter_class) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a zoo model (recipes, resume, fine-tuning, DDP)",
+        description="Train MODEL on a dataset held in memory, with the lectures' practice: "
+        "preprocessing, batch augmentation, L1/L2/elastic-net, label smoothing, warm-up "
+        "schedules, EMA; atomic checkpoints, exact resume, Ctrl-C safe.",
+        epilog=TRAIN_EPILOG,
+        formatter_class=formatter_class,
+    )
+    p.add_argument("model", nargs="?", metavar="MODEL", help="a zoo model (`cnnlab models`)")
+    p.add_argument("--recipe", metavar="NAME", help="start from a named recipe (`cnnlab recipes`)")
+    p.add_argument("--config", metavar="YAML", help="start from a config.yaml of an earlier run")
+    for flag, kw in _FLAGS:
+        p.add_argument(flag, default=None, **kw)
+    for flag, text in _SWITCHES:
+        p.add_argument(flag, action="store_true", default=None, help=text)
+    p.add_argument("--resume", metavar="RUN", help="continue runs/<name> (or its last.pt)")
+    p.add_argument("--nproc", type=int, metavar="N", help="run N processes with torchrun (DDP)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    p.set_defaults(func=_train)
+
+    e = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint (top-1/top-5, per class, confusion matrix, TTA)",
+        description="Score a trained checkpoint on a dataset split, optionally with test-time "
+        "augmentation: flip (2 views), 10crop (4 corners + centre, x2 flips) or multiscale "
+        "(seed 001's 5 scales x 10 crops = 50 views).",
+        epilog="examples:\n  cnnlab eval runs/demo/best.pt\n"
+        "  cnnlab eval runs/c10/best.pt --data cifar10-jpeg --data-dir ../shared/data --tta flip\n",
+        formatter_class=formatter_class,
+    )
+    e.add_argument("checkpoint", metavar="CKPT")
+    e.add_argument("--data", help="dataset [default: the one it was trained on]")
+    e.add_argument("--data-dir", metavar="DIR")
+    e.add_argument("--split", default="test", choices=["train", "test"])
+    e.add_argument("--tta", default="none", choices=["none", "flip", "10crop", "multiscale"])
+    e.add_argument("--batch-size", type=int, default=512)
+    e.add_argument("--device", default="auto")
+    e.add_argument("--no-ema", action="store_true", help="use the raw weights, not the EMA")
+    e.add_argument("--out", metavar="DIR", help="where to save the confusion matrix "
+                   "[default: beside the checkpoint]")  # fmt: skip
+    e.set_defaults(func=_eval)
+
+    pr = sub.add_parser(
+        "predict",
+        help="top-5 classes of image files with a trained checkpoint",
+        description="Read images (torchvision.io), resize them to the training images' size, "
+        "apply the checkpoint's preprocessing and print the top-k classes with probabilities.",
+        epilog="example:\n  cnnlab predict runs/demo/best.pt my_digit.png\n",
+        formatter_class=formatter_class,
+    )
+    pr.add_argument("checkpoint", metavar="CKPT")
+    pr.add_argument("images", nargs="+", metavar="IMAGE")
+    pr.add_argument("--topk", type=int, default=5)
+    pr.add_argument("--device", default="cpu")
+    pr.set_defaults(func=_predict)
+
+    d = sub.add_parser(
+        "demo",
+        help="train LeNet-5 on the built-in digits in under a minute (no download)",
+        description="The main job: print LeNet-5's layer table, train it on scikit-learn's "
+        "digits (built in, upscaled to 32x32) on the CPU, print the accuracy and leave the run "
+        "folder with its plots.",
+        epilog="example:\n  cnnlab demo\n  cnnlab demo --epochs 3 --runs-dir /tmp/runs\n",
+        formatter_class=formatter_class,
+    )
+    d.add_argument("--epochs", type=float, default=None)
+    d.add_argument("--runs-dir", default="runs")
+    d.add_argument("--name", default=None)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=_demo)
+
+    r = sub.add_parser(
+        "recipes",
+        help="list the named training recipes",
+        description="Named presets for `cnnlab train --recipe NAME`, with what was measured.",
+        formatter_class=formatter_class,
+    )
+    r.set_defaults(func=_recipes)
+
+
+# ------------------------------------------------------------------------------------ train
+
+
+def config_from_args(args):
+    """TrainConfig from defaults < --config < --recipe < explicit flags."""
+    from cnnlab.errors import ConfigError
+    from cnnlab.training.config import TrainConfig
+    from cnnlab.training.recipes import get_recipe
+
+    cfg = TrainConfig.load_yaml(args.config) if args.config else TrainConfig()
+    if args.recipe:
+        cfg = cfg.replace(**get_recipe(args.recipe).config, recipe=args.recipe)
+    changes = {}
+    if args.model:
+        changes["model"] = args.model
+    for flag, kw in _FLAGS:
+        key = kw.get("dest") or flag.lstrip("-").replace("-", "_")
+        if getattr(args, key, None) is not None:
+            changes[key] = getattr(args, key)
+    for flag, _ in _SWITCHES:
+        key = flag.lstrip("-").replace("-", "_")
+        if getattr(args, key, None):
+            changes[key] = True
+    if args.quiet:
+        changes["quiet"] = True
+    cfg = cfg.replace(**changes)
+    if not (args.model or args.recipe or args.config):
+        raise ConfigError(
+            "which model? give MODEL, --recipe NAME or --config YAML",
+            "e.g. `cnnlab train lenet5 --data digits` or `cnnlab train --recipe lenet5-mnist`",
+        )
+    return cfg.validate()
+
+
+def _train(args) -> int:
+    if args.nproc:
+        return _torchrun(args)
+    from cnnlab.training.trainer import train
+
+    if args.resume:
+        from cnnlab.training.config import TrainConfig
+
+        cfg = TrainConfig(epochs=args.epochs or 0.0001, quiet=bool(args.quiet))
+        result = train(cfg, resume=args.resume)
+    else:
+        result = train(config_from_args(args))
+    return report(result)
+
+
+def report(result) -> int:
+    """Print a run's outcome; the exit status says how it ended."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    console = Console()
+    s = result.summary
+    if result.status in ("completed", "target-reached"):
+        t = Table(title=f"{s['model']} on {s['dataset']}: {result.status}", show_header=False)
+        t.add_row("final top-1 / top-5", f"{s['final']['top1']:.2f}% / {s['final']['top5']:.2f}%")
+        t.add_row("final loss", f"{s['final']['loss']:.4f}")
+        t.add_row("best top-1", f"{s['best']['top1']:.2f}% (epoch {s['best']['epoch']})")
+        t.add_row("epochs / steps", f"{s['epochs']} / {s['steps']}")
+        t.add_row("wall time", f"{s['wall_seconds']:.1f} s on {s['device']}"
+                  + (f" x{s['world_size']}" if s["world_size"] > 1 else ""))  # fmt: skip
+        t.add_row("run folder", str(result.run_dir))
+        console.print(t)
+        return 0
+    err = Console(stderr=True)
+    if result.status == "interrupted":
+        err.print(f"[yellow]{result.message}[/]", highlight=False)
+        return 130
+    err.print(f"[bold red]error:[/] {result.message}", highlight=False)
+    return 1
+
+
+def _torchrun(args) -> int:
+    """Re-run this command under torchrun with --nproc processes, from a resolved config."""
+    import subprocess
+    import tempfile
+
+    cfg = config_from_args(args)
+    if args.resume:
+        from cnnlab.errors import ConfigError
+
+        raise ConfigError("--nproc with --resume is not supported",
+                          "resume with torchrun directly: torchrun --nproc_per_node=N "
+                          "-m cnnlab train --resume RUN")  # fmt: skip
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        path = f.name
+    cfg.save_yaml(path)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc_per_node={args.nproc}", "-m", "cnnlab", "train", "--config", path]  # fmt: skip
+    try:
+        return subprocess.call(cmd)
+    finally:
+        os.unlink(path)
+
+
+# ------------------------------------------------------------------------------------- eval
+
+
+def _eval(args) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from cnnlab.data import load_dataset
+    from cnnlab.training.evaluate import evaluate
+    from cnnlab.training.inference import load_trained
+    from cnnlab.training.trainer import resolve_device, save_confusion
+
+    device = resolve_device(args.device)
+    tr = load_trained(args.checkpoint, device=device, ema=not args.no_ema)
+    cfg = tr.state["config"]
+    name = args.data or cfg["data"]
+    ds = load_dataset(name, split=args.split, data_dir=args.data_dir or cfg.get("data_dir"))
+    if list(ds.classes) != tr.classes:
+        from cnnlab.errors import ConfigError
+
+        raise ConfigError(
+            f"{name} has classes {ds.classes[:5]}..., the checkpoint was trained on "
+            f"{tr.classes[:5]}...", "evaluate on the dataset the model was trained on")  # fmt: skip
+    if tuple(ds.images.shape[1:]) != tr.data_size:
+        raise_size(ds, tr)
+    res = evaluate(
+        tr.model, ds.images, ds.labels, tr.pipeline, num_classes=tr.num_classes,
+        batch_size=args.batch_size, device=device, tta=args.tta, classes=tr.classes,
+    )  # fmt: skip
+    console = Console()
+    t = Table(title=f"{tr.state['model_name']} on {name} ({args.split}, TTA {args.tta}"
+              f"{', EMA weights' if tr.used_ema else ''})")  # fmt: skip
+    t.add_column("class")
+    t.add_column("accuracy", justify="right")
+    t.add_column("images", justify="right")
+    counts = res.confusion.sum(1).tolist()
+    for c, acc, k in zip(tr.classes, res.per_class, counts):
+        t.add_row(c, f"{acc:.2f}%" if k else "-", str(k))
+    console.print(t)
+    console.print(f"top-1 [bold]{res.top1:.2f}%[/]  top-5 {res.top5:.2f}%  loss {res.loss:.4f}  "
+                  f"({res.n} images)")  # fmt: skip
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"confusion-{Path(str(name)).name}-{args.split}-{args.tta}"
+    csv_path, png = save_confusion(res, tr.classes, out, stem=stem)
+    console.print(f"confusion matrix: {csv_path}, {png}")
+    return 0
+
+
+def raise_size(ds, tr):
+    from cnnlab.errors import ShapeError
+
+    raise ShapeError(
+        f"the dataset's images are {tuple(ds.images.shape[1:])}, the model was trained on "
+        f"{tr.data_size}", "evaluate on a dataset with the training images' size")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- predict
+
+
+def _predict(args) -> int:
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from cnnlab.training.inference import load_trained, read_images
+
+    tr = load_trained(args.checkpoint, device=args.device)
+    x = read_images(args.images, tr.data_size).to(args.device)
+    with torch.inference_mode():
+        out = tr.model(tr.pipeline(x))
+        probs = torch.softmax((out[0] if isinstance(out, (tuple, list)) else out).float(), 1)
+    k = min(args.topk, tr.num_classes)
+    top = probs.topk(k, dim=1)
+    console = Console()
+    for path, p, i in zip(args.images, top.values.tolist(), top.indices.tolist()):
+        t = Table(title=str(path))
+        t.add_column("rank", justify="right")
+        t.add_column("class")
+        t.add_column("probability", justify="right")
+        for r, (pi, ci) in enumerate(zip(p, i), 1):
+            t.add_row(str(r), tr.classes[ci], f"{100 * pi:.2f}%")
+        console.print(t)
+    return 0
+
+
+# ------------------------------------------------------------------------------------- demo
+
+
+def _demo(args) -> int:
+    from rich.console import Console
+
+    from cnnlab.training.demo import run_demo
+
+    return run_demo(epochs=args.epochs, runs_dir=args.runs_dir, name=args.name, seed=args.seed,
+                    quiet=args.quiet, console=Console())  # fmt: skip
+
+
+def _recipes(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from cnnlab.training.recipes import RECIPES
+
+    t = Table(title="training recipes (cnnlab train --recipe NAME)")
+    t.add_column("name", style="bold")
+    t.add_column("model")
+    t.add_column("data")
+    t.add_column("what")
+    t.add_column("measured here")
+    for r in RECIPES.values():
+        t.add_row(r.name, r.config.get("model", ""), r.config.get("data", ""), r.summary,
+                  r.measured)  # fmt: skip
+    Console().print(t)
+    return 0

@@ -1,0 +1,84 @@
+"""Evaluation: top-1/top-5, loss, confusion matrix -- optionally averaged over TTA views.
+
+With test-time augmentation every image is seen as several views (``flip``: 2, ``10crop``: 10,
+``multiscale``: 5 scales x 10 crops = 50, seed 001's protocol); the softmax probabilities of
+the views are averaged and the average is scored. Under DDP each rank scores its share of the
+images and the counts are summed, so all ranks get the same numbers.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnlab.training.distributed import DistInfo, all_reduce_sum
+from cnnlab.training.metrics import EvalResult, confusion_matrix, topk_correct
+
+
+def _logits(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    pipeline,
+    *,
+    num_classes: int,
+    batch_size: int = 1024,
+    device="cpu",
+    tta: str = "none",
+    amp: bool = False,
+    classes: list[str] | None = None,
+    dist: DistInfo | None = None,
+) -> EvalResult:
+    dist = dist or DistInfo()
+    was_training = model.training
+    model.eval()
+    device = torch.device(device)
+    idx = torch.arange(dist.rank, len(images), dist.world_size)
+    conf = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    sums = torch.zeros(3, dtype=torch.float64)  # loss sum, top5 hits, count
+    views_fn = None
+    if tta != "none":
+        from cnnlab.data import tta_views
+
+        views_fn = lambda x: tta_views(x, mode=tta)  # noqa: E731
+    amp_ctx = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
+    for start in range(0, len(idx), batch_size):
+        sel = idx[start : start + batch_size]
+        x = images.index_select(0, sel.to(images.device)).to(device, non_blocking=True)
+        y = labels.index_select(0, sel.to(labels.device)).to(device, non_blocking=True)
+        with amp_ctx:
+            if views_fn is None:
+                logp = F.log_softmax(_logits(model(pipeline(x))).float(), dim=1)
+            else:  # average the probabilities of the views
+                x = x.float().div_(255) if x.dtype == torch.uint8 else x
+                probs = None
+                views = list(views_fn(x))
+                for v in views:
+                    p = F.softmax(_logits(model(pipeline(v))).float(), dim=1)
+                    probs = p if probs is None else probs + p
+                logp = (probs / len(views)).clamp_min(1e-12).log()
+        sums[0] += float(F.nll_loss(logp, y, reduction="sum"))
+        sums[1] += topk_correct(logp, y, ks=(5,))[0]
+        sums[2] += len(y)
+        conf += confusion_matrix(logp.argmax(1), y, num_classes)
+    if dist.enabled:
+        sums, conf = sums.to(device), conf.to(device)
+        all_reduce_sum(sums, dist)
+        all_reduce_sum(conf, dist)
+        sums, conf = sums.cpu(), conf.cpu()
+    model.train(was_training)
+    n = max(1, int(sums[2]))
+    return EvalResult(
+        top1=100.0 * float(conf.diag().sum()) / n,
+        top5=100.0 * float(sums[1]) / n,
+        loss=float(sums[0]) / n,
+        n=int(sums[2]),
+        confusion=conf,
+        classes=list(classes or []),
+    )

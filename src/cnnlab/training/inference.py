@@ -1,0 +1,74 @@
+"""Load a trained checkpoint for evaluation or prediction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cnnlab.errors import DataError
+from cnnlab.training.checkpoint import load_checkpoint
+from cnnlab.training.models import build_model
+from cnnlab.training.pipeline import InputPipeline
+
+
+@dataclass
+class Trained:
+    model: nn.Module
+    pipeline: InputPipeline
+    classes: list[str]
+    state: dict  # the whole checkpoint
+    used_ema: bool
+
+    @property
+    def data_size(self) -> tuple[int, int, int]:
+        return tuple(self.state["data"]["size"])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def load_trained(path: str | Path, *, device="cpu", ema: bool = True) -> Trained:
+    """Rebuild the model of a ``cnnlab train`` checkpoint (its EMA weights when it has them and
+    ``ema`` is true) with the input pipeline it was trained with."""
+    state = load_checkpoint(path)
+    if state.get("format") != "cnnlab-checkpoint" or "model_name" not in state:
+        raise DataError(
+            f"{path} is not a cnnlab training checkpoint",
+            "give runs/<name>/best.pt or last.pt written by `cnnlab train`",
+        )
+    model = build_model(state["model_name"], **state["model_options"])
+    use_ema = bool(ema and state.get("ema"))
+    model.load_state_dict(state["ema"]["module"] if use_ema else state["model"])
+    model.to(device).eval()
+    pipeline = InputPipeline.from_state_dict(state["pipeline"])
+    return Trained(model, pipeline, list(state["classes"]), state, use_ema)
+
+
+def read_images(paths, size: tuple[int, int, int]) -> torch.Tensor:
+    """Decode image files with torchvision.io into a uint8 batch ``[N, C, H, W]`` of ``size``
+    (channels converted gray <-> RGB, resized with antialiasing)."""
+    from torchvision.io import ImageReadMode, decode_image, read_file
+    from torchvision.transforms.v2 import functional as TF
+
+    c, h, w = size
+    mode = ImageReadMode.GRAY if c == 1 else ImageReadMode.RGB
+    out = []
+    for p in paths:
+        p = Path(p)
+        if not p.is_file():
+            raise DataError(f"image {p} does not exist")
+        try:
+            img = decode_image(read_file(str(p)), mode=mode)
+        except Exception as e:
+            raise DataError(
+                f"cannot decode {p}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                "give a PNG, JPEG, GIF or WebP file",
+            ) from None
+        if tuple(img.shape[1:]) != (h, w):
+            img = TF.resize(img, [h, w], antialias=True)
+        out.append(img)
+    return torch.stack(out)

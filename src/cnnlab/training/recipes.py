@@ -1,0 +1,73 @@
+"""Named training recipes: ``cnnlab train --recipe NAME`` (``cnnlab recipes`` lists them).
+
+A recipe is a set of :class:`TrainConfig` values; flags given on the command line override it.
+The figures quoted are the ones measured here (see docs/training.md and benchmarks/RESULTS.md
+for the machine, date and command); a recipe that was not run to the end says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cnnlab.errors import ConfigError, suggest
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    summary: str
+    config: dict = field(default_factory=dict)
+    measured: str = "not measured yet"
+
+
+RECIPES: dict[str, Recipe] = {}
+
+
+def _add(name: str, summary: str, measured: str = "not measured yet", **config) -> None:
+    RECIPES[name] = Recipe(name, summary, config, measured)
+
+
+_add(
+    "demo",
+    "LeNet-5 on the embedded digits: the README's first run (under a minute on 2 cores)",
+    model="lenet5", data="digits", epochs=12, batch_size=64, optimizer="nesterov", lr=0.05,
+    schedule="cosine", warmup=1, weight_decay=5e-4, label_smoothing=0.0, preprocess="standardize",
+)  # fmt: skip
+_add(
+    "lenet5-mnist",
+    "LeNet-5 (modern form) on MNIST, 99.0%+ test accuracy",
+    model="lenet5", data="mnist", epochs=8, batch_size=128, optimizer="nesterov", lr=0.05,
+    schedule="onecycle", warmup=1, weight_decay=5e-4, label_smoothing=0.0,
+    preprocess="standardize",
+)  # fmt: skip
+_add(
+    "fashion-mnist",
+    "a small VGG-style net (fashion-vgg) on Fashion-MNIST, 93%+ test accuracy",
+    model="fashion-vgg", data="fashion-mnist", epochs=12, batch_size=128, optimizer="nesterov",
+    lr=0.05, schedule="onecycle", warmup=1, weight_decay=5e-4, label_smoothing=0.1,
+    preprocess="standardize", augment="none",
+)  # fmt: skip
+_add(
+    "cifar-fast",
+    "airbench-style: whitened first conv, BN, label smoothing, alternating flips, flip TTA",
+    model="cifar-fast-net", data="cifar10", epochs=10, batch_size=512, optimizer="nesterov",
+    lr=0.2, momentum=0.85, schedule="onecycle", warmup=0.5, weight_decay=5e-4,
+    label_smoothing=0.2, preprocess="standardize", augment="alternating-flip", tta="flip",
+)  # fmt: skip
+_add(
+    "cifar100-assignment",
+    "seed 001's assignment: ResNet-56 on CIFAR-100 with the lectures' practice, aiming at 60%+",
+    model="resnet56", data="cifar100", epochs=60, batch_size=128, optimizer="nesterov", lr=0.1,
+    schedule="cosine", warmup=2, weight_decay=5e-4, label_smoothing=0.1,
+    preprocess="standardize", augment="cifar",
+)  # fmt: skip
+
+
+def get_recipe(name: str) -> Recipe:
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown recipe {name!r}",
+            suggest(name, RECIPES) or f"run `cnnlab recipes`; known: {', '.join(RECIPES)}",
+        ) from None

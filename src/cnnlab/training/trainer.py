@@ -77,6 +77,7 @@ class StepState:
     batch: int  # batches completed in this epoch
     loss: torch.Tensor
     lr: float
+    model: nn.Module  # the bare model (not the DDP/compiled wrapper)
 
 
 @dataclass
@@ -605,7 +606,7 @@ def train(
                     hard = target if target.ndim == 1 else target.argmax(1)
                     correct += (logits.detach().argmax(1) == hard).sum()
                     if callbacks:
-                        st = StepState(epoch, step, batch_i, total.detach(), lr_f * cfg.lr)
+                        st = StepState(epoch, step, batch_i, total.detach(), lr_f * cfg.lr, model)
                         for cb in callbacks:
                             cb(st)
                     if bar.due():
@@ -651,13 +652,7 @@ def train(
                 if main:
                     _write_metrics(run_dir, history)
                     tb.row(row)
-                    v = row["val_top1"]
-                    val = f"  val top-1 {v:.2f}%" if v is not None else ""
-                    bar.log(
-                        f"epoch {epoch + 1}/{n_epochs}  loss {row['train_loss']:.4f}  "
-                        f"train {row['train_top1']:.2f}%{val}  "
-                        f"{row['images_per_second']:,.0f} img/s  {ep_time:.1f}s"
-                    )
+                    bar.log(_epoch_line(row, n_epochs))
                 hit = (
                     cfg.target_top1 is not None
                     and row["val_top1"] is not None
@@ -717,6 +712,18 @@ def train(
         _finish_run_dir(run_dir, history, summary, final, classes, cfg)
     D.teardown(dist)
     return RunResult(status, run_dir, summary, history, model, message, final)
+
+
+def _epoch_line(r: dict, n_epochs: int) -> str:
+    parts = [f"epoch {r['epoch']}/{n_epochs}"]
+    if r["train_loss"] is not None:
+        parts += [f"loss {r['train_loss']:.4f}", f"train {r['train_top1']:.2f}%"]
+    if r["val_top1"] is not None:
+        parts.append(f"val top-1 {r['val_top1']:.2f}%")
+    if r["images_per_second"] is not None:
+        parts.append(f"{r['images_per_second']:,.0f} img/s")
+    parts.append(f"{r['epoch_seconds']:.1f}s")
+    return "  ".join(parts)
 
 
 def _check_finite(pending: list) -> None:

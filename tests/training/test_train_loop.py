@@ -1,0 +1,125 @@
+"""The trainer end to end on tiny generated data: run folder, exact resume, Ctrl-C, NaN stop."""
+
+import json
+import math
+
+import torch
+import torch.nn.functional as F
+import yaml
+
+from cnnlab.training.checkpoint import load_checkpoint
+from cnnlab.training.trainer import classification_loss, train
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_run_folder_and_summary_schema(tmp_path, bars, tiny_config):
+    tr, te = bars
+    res = train(tiny_config(tmp_path, epochs=2), train_set=tr, eval_set=te)
+    d = res.run_dir
+    assert res.status == "completed"
+    for f in ["config.yaml", "metrics.csv", "metrics.jsonl", "last.pt", "last.pt.sha256",
+              "best.pt", "best.pt.sha256", "loss.png", "accuracy.png", "confusion.csv",
+              "confusion.png", "per_class.csv", "summary.json"]:  # fmt: skip
+        assert (d / f).is_file(), f
+    s = json.loads((d / "summary.json").read_text())
+    assert {"model", "dataset", "epochs", "wall_seconds", "final", "best"} <= s.keys()
+    assert set(s["final"]) == {"top1", "top5", "loss"} and set(s["best"]) == {"epoch", "top1"}
+    assert s["model"] == "lenet5" and s["dataset"] == "bars" and s["epochs"] == 2
+    assert s["final"]["top1"] > 50  # the bars are learnable in 12 steps
+    rows = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert (d / "metrics.csv").read_text().splitlines()[0].startswith("epoch,step,lr,")
+    cfg = yaml.safe_load((d / "config.yaml").read_text())
+    assert cfg["model"] == "lenet5" and cfg["epochs"] == 2
+    ck = torch.load(d / "last.pt", weights_only=True)
+    assert {"model", "optimizer", "pipeline", "epoch", "rng", "config", "classes"} <= ck.keys()
+    assert ck["classes"] == ["c0", "c1", "c2", "c3"] and ck["epoch"] == 2
+    conf = (d / "confusion.csv").read_text().splitlines()
+    assert len(conf) == 5 and sum(int(v) for r in conf[1:] for v in r.split(",")[1:]) == 64
+
+
+def test_resume_after_interrupt_is_bit_exact(tmp_path, bars, tiny_config):
+    """2 epochs straight == interrupted (mid-epoch and at an epoch end) + --resume."""
+    tr, te = bars
+    cfg = tiny_config(tmp_path, epochs=2, label_smoothing=0.1, l1=1e-5, ema=0.9)
+    straight = train(cfg.replace(name="straight"), train_set=tr, eval_set=te)
+    ref = load_checkpoint(straight.run_dir / "last.pt")
+
+    for stop_at in (3, 6):  # 6 steps per epoch: mid-epoch 1, and the end of epoch 1
+
+        def interrupt(st, stop_at=stop_at):
+            if st.step == stop_at:
+                raise KeyboardInterrupt
+
+        name = f"cut{stop_at}"
+        cut = train(cfg.replace(name=name), train_set=tr, eval_set=te, callbacks=[interrupt])
+        assert cut.status == "interrupted" and "--resume" in cut.message
+        assert load_checkpoint(cut.run_dir / "last.pt")["step"] == stop_at
+        resumed = train(cfg, train_set=tr, eval_set=te, resume=cut.run_dir)
+        assert resumed.status == "completed"
+        got = load_checkpoint(resumed.run_dir / "last.pt")
+        assert got["step"] == ref["step"] == 12
+        assert _same_weights(got["model"], ref["model"]), f"weights differ (cut at {stop_at})"
+        assert _same_weights(got["ema"]["module"], ref["ema"]["module"])
+        mom = [s["momentum_buffer"] for s in got["optimizer"]["state"].values()]
+        ref_mom = [s["momentum_buffer"] for s in ref["optimizer"]["state"].values()]
+        assert all(torch.equal(a, b) for a, b in zip(mom, ref_mom))
+
+
+def test_ctrl_c_saves_last_and_reports(tmp_path, bars, tiny_config):
+    tr, te = bars
+
+    def ctrl_c(st):
+        if st.step == 2:
+            raise KeyboardInterrupt
+
+    res = train(tiny_config(tmp_path), train_set=tr, eval_set=te, callbacks=[ctrl_c])
+    assert res.status == "interrupted"
+    ck = load_checkpoint(res.run_dir / "last.pt")
+    assert (ck["epoch"], ck["batch_in_epoch"], ck["step"]) == (0, 2, 2)
+    assert f"cnnlab train --resume {res.run_dir}" in res.message
+    assert json.loads((res.run_dir / "summary.json").read_text())["status"] == "interrupted"
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, bars, tiny_config):
+    tr, te = bars
+    good = {}
+
+    def poison(st):  # after epoch 1 (6 steps) break the weights: the next loss is NaN
+        if st.step == 6:
+            good.update({k: v.clone() for k, v in st.model.state_dict().items()})
+        if st.step == 7:
+            with torch.no_grad():
+                st.model.features[0].weight.fill_(math.nan)
+
+    res = train(tiny_config(tmp_path, epochs=3), train_set=tr, eval_set=te, callbacks=[poison])
+    assert res.status == "diverged"
+    assert "nan at step 8" in res.message and "learning rate" in res.message
+    assert "kept the last good checkpoint" in res.message
+    ck = load_checkpoint(res.run_dir / "last.pt")  # checksum verified
+    assert ck["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+    assert _same_weights(ck["model"], good)
+
+
+def test_aux_losses_weighted():
+    torch.manual_seed(0)
+    main, a1, a2 = torch.randn(3, 8, 5).unbind(0)
+    y = torch.randint(0, 5, (8,))
+    loss, logits = classification_loss((main, a1, a2), y, label_smoothing=0.0, aux_w=0.3)
+    want = F.cross_entropy(main, y) + 0.3 * (F.cross_entropy(a1, y) + F.cross_entropy(a2, y))
+    assert torch.allclose(loss, want) and logits is main
+    plain, _ = classification_loss(main, y, label_smoothing=0.1, aux_w=0.3)
+    assert torch.allclose(plain, F.cross_entropy(main, y, label_smoothing=0.1))
+
+
+def test_googlenet_aux_weight_comes_from_the_zoo():
+    from cnnlab.models.googlenet import AUX_LOSS_WEIGHT
+    from cnnlab.training.config import TrainConfig
+    from cnnlab.training.trainer import aux_weight
+
+    assert aux_weight(TrainConfig()) == AUX_LOSS_WEIGHT == 0.3
+    assert aux_weight(TrainConfig(aux_weight=0.5)) == 0.5

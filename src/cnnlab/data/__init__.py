@@ -1,12 +1,15 @@
 """Data: datasets as uint8 tensors in memory, preprocessing, batch augmentation, TTA, batching.
 
->>> from cnnlab.data import load_dataset, Preprocessor, BatchLoader
+>>> from cnnlab.data import load_dataset, Preprocessor, Augment, BatchLoader, tta_predict
 >>> train = load_dataset("digits", "train")              # ImageSet: uint8 [N, 1, 32, 32]
 >>> pre = Preprocessor("standardize").fit(train.images)
+>>> aug = Augment("digits")
 >>> for x, y in BatchLoader(train.images, train.labels, 128, shuffle=True, seed=0):
-...     x = pre(x)                                          # float32, normalised
+...     x = pre(aug(x))                                     # augmented, then normalised float32
 """
 
+from cnnlab.data.augment import PRESETS as AUGMENT_PRESETS
+from cnnlab.data.augment import Augment, AugmentConfig, mixup
 from cnnlab.data.datasets import (
     DATASETS,
     ImageSet,
@@ -20,17 +23,27 @@ from cnnlab.data.datasets import (
 from cnnlab.data.loader import BatchLoader
 from cnnlab.data.preprocess import MODES as PREPROCESS_MODES
 from cnnlab.data.preprocess import Preprocessor
+from cnnlab.data.tta import TTA_MODES, iter_tta_views, tta_predict, tta_view_count, tta_views
 
 __all__ = [
+    "AUGMENT_PRESETS",
     "DATASETS",
     "PREPROCESS_MODES",
+    "TTA_MODES",
+    "Augment",
+    "AugmentConfig",
     "BatchLoader",
     "ImageSet",
     "Preprocessor",
     "cache_dir",
     "default_data_dir",
+    "iter_tta_views",
     "list_datasets",
     "load_dataset",
     "md5sum",
+    "mixup",
     "safe_extract",
+    "tta_predict",
+    "tta_view_count",
+    "tta_views",
 ]

@@ -479,12 +479,11 @@ def _load_idx(key: str, split: str, data_dir: Path, download: bool) -> ImageSet:
     what = "MNIST" if key == "mnist" else "Fashion-MNIST"
     raw_dir = data_dir / folder / "raw"
     gz_md5 = dict(cls.resources)
-    prefix = "train" if split == "train" else "t10k"
-    # torchvision reads the uncompressed idx files; we verify each one and write it to the cache,
-    # so a read-only data folder holding only the .gz files works (torchvision would want to
-    # extract next to them).
+    # torchvision reads the uncompressed idx files (all four must be there); we verify each one
+    # and write it to the cache, so a read-only data folder holding only the .gz files works
+    # (torchvision would want to extract next to them).
     out_root = cache_dir() / "idx"
-    for stem in (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"):
+    for stem in IDX_RAW_MD5[folder]:
         raw_md5 = IDX_RAW_MD5[folder][stem]
         out = out_root / folder / "raw" / stem
         if out.is_file() and md5sum(out) == raw_md5:

@@ -35,6 +35,9 @@ class BatchLoader:
             the order instead of ``shuffle``; its ``set_epoch`` is called by ours. This is how DDP
             gives each rank its share.
 
+        return_index: also yield each batch's dataset indices, ``(images, labels, index)`` (what
+            ``Augment``'s alternating flips need).
+
     ``len(loader)`` is the number of batches per epoch. Call ``set_epoch(e)`` before each epoch;
     without it every epoch repeats epoch 0's order.
     """
@@ -51,6 +54,7 @@ class BatchLoader:
         sampler: Iterable[int] | None = None,
         *,
         resident: bool = True,
+        return_index: bool = False,
     ):
         if images.ndim != 4:
             raise ShapeError(
@@ -68,6 +72,7 @@ class BatchLoader:
         self.seed = int(seed)
         self.sampler = sampler
         self.epoch = 0
+        self.return_index = return_index
         self._cuda = self.device.type == "cuda"
         if self._cuda and resident:
             images = _to_device(images, self.device)
@@ -108,7 +113,10 @@ class BatchLoader:
             if x.device != self.device:  # CPU gather -> pinned -> async copy to the GPU
                 x = x.pin_memory().to(self.device, non_blocking=True)
                 y = y.pin_memory().to(self.device, non_blocking=True)
-            yield x, y
+            if self.return_index:
+                yield x, y, idx.to(self.device, non_blocking=True)
+            else:
+                yield x, y
 
 
 def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -1,0 +1,597 @@
+"""Batch data augmentation: whole ``[B, C, H, W]`` tensors, per-sample random parameters.
+
+Seed 001 lists the classic augmentations: horizontal flips; random crops and scales (training:
+shorter side random in [256, 480], then a random 224x224 crop); colour jitter; and "random mixes
+of translation, rotation, stretching, shearing, lens distortions". Course code applies them one
+PIL image at a time, which starves a laptop's CPU. Here each is a few tensor operations on the
+whole batch, on whatever device the batch is on:
+
+- flips and pad-and-crop are index gathers (exact: a flip is a true mirror, a crop a true window);
+- scale jitter, random-resized crop, affine warps and lens distortion are fused into ONE sampling
+  grid per image and done by a single ``F.grid_sample`` (one interpolation, not one per op);
+- colour jitter, cutout and mixup are broadcast arithmetic with per-sample factors.
+
+Random parameters are drawn on the CPU (from ``generator``, an ``Augment(seed=...)``'s own, or
+torch's global generator when neither is given) and moved to the batch's device, so a seed gives
+the same augmentation on a CPU and a GPU.
+
+Pixel scale: uint8 input [0, 255] or float input in [0, 1]. The output has the input's dtype
+(``out_dtype`` can ask for float32 instead, saving a round trip through uint8).
+
+Mixup (Zhang et al., 2018, "mixup: Beyond Empirical Risk Minimization"): with ``mixup=alpha`` the
+call needs labels and returns ``(images, targets)`` where targets are ``[B, K]`` probabilities
+``lam * onehot(y) + (1 - lam) * onehot(y[perm])``; ``F.cross_entropy(logits, targets)`` accepts
+them as they are (label smoothing too), and accuracy is measured against ``targets.argmax(1)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn.functional as F
+
+from cnnlab.errors import ConfigError, ShapeError, suggest
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Every switch; 0 / None means off. Sizes in pixels, angles in degrees."""
+
+    flip: float = 0.0  # probability of a horizontal flip
+    alternating_flip: bool = False  # airbench: flip every other epoch per image (needs index=)
+    pad: int = 0  # pad-and-crop: pad each side by `pad`, take a random window of the output size
+    pad_mode: str = "zeros"  # zeros | reflect | edge
+    crop: int | None = None  # output size (scale jitter, resized crop, or a smaller random crop)
+    scale_jitter: tuple[float, float] | None = None  # shorter side random in [lo, hi], then crop
+    resized_crop: tuple[float, float] | None = None  # area fraction range (Inception style)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)  # aspect-ratio range of resized_crop
+    brightness: float = 0.0  # factor in [1 - b, 1 + b]
+    contrast: float = 0.0  # factor in [1 - c, 1 + c]
+    saturation: float = 0.0  # factor in [1 - s, 1 + s]
+    translate: float = 0.0  # shift up to this fraction of width / height
+    rotate: float = 0.0  # angle in [-r, r]
+    scale: float = 0.0  # isotropic zoom factor in [1 - s, 1 + s]
+    stretch: float = 0.0  # anisotropic: x by sqrt(a), y by 1/sqrt(a), a in [1/(1+s), 1+s]
+    shear: float = 0.0  # shear angle in [-s, s]
+    lens: float = 0.0  # radial distortion k in [-l, l]: k > 0 barrel, k < 0 pincushion
+    warp_p: float = 1.0  # probability that an image gets the affine / lens warp
+    fill: float = 0.0  # value outside the image after a warp, in [0, 1] units
+    cutout: int = 0  # side of the square cut out (DeVries & Taylor, 2017)
+    cutout_fill: float = 0.5  # grey: after standardisation about the mean, i.e. about 0
+    mixup: float = 0.0  # Beta(alpha, alpha) mixing; 0 = off
+
+    def describe(self) -> str:
+        on = []
+        if self.flip:
+            on.append(f"flip p={self.flip:g}")
+        if self.alternating_flip:
+            on.append("alternating flip")
+        if self.scale_jitter:
+            lo, hi = self.scale_jitter
+            on.append(f"scale jitter {lo:g}-{hi:g} -> crop {self.crop or 'input size'}")
+        if self.resized_crop:
+            lo, hi = self.resized_crop
+            on.append(f"resized crop area {lo:g}-{hi:g} -> {self.crop or 'input size'}")
+        if self.pad or (self.crop and not (self.scale_jitter or self.resized_crop)):
+            on.append(f"pad {self.pad} ({self.pad_mode}) + random crop {self.crop or ''}".strip())
+        for name in ("brightness", "contrast", "saturation", "translate", "scale", "stretch"):
+            if getattr(self, name):
+                on.append(f"{name} {getattr(self, name):g}")
+        for name in ("rotate", "shear"):
+            if getattr(self, name):
+                on.append(f"{name} {getattr(self, name):g} deg")
+        if self.lens:
+            on.append(f"lens {self.lens:g}")
+        if self.cutout:
+            on.append(f"cutout {self.cutout}px")
+        if self.mixup:
+            on.append(f"mixup alpha={self.mixup:g}")
+        return ", ".join(on) or "none"
+
+    @property
+    def warps(self) -> bool:
+        return bool(
+            self.scale_jitter
+            or self.resized_crop
+            or self.translate
+            or self.rotate
+            or self.scale
+            or self.stretch
+            or self.shear
+            or self.lens
+        )
+
+
+# Presets: name -> (description, switches as a function of the input's shorter side s).
+PRESETS = {
+    "none": ("no augmentation", lambda s: {}),
+    "flip": ("horizontal flip, p = 0.5", lambda s: dict(flip=0.5)),
+    "flip-crop": (
+        "the CIFAR standard (He et al. 2016): pad s/8 (4 px at 32) with zeros, random crop, flip",
+        lambda s: dict(flip=0.5, pad=max(1, round(s / 8))),
+    ),
+    "alternating-flip": (
+        "airbench's flips: each image flipped on alternate epochs (pass index=), "
+        "plus pad s/16 (2 px at 32) and random crop",
+        lambda s: dict(alternating_flip=True, pad=max(1, round(s / 16)), pad_mode="reflect"),
+    ),
+    "imagenet": (
+        "seed 001's scale jitter: shorter side random in [256, 480], random 224 crop, flip "
+        "(scaled by s/224 for inputs under 256 px: at 32, sides 37-69 -> crop 32)",
+        lambda s: (
+            dict(flip=0.5, scale_jitter=(256.0, 480.0), crop=224)
+            if s >= 256
+            else dict(flip=0.5, scale_jitter=(s * 256 / 224, s * 480 / 224), crop=s)
+        ),
+    ),
+    "rrc": (
+        "Inception-style random-resized crop (area 8-100%, aspect 3/4-4/3) to the input size, flip",
+        lambda s: dict(flip=0.5, resized_crop=(0.08, 1.0)),
+    ),
+    "digits": (
+        "handwriting: rotate 10 deg, shift 10%, zoom 10%, shear 5 deg; no flip (a mirrored 2 "
+        "is no 2)",
+        lambda s: dict(rotate=10.0, translate=0.1, scale=0.1, shear=5.0),
+    ),
+    "strong": (
+        "flip-crop + colour jitter 0.4 + rotate 15 deg, stretch 0.1, shear 10 deg + cutout s/4",
+        lambda s: dict(
+            flip=0.5,
+            pad=max(1, round(s / 8)),
+            brightness=0.4,
+            contrast=0.4,
+            saturation=0.4,
+            rotate=15.0,
+            stretch=0.1,
+            shear=10.0,
+            cutout=max(1, s // 4),
+        ),
+    ),
+    "lecture": (
+        "seed 001's 'go crazy' mix: flip, crop, colour jitter, translation, rotation, "
+        "stretching, shearing, lens distortion",
+        lambda s: dict(
+            flip=0.5,
+            pad=max(1, round(s / 8)),
+            brightness=0.3,
+            contrast=0.3,
+            saturation=0.3,
+            translate=0.05,
+            rotate=10.0,
+            stretch=0.15,
+            shear=8.0,
+            lens=0.2,
+            warp_p=0.5,
+        ),
+    ),
+}
+_PRESET_ALIASES = {"cifar": "flip-crop", "standard": "flip-crop", "scale-jitter": "imagenet"}
+_PAD_MODES = ("zeros", "reflect", "edge")
+_FIELDS = {f.name for f in fields(AugmentConfig)}
+
+
+class Augment:
+    """Batch augmentation built from a preset and/or individual switches.
+
+    >>> aug = Augment("flip-crop")                        # CIFAR standard
+    >>> aug = Augment("strong", mixup=0.2)                # a preset with extra switches
+    >>> aug = Augment(flip=0.5, rotate=15, lens=0.2)      # switches only
+    >>> x = aug(batch)                                    # same shape (or `crop`), same dtype
+    >>> x, targets = aug(batch, labels, num_classes=10)   # targets soft when mixup is on
+
+    Switches are the fields of :class:`AugmentConfig`. Presets (``PRESETS``) depend on the input
+    size and are resolved at the first call (or ``image_size=`` now).
+    """
+
+    def __init__(
+        self,
+        preset: str = "none",
+        *,
+        image_size: int | None = None,
+        seed: int | None = None,
+        num_classes: int | None = None,
+        out_dtype: torch.dtype | None = None,
+        **switches,
+    ):
+        name = _PRESET_ALIASES.get(preset, preset)
+        if name not in PRESETS:
+            raise ConfigError(
+                f"unknown augmentation preset {preset!r}; choose one of {', '.join(PRESETS)}",
+                suggest(preset, list(PRESETS) + list(_PRESET_ALIASES)) or None,
+            )
+        unknown = sorted(set(switches) - _FIELDS)
+        if unknown:
+            raise ConfigError(
+                f"unknown augmentation switch {unknown[0]!r}",
+                suggest(unknown[0], _FIELDS) or f"switches: {', '.join(sorted(_FIELDS))}",
+            )
+        self.preset = name
+        self.switches = switches
+        self.num_classes = num_classes
+        self.out_dtype = out_dtype
+        self.epoch = 0
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self._configs: dict[int, AugmentConfig] = {}
+        self.config = self.resolve(image_size) if image_size is not None else None
+
+    @classmethod
+    def from_preset(cls, name: str, **kw) -> Augment:
+        return cls(name, **kw)
+
+    @classmethod
+    def from_spec(cls, spec: str, **kw) -> Augment:
+        """Parse ``"flip-crop,cutout=8,mixup=0.2"`` or ``"flip=0.5,scale_jitter=36:68,crop=32"``
+        (a preset name first, optional; ranges as ``lo:hi``; booleans as true/false)."""
+        parts = [p.strip() for p in str(spec).split(",") if p.strip()]
+        preset = "none"
+        if parts and "=" not in parts[0]:
+            preset = parts.pop(0)
+        switches = {}
+        for part in parts:
+            if "=" not in part:
+                raise ConfigError(
+                    f"cannot read {part!r} in augmentation {spec!r}",
+                    "write switches as name=value after the preset: flip-crop,cutout=8",
+                )
+            key, value = (s.strip() for s in part.split("=", 1))
+            key = key.replace("-", "_")
+            switches[key] = _parse_value(key, value)
+        return cls(preset, **switches, **kw)
+
+    # ------------------------------------------------------------------ configuration
+    def resolve(self, size: int) -> AugmentConfig:
+        """The concrete switches for inputs whose shorter side is ``size``."""
+        if size not in self._configs:
+            values = dict(PRESETS[self.preset][1](int(size)))
+            values.update(self.switches)
+            for key in ("scale_jitter", "resized_crop", "ratio"):
+                if values.get(key) is not None:
+                    values[key] = tuple(float(v) for v in values[key])
+            cfg = AugmentConfig(**values)
+            _validate(cfg)
+            self._configs[size] = cfg
+        return self._configs[size]
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        cfg = self.resolve(min(height, width))
+        return (cfg.crop, cfg.crop) if cfg.crop else (height, width)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Only alternating flips depend on the epoch."""
+        self.epoch = int(epoch)
+
+    def manual_seed(self, seed: int) -> Augment:
+        self.generator = torch.Generator().manual_seed(seed)
+        return self
+
+    def state_dict(self) -> dict:
+        state = {"epoch": self.epoch}
+        if self.generator is not None:
+            state["generator"] = self.generator.get_state()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch = int(state.get("epoch", 0))
+        if "generator" in state:
+            self.generator = self.generator or torch.Generator()
+            self.generator.set_state(state["generator"])
+
+    def to_dict(self) -> dict:
+        """Preset and switches, for a run's config file."""
+        return {"preset": self.preset, **self.switches}
+
+    def __repr__(self) -> str:
+        cfg = self.config or (self._configs and next(iter(self._configs.values())))
+        detail = f": {cfg.describe()}" if cfg else ""
+        extra = "".join(f", {k}={v!r}" for k, v in self.switches.items())
+        return f"Augment({self.preset!r}{extra}){detail}"
+
+    # ------------------------------------------------------------------ the call
+    def __call__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        *,
+        num_classes: int | None = None,
+        index: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        """Augment a batch. Returns images, or ``(images, targets)`` when labels are given.
+
+        ``index``: the dataset indices of the batch (``BatchLoader(..., return_index=True)``);
+        only alternating flips use them (without them they fall back to random flips)."""
+        if images.ndim != 4:
+            raise ShapeError(f"Augment wants a [B, C, H, W] batch, got {tuple(images.shape)}")
+        cfg = self.resolve(min(images.shape[-2:]))
+        g = generator if generator is not None else self.generator
+        in_dtype = images.dtype
+        out_dtype = self.out_dtype or in_dtype
+        x = images
+        if cfg.warps:
+            x = _warp(_as_float(x), cfg, g)
+        if cfg.pad or (cfg.crop and tuple(x.shape[-2:]) != (cfg.crop, cfg.crop)):
+            x = _pad_crop(x, cfg.pad, cfg.crop, cfg.pad_mode, g)
+        if cfg.alternating_flip:
+            x = _alternating_flip(x, index, self.epoch, g)
+        if cfg.flip:
+            x = _flip(x, cfg.flip, g)
+        if cfg.brightness or cfg.contrast or cfg.saturation:
+            x = _color(_as_float(x), cfg, g)
+        if cfg.cutout:
+            x = _cutout(x, cfg.cutout, cfg.cutout_fill, g)
+        targets = labels
+        if cfg.mixup:
+            if labels is None:
+                raise ConfigError("mixup mixes labels too: call aug(images, labels)")
+            k = num_classes or self.num_classes
+            if k is None:
+                k = int(labels.max()) + 1 if labels.ndim == 1 else labels.shape[1]
+            x, targets = mixup(_as_float(x), labels, k, cfg.mixup, g)
+        x = _restore(x, out_dtype)
+        return x if labels is None else (x, targets)
+
+
+# ---------------------------------------------------------------------- the operations
+
+
+def _rand(n: int, g, device) -> torch.Tensor:
+    """n uniform numbers in [0, 1) from the CPU generator ``g`` (or torch's global one)."""
+    return torch.rand(n, generator=g).to(device, non_blocking=True)
+
+
+def _uniform(n, lo, hi, g, device):
+    return lo + (hi - lo) * _rand(n, g, device)
+
+
+def _as_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+
+
+def _restore(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    if x.dtype == dtype:
+        return x
+    if dtype == torch.uint8:
+        return x.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    if x.dtype == torch.uint8:
+        return x.to(dtype).div_(255.0)
+    return x.to(dtype)
+
+
+def _flip(x: torch.Tensor, p: float, g) -> torch.Tensor:
+    return _flip_where(x, _rand(len(x), g, x.device) < p)
+
+
+def _flip_where(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    idx = mask.nonzero().squeeze(1)  # copying only the flipped images beats torch.where here
+    out = x.clone()
+    out[idx] = x[idx].flip(-1)
+    return out
+
+
+def _alternating_flip(x, index, epoch, g):
+    """airbench (Keller Jordan, 2024): instead of a fresh coin per epoch, image i is flipped in
+    epochs of one parity and not in the other, so consecutive epochs see both versions."""
+    if index is None:
+        return _flip(x, 0.5, g)
+    index = index.to(x.device)
+    # a fixed pseudo-random bit per image (Knuth's multiplicative hash), xor the epoch's parity
+    bit = ((index * 2654435761) >> 16) & 1
+    return _flip_where(x, (bit ^ (epoch % 2)).bool())
+
+
+def _pad_crop(x: torch.Tensor, pad: int, crop: int | None, mode: str, g) -> torch.Tensor:
+    """A random ``crop x crop`` window (default: the input size) of the image padded by ``pad``
+    (zeros, reflect or edge). Exact for any dtype: the windows are views of the padded batch
+    (``unfold``), and one advanced index picks each image's own window."""
+    b, c, h, w = x.shape
+    oh = ow = crop if crop else None
+    oh, ow = (oh or h), (ow or w)
+    span_y, span_x = h + 2 * pad - oh, w + 2 * pad - ow
+    if span_y < 0 or span_x < 0:
+        big = f"{h + 2 * pad}x{w + 2 * pad}"
+        raise ShapeError(f"crop {oh}x{ow} is larger than the padded image {big}")
+    dev = x.device
+    oy = (_rand(b, g, dev) * (span_y + 1)).long().clamp_(max=span_y)
+    ox = (_rand(b, g, dev) * (span_x + 1)).long().clamp_(max=span_x)
+    if pad:
+        fmode = {"zeros": "constant", "reflect": "reflect", "edge": "replicate"}[mode]
+        x = F.pad(x, (pad, pad, pad, pad), mode=fmode)
+    windows = x.unfold(2, oh, 1).unfold(3, ow, 1)  # [B, C, span_y + 1, span_x + 1, oh, ow]
+    return windows[torch.arange(b, device=dev), :, oy, ox]
+
+
+def _warp(x: torch.Tensor, cfg: AugmentConfig, g) -> torch.Tensor:
+    """Scale jitter / resized crop, affine and lens distortion as one ``grid_sample``.
+
+    For each output pixel centre we walk backwards: undo the lens distortion, undo the affine
+    map (about the image centre), then map into the crop box in the input. Pixel coordinates
+    with centres at +0.5 (``align_corners=False``)."""
+    b, c, h, w = x.shape
+    dev = x.device
+    oh = ow = cfg.crop if (cfg.crop and (cfg.scale_jitter or cfg.resized_crop)) else None
+    oh, ow = oh or h, ow or w
+
+    # 1. crop box in input pixels: (x0, y0, bw, bh) -> the output frame
+    if cfg.scale_jitter:
+        lo, hi = cfg.scale_jitter
+        side = _uniform(b, lo, hi, g, dev)  # the shorter side after resizing
+        s = side / min(h, w)  # resize factor
+        free_x = (w * s - ow).clamp(min=0)
+        free_y = (h * s - oh).clamp(min=0)
+        bw, bh = ow / s, oh / s
+        x0 = (_rand(b, g, dev) * free_x - (ow - w * s).clamp(min=0) / 2) / s
+        y0 = (_rand(b, g, dev) * free_y - (oh - h * s).clamp(min=0) / 2) / s
+    elif cfg.resized_crop:
+        lo, hi = cfg.resized_crop
+        area = _uniform(b, lo, hi, g, dev) * h * w
+        log_r = _uniform(b, math.log(cfg.ratio[0]), math.log(cfg.ratio[1]), g, dev)
+        ratio = log_r.exp()
+        bw = (area * ratio).sqrt().clamp(max=w)
+        bh = (area / ratio).sqrt().clamp(max=h)
+        x0 = _rand(b, g, dev) * (w - bw)
+        y0 = _rand(b, g, dev) * (h - bh)
+    else:
+        x0 = y0 = torch.zeros(b, device=dev)
+        bw, bh = torch.full((b,), float(w), device=dev), torch.full((b,), float(h), device=dev)
+
+    # 2. affine, forward map about the centre: p_out = A p_in + t  (we need its inverse)
+    on = (_rand(b, g, dev) < cfg.warp_p).float() if cfg.warp_p < 1 else torch.ones(b, device=dev)
+    ang = _uniform(b, -cfg.rotate, cfg.rotate, g, dev).deg2rad() * on
+    shear = _uniform(b, -cfg.shear, cfg.shear, g, dev).deg2rad() * on
+    zoom = 1 + _uniform(b, -cfg.scale, cfg.scale, g, dev) * on
+    log_a = _uniform(b, -math.log1p(cfg.stretch), math.log1p(cfg.stretch), g, dev) * on
+    sx, sy = zoom * (log_a / 2).exp(), zoom * (-log_a / 2).exp()
+    tx = _uniform(b, -cfg.translate, cfg.translate, g, dev) * ow * on
+    ty = _uniform(b, -cfg.translate, cfg.translate, g, dev) * oh * on
+    k = _uniform(b, -cfg.lens, cfg.lens, g, dev) * on
+    cos, sin, tan = ang.cos(), ang.sin(), shear.tan()
+    # A = R(ang) @ Shear_x(shear) @ diag(sx, sy)
+    a11, a12 = cos * sx, (cos * tan - sin) * sy
+    a21, a22 = sin * sx, (sin * tan + cos) * sy
+    det = a11 * a22 - a12 * a21
+    i11, i12, i21, i22 = a22 / det, -a12 / det, -a21 / det, a11 / det
+
+    # 3. output pixel centres, centred; lens; inverse affine; into the crop box; normalise
+    v = torch.arange(oh, device=dev, dtype=torch.float32) + 0.5 - oh / 2
+    u = torch.arange(ow, device=dev, dtype=torch.float32) + 0.5 - ow / 2
+    pv, pu = v.view(1, -1, 1), u.view(1, 1, -1)
+    if cfg.lens:
+        r2 = (pu / (ow / 2)) ** 2 + (pv / (oh / 2)) ** 2  # 1 at the middle of each edge
+        f = 1 + k.view(-1, 1, 1) * r2
+        pu, pv = pu * f, pv * f
+    col = lambda t: t.view(-1, 1, 1)  # noqa: E731
+    du, dv = pu - col(tx), pv - col(ty)
+    qu = col(i11) * du + col(i12) * dv + ow / 2  # in output pixels, origin at the corner
+    qv = col(i21) * du + col(i22) * dv + oh / 2
+    xs = col(x0) + qu * col(bw / ow)  # input pixels
+    ys = col(y0) + qv * col(bh / oh)
+    grid = torch.stack((2 * xs / w - 1, 2 * ys / h - 1), dim=-1).to(x.dtype)
+    if cfg.fill:
+        return (
+            F.grid_sample(x - cfg.fill, grid, "bilinear", "zeros", align_corners=False) + cfg.fill
+        )
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    """ITU-R 601 luma, the weights torchvision's rgb_to_grayscale uses."""
+    if x.shape[1] == 1:
+        return x
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+def _color(x: torch.Tensor, cfg: AugmentConfig, g) -> torch.Tensor:
+    """Brightness, contrast, saturation with a factor per image (torchvision's functional ops
+    take one factor per call, so the same blends are written out here)."""
+    b, dev = len(x), x.device
+    f = lambda a: _uniform(b, 1 - a, 1 + a, g, dev).view(-1, 1, 1, 1).to(x.dtype)  # noqa: E731
+    if cfg.brightness:
+        x = (x * f(cfg.brightness)).clamp_(0, 1)
+    if cfg.contrast:
+        mean = _gray(x).mean((1, 2, 3), keepdim=True)
+        x = ((x - mean) * f(cfg.contrast) + mean).clamp_(0, 1)
+    if cfg.saturation and x.shape[1] == 3:
+        gray = _gray(x)
+        x = ((x - gray) * f(cfg.saturation) + gray).clamp_(0, 1)
+    return x
+
+
+def _cutout(x: torch.Tensor, size: int, fill: float, g) -> torch.Tensor:
+    """A ``size x size`` square at a random centre (it may hang over the edge, as in DeVries &
+    Taylor's cutout) set to ``fill``."""
+    b, _, h, w = x.shape
+    dev = x.device
+    cy = (_rand(b, g, dev) * h).long().view(-1, 1, 1)
+    cx = (_rand(b, g, dev) * w).long().view(-1, 1, 1)
+    ys = torch.arange(h, device=dev).view(1, -1, 1)
+    xs = torch.arange(w, device=dev).view(1, 1, -1)
+    lo = size // 2
+    inside = (ys >= cy - lo) & (ys < cy - lo + size) & (xs >= cx - lo) & (xs < cx - lo + size)
+    value = round(fill * 255) if x.dtype == torch.uint8 else fill
+    return x.masked_fill(inside[:, None], value)
+
+
+def mixup(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    alpha: float,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mix each image with a random partner: ``lam * x + (1 - lam) * x[perm]``, one
+    ``lam ~ Beta(alpha, alpha)`` per image. Returns float images and ``[B, K]`` soft targets."""
+    b, dev = len(images), images.device
+    perm = torch.randperm(b, generator=generator).to(dev)
+    # Beta from two Gammas would need torch's unseedable sampler; numpy's seeded by our stream
+    import numpy as np
+
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    lam = torch.from_numpy(np.random.default_rng(seed).beta(alpha, alpha, size=b)).float()
+    lam = lam.to(dev)
+    x = _as_float(images)
+    mixed = lam.view(-1, 1, 1, 1) * x + (1 - lam.view(-1, 1, 1, 1)) * x[perm]
+    if labels.ndim == 1:
+        onehot = F.one_hot(labels.long(), num_classes).float()
+    else:
+        onehot = labels.float()
+    targets = lam.view(-1, 1) * onehot + (1 - lam.view(-1, 1)) * onehot[perm]
+    return mixed, targets
+
+
+# ---------------------------------------------------------------------- parsing, checks
+
+
+def _parse_value(key: str, value: str):
+    if key not in _FIELDS:
+        raise ConfigError(
+            f"unknown augmentation switch {key!r}",
+            suggest(key, _FIELDS) or f"switches: {', '.join(sorted(_FIELDS))}",
+        )
+    kind = {f.name: f.type for f in fields(AugmentConfig)}[key]
+    try:
+        if "tuple" in str(kind):
+            lo, hi = value.replace("-", ":").split(":") if ":" in value else (value, value)
+            return (float(lo), float(hi))
+        if "bool" in str(kind):
+            if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(value)
+            return value.lower() in ("1", "true", "yes", "on")
+        if "int" in str(kind) and "float" not in str(kind):
+            return int(value) if value.lower() != "none" else None
+        if "str" in str(kind):
+            return value
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"bad value {value!r} for augmentation switch {key!r}") from None
+
+
+def _validate(cfg: AugmentConfig) -> None:
+    def bad(msg):
+        raise ConfigError(f"augmentation: {msg}")
+
+    if not 0 <= cfg.flip <= 1 or not 0 <= cfg.warp_p <= 1:
+        bad("flip and warp_p are probabilities in [0, 1]")
+    if cfg.pad < 0 or cfg.cutout < 0 or (cfg.crop is not None and cfg.crop < 1):
+        bad("pad, cutout and crop must be positive")
+    if cfg.pad_mode not in _PAD_MODES:
+        bad(f"pad_mode must be one of {', '.join(_PAD_MODES)}, got {cfg.pad_mode!r}")
+    if cfg.scale_jitter and cfg.resized_crop:
+        bad("choose scale_jitter or resized_crop, not both")
+    if cfg.scale_jitter and not 0 < cfg.scale_jitter[0] <= cfg.scale_jitter[1]:
+        bad(f"scale_jitter wants 0 < lo <= hi, got {cfg.scale_jitter}")
+    if cfg.resized_crop and not 0 < cfg.resized_crop[0] <= cfg.resized_crop[1] <= 1:
+        bad(f"resized_crop is an area fraction range in (0, 1], got {cfg.resized_crop}")
+    for name in ("brightness", "contrast", "saturation"):
+        if not 0 <= getattr(cfg, name) <= 1:
+            bad(f"{name} must be in [0, 1] (factor 1 - {name} .. 1 + {name})")
+    if not 0 <= cfg.scale < 1:
+        bad("scale must be in [0, 1)")
+    if cfg.mixup < 0:
+        bad("mixup alpha must be positive (0 = off)")
+    if cfg.lens < 0 or cfg.stretch < 0 or cfg.translate < 0 or cfg.rotate < 0 or cfg.shear < 0:
+        bad("translate, rotate, scale, stretch, shear and lens take magnitudes >= 0")
+    if abs(cfg.shear) >= 90:
+        bad("shear must be under 90 degrees")

@@ -1,0 +1,561 @@
+"""Two designs side by side: totals, a per-layer diff, and the lectures' built-in comparisons.
+
+Each built-in comparison is built as two small ``nn.Module``s, summarised by the same engine
+as any model, and printed with its symbolic formula (seed 001: "Params: 25C^2 vs 18C^2")
+evaluated next to the measured number, so a disagreement would show.
+
+Layer specs (``"conv(64,3,p=1),relu,conv(64,3,p=1)"``) describe a chain of layers for quick
+what-ifs; the input channels come from the input size.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from cnnlab.analysis.summary import Summary, summary
+from cnnlab.errors import ConfigError, suggest
+
+
+@dataclass
+class Formula:
+    """A symbolic claim ("params: 25C^2") evaluated for A and B, checked against the measure."""
+
+    quantity: str
+    expr_a: str
+    expr_b: str
+    expected_a: int
+    expected_b: int
+    measured_a: int
+    measured_b: int
+
+    @property
+    def ok(self) -> bool:
+        return self.expected_a == self.measured_a and self.expected_b == self.measured_b
+
+
+@dataclass
+class Comparison:
+    title: str
+    a: Summary
+    b: Summary
+    label_a: str
+    label_b: str
+    formulas: list[Formula] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def totals(self) -> list[tuple[str, int, int]]:
+        qa, qb = self.a.totals, self.b.totals
+        rows = [(k, qa[k], qb[k]) for k in ("params", "macs", "flops", "activation_bytes")]
+        rows.append(("output elements", _out_numel(self.a), _out_numel(self.b)))
+        rows.append(("receptive field", _final_rf(self.a), _final_rf(self.b)))
+        return rows
+
+    def layer_diff(self) -> list[dict]:
+        """Rows aligned by layer name (A's order, then B-only rows)."""
+        a = {(r.name, r.call): r for r in self.a.layers}
+        b = {(r.name, r.call): r for r in self.b.layers}
+        keys = list(a) + [k for k in b if k not in a]
+        out = []
+        for k in keys:
+            ra, rb = a.get(k), b.get(k)
+            out.append(
+                {
+                    "name": k[0] if k[1] == 1 else f"{k[0]} [{k[1]}]",
+                    "a": None if ra is None else _brief(ra),
+                    "b": None if rb is None else _brief(rb),
+                    "status": "only A"
+                    if rb is None
+                    else "only B"
+                    if ra is None
+                    else ("same" if _brief(ra) == _brief(rb) else "changed"),
+                }
+            )
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "title": self.title,
+            "a": {"label": self.label_a, **self.a.to_dict()},
+            "b": {"label": self.label_b, **self.b.to_dict()},
+            "totals": [{"quantity": q, "a": x, "b": y} for q, x, y in self.totals()],
+            "formulas": [{**f.__dict__, "ok": f.ok} for f in self.formulas],
+            "layers": self.layer_diff(),
+            "notes": list(self.notes),
+        }
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"### {self.title}",
+            "",
+            f"| | {self.label_a} | {self.label_b} | B/A |",
+            "|---|---:|---:|---:|",
+        ]
+        for q, x, y in self.totals():
+            lines.append(f"| {q} | {x:,} | {y:,} | {_ratio(x, y)} |")
+        if self.formulas:
+            lines += [
+                "",
+                "| quantity | A formula | A | B formula | B | check |",
+                "|---|---|---:|---|---:|---|",
+            ]
+            for f in self.formulas:
+                lines.append(
+                    f"| {f.quantity} | {f.expr_a} | {f.measured_a:,} | {f.expr_b} | "
+                    f"{f.measured_b:,} | {'ok' if f.ok else 'MISMATCH'} |"
+                )
+        lines += [""] + [f"- {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+    def print(self, console=None) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        console = console or Console()
+        t = Table(title=self.title, title_justify="left")
+        t.add_column("")
+        t.add_column(f"A: {self.label_a}", justify="right")
+        t.add_column(f"B: {self.label_b}", justify="right")
+        t.add_column("B/A", justify="right")
+        for q, x, y in self.totals():
+            t.add_row(q, f"{x:,}", f"{y:,}", _ratio(x, y))
+        console.print(t)
+        if self.formulas:
+            f_t = Table(title="formulas vs measured", title_justify="left")
+            for h in ("quantity", "A formula", "A", "B formula", "B", "check"):
+                f_t.add_column(h, justify="right" if h in ("A", "B") else "left")
+            for f in self.formulas:
+                f_t.add_row(
+                    f.quantity,
+                    f.expr_a,
+                    f"{f.measured_a:,}",
+                    f.expr_b,
+                    f"{f.measured_b:,}",
+                    "[green]ok[/]"
+                    if f.ok
+                    else f"[red]expected {f.expected_a:,} / {f.expected_b:,}[/]",
+                )
+            console.print(f_t)
+        d = Table(title="per layer", title_justify="left")
+        for h in ("layer", "A", "B", ""):
+            d.add_column(h)
+        for row in self.layer_diff():
+            d.add_row(
+                row["name"],
+                row["a"] or "-",
+                row["b"] or "-",
+                "" if row["status"] == "same" else row["status"],
+            )
+        console.print(d)
+        for n in self.notes:
+            console.print(f"note: {n}", highlight=False)
+
+
+def _brief(r) -> str:
+    out = "x".join(map(str, r.output_shape or []))
+    return f"{r.type} -> {out}, {r.params:,} params, {r.macs:,} MACs"
+
+
+def _ratio(x, y) -> str:
+    if not x:
+        return "-"
+    return f"{y / x:.3g}"
+
+
+def _out_numel(s: Summary) -> int:
+    import math
+
+    last = s.layers[-1].output_shape if s.layers else None
+    return math.prod(last) if last else 0
+
+
+def _final_rf(s: Summary) -> int:
+    rfs = [r.receptive_field for r in s.layers if r.receptive_field]
+    return int(max(rfs[-1])) if rfs else 0
+
+
+def compare(
+    model_a,
+    model_b,
+    input_a,
+    input_b=None,
+    *,
+    convention="lecture",
+    label_a="A",
+    label_b="B",
+    title=None,
+    dtype=None,
+) -> Comparison:
+    """Summarise two models (each at its own input size) and line them up."""
+    kw = {"convention": convention}
+    if dtype is not None:
+        kw["dtype"] = dtype
+    sa = summary(model_a, input_a, model_name=label_a, **kw)
+    sb = summary(model_b, input_b or input_a, model_name=label_b, **kw)
+    return Comparison(title or f"{label_a} vs {label_b}", sa, sb, label_a, label_b)
+
+
+# ----------------------------------------------------------------------------- layer specs
+
+_SPEC_LAYERS = ("conv", "pool", "maxpool", "avgpool", "gap", "relu", "bn", "fc", "flatten")
+
+
+def parse_spec(spec: str, in_channels: int) -> nn.Sequential:
+    """``"conv(64,3,p=1),relu,pool(2)"`` -> an ``nn.Sequential`` (conv(out, k, s=, p=, d=, g=,
+    bias=); pool/maxpool(k, s=, p=); avgpool(k, s=, p=); gap; relu; bn; flatten; fc(out))."""
+    try:
+        tree = ast.parse(f"[{spec}]", mode="eval").body
+    except SyntaxError:
+        raise ConfigError(
+            f"cannot read layer spec {spec!r}", 'write layers like "conv(64,3,p=1),relu,pool(2)"'
+        ) from None
+    layers, c, flat = [], in_channels, None
+    for node in tree.elts:
+        if isinstance(node, ast.Name):
+            name, args, kw = node.id, [], {}
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            name = node.func.id
+            try:
+                args = [ast.literal_eval(a) for a in node.args]
+                kw = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+            except ValueError:
+                raise ConfigError(
+                    f"layer {ast.unparse(node)!r} must have literal arguments",
+                    "e.g. conv(64,3,p=1)",
+                ) from None
+        else:
+            raise ConfigError(
+                f"cannot read {ast.unparse(node)!r} in the layer spec",
+                f"layers are: {', '.join(_SPEC_LAYERS)}",
+            )
+        try:
+            if name == "conv":
+                out, k = args[0], args[1]
+                layers.append(
+                    nn.Conv2d(
+                        c,
+                        out,
+                        k,
+                        stride=kw.get("s", 1),
+                        padding=kw.get("p", 0),
+                        dilation=kw.get("d", 1),
+                        groups=kw.get("g", 1),
+                        bias=kw.get("bias", True),
+                    )
+                )
+                c = out
+            elif name in ("pool", "maxpool"):
+                layers.append(nn.MaxPool2d(args[0], kw.get("s", args[0]), kw.get("p", 0)))
+            elif name == "avgpool":
+                layers.append(nn.AvgPool2d(args[0], kw.get("s", args[0]), kw.get("p", 0)))
+            elif name == "gap":
+                layers.append(nn.AdaptiveAvgPool2d(1))
+            elif name == "relu":
+                layers.append(nn.ReLU())
+            elif name == "bn":
+                layers.append(nn.BatchNorm2d(c))
+            elif name == "flatten":
+                layers.append(nn.Flatten())
+                flat = True
+            elif name == "fc":
+                if not flat:
+                    layers.append(nn.Flatten())
+                    flat = True
+                layers.append(nn.LazyLinear(args[0], bias=kw.get("bias", True)))
+            else:
+                raise ConfigError(
+                    f"unknown layer {name!r} in the layer spec",
+                    suggest(name, _SPEC_LAYERS) or f"layers are: {', '.join(_SPEC_LAYERS)}",
+                )
+        except (IndexError, TypeError) as e:
+            raise ConfigError(
+                f"bad arguments in {name}{tuple(args)}: {e}",
+                "conv(out_channels, kernel, s=1, p=0), pool(kernel), fc(out)",
+            ) from None
+    return nn.Sequential(*layers)
+
+
+def is_spec(text: str) -> bool:
+    return "(" in text or text in _SPEC_LAYERS
+
+
+def materialize(model: nn.Module, input_size) -> nn.Module:
+    """Give LazyLinear layers their size with one meta forward pass."""
+    import torch
+
+    if any(isinstance(m, nn.modules.lazy.LazyModuleMixin) for m in model.modules()):
+        model = model.to("meta")
+        with torch.no_grad():
+            model(torch.empty(1, *input_size, device="meta"))
+    return model
+
+
+# ----------------------------------------------------------------------------- built-ins
+
+
+def _conv_stack(c, k, n, pad, relu=True):
+    layers = []
+    for _ in range(n):
+        layers.append(nn.Conv2d(c, c, k, padding=pad, bias=False))
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+def _f(quantity, ea, eb, va, vb, sa, sb, key):
+    get = {
+        "params": lambda s: s.totals["params"],
+        "macs": lambda s: s.totals["macs"],
+        "rf": _final_rf,
+        "memory": _out_numel,
+    }[key]
+    return Formula(quantity, ea, eb, va, vb, get(sa), get(sb))
+
+
+def five_vs_three(channels: int = 64, size: int = 56, convention="lecture") -> Comparison:
+    """Seed 001 (VGG): one 5x5 conv vs two 3x3 convs, C -> C at H x W (bias-free)."""
+    c, h = channels, size
+    cmp = compare(
+        _conv_stack(c, 5, 1, 2),
+        _conv_stack(c, 3, 2, 1),
+        (c, h, h),
+        convention=convention,
+        label_a="one 5x5",
+        label_b="two 3x3",
+        title=f"one 5x5 conv vs two 3x3 convs (C={c}, H=W={h})",
+    )
+    a, b = cmp.a, cmp.b
+    cmp.formulas = [
+        _f("params", "25C^2", "18C^2", 25 * c * c, 18 * c * c, a, b, "params"),
+        _f("MACs", "25C^2HW", "18C^2HW", 25 * c * c * h * h, 18 * c * c * h * h, a, b, "macs"),
+        _f("receptive field", "5", "3 + 2 = 5", 5, 5, a, b, "rf"),
+    ]
+    cmp.notes.append("convolutions without bias, as the seed's formulas; ReLU after each conv")
+    return cmp
+
+
+def seven_vs_three(channels: int = 64, size: int = 56, convention="lecture") -> Comparison:
+    """Seed 002 (VGG): one 7x7 conv vs three 3x3 convs: 49 vs 27 weights per channel pair."""
+    c, h = channels, size
+    cmp = compare(
+        _conv_stack(c, 7, 1, 3),
+        _conv_stack(c, 3, 3, 1),
+        (c, h, h),
+        convention=convention,
+        label_a="one 7x7",
+        label_b="three 3x3",
+        title=f"one 7x7 conv vs three 3x3 convs (C={c}, H=W={h})",
+    )
+    a, b = cmp.a, cmp.b
+    cmp.formulas = [
+        _f("params", "49C^2", "27C^2", 49 * c * c, 27 * c * c, a, b, "params"),
+        _f("MACs", "49C^2HW", "27C^2HW", 49 * c * c * h * h, 27 * c * c * h * h, a, b, "macs"),
+        _f("receptive field", "7", "3 + 2 + 2 = 7", 7, 7, a, b, "rf"),
+    ]
+    cmp.notes.append("convolutions without bias; ReLU after each conv (more non-linearity)")
+    return cmp
+
+
+class _Inception(nn.Module):
+    """Four parallel branches concatenated on channels (seed 000's Inception module)."""
+
+    def __init__(self, cin, b1, b3, b5, pool_proj=None, r3=None, r5=None):
+        super().__init__()
+
+        def conv(i, o, k):
+            return nn.Sequential(nn.Conv2d(i, o, k, padding=k // 2, bias=False), nn.ReLU())
+
+        self.branch1 = conv(cin, b1, 1)
+        self.branch3 = (
+            conv(cin, b3, 3) if r3 is None else nn.Sequential(conv(cin, r3, 1), conv(r3, b3, 3))
+        )
+        self.branch5 = (
+            conv(cin, b5, 5) if r5 is None else nn.Sequential(conv(cin, r5, 1), conv(r5, b5, 5))
+        )
+        pool = nn.MaxPool2d(3, stride=1, padding=1)
+        self.branch_pool = (
+            pool if pool_proj is None else nn.Sequential(pool, conv(cin, pool_proj, 1))
+        )
+
+    def forward(self, x):
+        import torch
+
+        return torch.cat(
+            [self.branch1(x), self.branch3(x), self.branch5(x), self.branch_pool(x)], 1
+        )
+
+
+def inception(size: int = 28, channels: int = 256, convention="lecture") -> Comparison:
+    """Seed 000: naive Inception (1x1 128, 3x3 192, 5x5 96, 3x3 max-pool) on 28x28x256 vs
+    the same branches with GoogLeNet inception(3a)'s 1x1 reductions (96 before the 3x3,
+    16 before the 5x5, a 32-filter projection after the pool)."""
+    c, h = channels, size
+    naive = _Inception(c, 128, 192, 96)
+    reduced = _Inception(c, 128, 192, 96, pool_proj=32, r3=96, r5=16)
+    cmp = compare(
+        naive,
+        reduced,
+        (c, h, h),
+        convention=convention,
+        label_a="naive",
+        label_b="1x1-reduced",
+        title=f"naive Inception vs 1x1-reduced ({h}x{h}x{c} input)",
+    )
+    hw = h * h
+    pa, pb = c * (128 + 9 * 192 + 25 * 96), c * (128 + 96 + 16 + 32) + 9 * 96 * 192 + 25 * 16 * 96
+    cmp.formulas = [
+        _f(
+            "params",
+            "C(128 + 9*192 + 25*96)",
+            "C(128+96+16+32) + 9*96*192 + 25*16*96",
+            pa,
+            pb,
+            cmp.a,
+            cmp.b,
+            "params",
+        ),
+        _f("MACs", "HW * params", "HW * params", hw * pa, hw * pb, cmp.a, cmp.b, "macs"),
+        _f(
+            "output elements",
+            "HW(128+192+96+C)",
+            "HW(128+192+96+32)",
+            hw * (416 + c),
+            hw * 448,
+            cmp.a,
+            cmp.b,
+            "memory",
+        ),
+    ]
+    cmp.notes.append(f"naive output channels: 128+192+96+{c} = {416 + c} (seed 000: 672 for C=256)")
+    cmp.notes.append(
+        "reductions from GoogLeNet inception(3a): 3x3 reduce 96, 5x5 reduce 16, "
+        "pool projection 32; branch widths kept at 128/192/96 so only the "
+        "1x1 bottlenecks differ; convolutions without bias"
+    )
+    return cmp
+
+
+def fc_vs_gap(convention="lecture") -> Comparison:
+    """Seeds 001/002: VGG-16's FC head on 512x7x7 vs GoogLeNet's average pool + one FC."""
+    vgg = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(25088, 4096),
+        nn.ReLU(inplace=True),
+        nn.Linear(4096, 4096),
+        nn.ReLU(inplace=True),
+        nn.Linear(4096, 1000),
+    )
+    gap = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1024, 1000))
+    with_meta = [m.to("meta") for m in (vgg, gap)]
+    cmp = compare(
+        *with_meta,
+        (512, 7, 7),
+        (1024, 7, 7),
+        convention=convention,
+        label_a="VGG-16 FC head",
+        label_b="GoogLeNet avg-pool + FC",
+        title="FC head vs global average pooling",
+    )
+    pa = 25088 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 1000 + 1000
+    pb = 1024 * 1000 + 1000
+    cmp.formulas = [
+        _f(
+            "params",
+            "25088*4096+4096 + 4096*4096+4096 + 4096*1000+1000",
+            "1024*1000+1000",
+            pa,
+            pb,
+            cmp.a,
+            cmp.b,
+            "params",
+        ),
+        _f(
+            "MACs",
+            "25088*4096 + 4096*4096 + 4096*1000",
+            "1024*1000",
+            25088 * 4096 + 4096 * 4096 + 4096 * 1000,
+            1024 * 1000,
+            cmp.a,
+            cmp.b,
+            "macs",
+        ),
+    ]
+    cmp.notes.append(
+        "fc6 alone: 25088*4096 + 4096 = 102,764,544 params (seed prints 102,760k without the bias)"
+    )
+    return cmp
+
+
+def halve_double(channels: int = 64, size: int = 28, convention="lecture") -> Comparison:
+    """Seed 001 (VGG): halving H and W while doubling C keeps the FLOPs, halves the memory."""
+    c, h = channels, size
+    a = nn.Conv2d(c, c, 3, padding=1, bias=False)
+    b = nn.Conv2d(2 * c, 2 * c, 3, padding=1, bias=False)
+    cmp = compare(
+        a,
+        b,
+        (c, 2 * h, 2 * h),
+        (2 * c, h, h),
+        convention=convention,
+        label_a="C x 2H x 2W",
+        label_b="2C x H x W",
+        title=f"VGG: halve H and W, double C (C={c}, H=W={h})",
+    )
+    cmp.formulas = [
+        _f(
+            "memory (elements)",
+            "4HWC",
+            "2HWC",
+            4 * h * h * c,
+            2 * h * h * c,
+            cmp.a,
+            cmp.b,
+            "memory",
+        ),
+        _f("params", "9C^2", "36C^2", 9 * c * c, 36 * c * c, cmp.a, cmp.b, "params"),
+        _f(
+            "MACs",
+            "36HWC^2",
+            "36HWC^2",
+            36 * h * h * c * c,
+            36 * h * h * c * c,
+            cmp.a,
+            cmp.b,
+            "macs",
+        ),
+    ]
+    cmp.notes.append("memory = output elements (x4 bytes in fp32); conv without bias")
+    return cmp
+
+
+BUILTINS = {
+    "5x5-vs-3x3": five_vs_three,
+    "7x7-vs-3x3": seven_vs_three,
+    "inception": inception,
+    "fc-vs-gap": fc_vs_gap,
+    "halve-double": halve_double,
+}
+
+
+def builtin(
+    name: str, channels: int | None = None, size: int | None = None, convention: str = "lecture"
+) -> Comparison:
+    if name not in BUILTINS:
+        raise ConfigError(
+            f"unknown built-in comparison {name!r}",
+            suggest(name, BUILTINS) or f"use one of: {', '.join(BUILTINS)}",
+        )
+    fn = BUILTINS[name]
+    kw = {"convention": convention}
+    if channels is not None and name != "fc-vs-gap":
+        kw["channels"] = channels
+    if size is not None and name != "fc-vs-gap":
+        kw["size"] = size
+    return fn(**kw)

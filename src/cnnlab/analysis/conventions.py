@@ -1,0 +1,680 @@
+"""Counting rules: what an op costs, under the lectures' convention or another tool's.
+
+"FLOPs" is not one number. The lectures (seed 001) count a multiply-add as one operation and
+name it "flop"; torch.utils.flop_counter counts it as two; fvcore, ptflops, thop and torchinfo
+each skip or add different things. Each :class:`Convention` here is a small table of rules
+over one traced graph, so the same trace gives every tool's number and shows why they differ.
+
+Every rule returns ``(macs, flops)`` for one unit of work:
+
+- ``macs``: multiply-accumulates of convolutions and matrix products, as that convention
+  counts them (``lecture``/``pytorch``/``fvcore``/``thop``: bias excluded; ``ptflops`` and
+  ``torchinfo``: bias included);
+- ``flops``: the convention's headline total. For ``lecture`` a multiply-add is one op and
+  everything else is added by the rules listed in docs/summary.md (bias adds, batch norm,
+  activations, pooling K*K per output, residual adds...); for a tool preset it is exactly the
+  number that tool reports (flop_counter's FLOPs, fvcore's "flops", ptflops' "MACs", thop's
+  "ops", torchinfo's "mult-adds").
+
+An op with no rule is *not counted* and reported, never silently taken as zero. Ops that move
+or reshape data without arithmetic (views, ``cat``, copies) are free under every convention.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnlab.arithmetic import conv_macs, conv_transpose_macs, linear_macs, pool_flops
+from cnnlab.errors import ConfigError, suggest
+
+# Data movement, shape changes, allocation: no arithmetic under any convention.
+# fmt: off
+FREE_OPS = frozenset(f"aten.{n}" for n in (
+    "view", "_unsafe_view", "reshape", "_reshape_alias", "t", "transpose", "permute", "expand",
+    "expand_as", "squeeze", "unsqueeze", "flatten", "unflatten", "clone", "contiguous", "detach",
+    "alias", "_to_copy", "copy_", "empty", "empty_like", "empty_strided", "zeros", "zeros_like",
+    "ones", "ones_like", "full", "full_like", "new_empty", "new_zeros", "new_ones", "new_full",
+    "fill_", "zero_", "slice", "select", "split", "split_with_sizes", "chunk", "unbind", "cat",
+    "stack", "as_strided", "narrow", "lift_fresh", "arange", "scalar_tensor",
+    "_local_scalar_dense", "dropout", "native_dropout", "constant_pad_nd", "pixel_shuffle",
+    "pixel_unshuffle", "channel_shuffle", "index_select", "gather", "roll", "flip", "repeat",
+    "unfold",
+))
+_ACTIVATIONS = (
+    "relu", "relu_", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "elu", "elu_", "gelu",
+    "gelu_", "silu", "silu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "hardswish", "hardswish_",
+    "hardsigmoid", "hardsigmoid_", "mish", "mish_", "softplus", "_prelu_kernel", "prelu",
+    "threshold", "threshold_", "clamp", "clamp_", "clamp_min", "clamp_min_", "clamp_max",
+    "clamp_max_", "abs", "abs_", "neg", "neg_", "exp", "exp_", "log", "log_", "sqrt", "sqrt_",
+    "rsqrt", "rsqrt_", "reciprocal", "reciprocal_", "sign", "erf", "erf_", "pow", "pow_", "square",
+)
+_BINARY = ("add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "div", "div_", "maximum",
+           "minimum", "where", "addcmul", "addcdiv", "masked_fill", "masked_fill_")
+# fmt: on
+_BATCH_NORM = [
+    "native_batch_norm",
+    "_native_batch_norm_legit",
+    "_native_batch_norm_legit_no_training",
+    "_native_batch_norm_legit_functional",
+    "cudnn_batch_norm",
+    "miopen_batch_norm",
+]
+_POOLS = [
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "max_pool2d_with_indices",
+    "max_pool3d_with_indices",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+]
+_ADAPTIVE = [
+    "_adaptive_avg_pool2d",
+    "_adaptive_avg_pool3d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+]
+
+
+def _numel(t) -> int:
+    return t.numel() if isinstance(t, torch.Tensor) else 0
+
+
+def _out(op) -> torch.Tensor:
+    return op.out[0] if isinstance(op.out, (tuple, list)) else op.out
+
+
+# ----------------------------------------------------------------------------- shared formulas
+
+
+def conv_op_macs(op) -> int:
+    """MACs of one ``aten.convolution``, bias excluded, via cnnlab.arithmetic."""
+    x, w = op.args[0], op.args[1]
+    transposed, groups = bool(op.args[6]), int(op.args[8])
+    out = _out(op)
+    n = x.shape[0]
+    if w.dim() == 4:  # the 2-D case, through the lectures' formulas
+        if transposed:  # weight C_in x C_out/g x K x K; every input element meets it
+            cin, cout = w.shape[0], w.shape[1] * groups
+            return n * conv_transpose_macs(
+                cin, cout, x.shape[2], x.shape[3], list(w.shape[2:]), groups
+            )
+        cout, cin = w.shape[0], w.shape[1] * groups
+        return n * conv_macs(cin, cout, out.shape[2], out.shape[3], list(w.shape[2:]), groups)
+    spatial = x.shape[2:] if transposed else out.shape[2:]  # 1-D and 3-D: same formula
+    return n * math.prod(spatial) * math.prod(w.shape)
+
+
+def matmul_op_macs(op) -> int:
+    """MACs of mm / addmm / bmm / baddbmm: (M x K) @ (K x N) is M*K*N."""
+    a, b = (op.args[1], op.args[2]) if op.name in ("aten.addmm", "aten.baddbmm") else op.args[:2]
+    batch = a.shape[0] if a.dim() == 3 else 1
+    return batch * a.shape[-2] * linear_macs(a.shape[-1], b.shape[-1])
+
+
+def _pool_window_ops(op) -> int:
+    """Seed 001's pooling rule: (C*H'*W') * (K*K), one op per element of each window."""
+    out = _out(op)
+    kernel = op.args[1]
+    n = out.dim() - 2
+    kernel = list(kernel) * n if len(kernel) == 1 else list(kernel)
+    if n == 2:
+        c = out.shape[0] * out.shape[1]
+        return pool_flops(c, out.shape[2], out.shape[3], kernel)
+    return out.numel() * math.prod(kernel)
+
+
+def _adaptive_window_ops(op) -> int:
+    """Adaptive pooling reads exactly the windows PyTorch uses; count every element read."""
+    from cnnlab.analysis.receptive import adaptive_windows
+
+    x, out = op.args[0], _out(op)
+    n = out.dim() - 2
+    total = out.shape[0] * out.shape[1]
+    for a, b in zip(x.shape[-n:], out.shape[-n:]):
+        total *= sum(e - s for s, e in adaptive_windows(a, b))
+    return total
+
+
+# ----------------------------------------------------------------------------- the conventions
+
+
+@dataclass
+class Count:
+    macs: int = 0
+    flops: int = 0
+    ops: int = 0  # ATen ops with arithmetic seen
+    counted: int = 0  # of which covered by a rule
+    not_counted: Counter = field(default_factory=Counter)
+
+    def add(self, macs, flops):
+        self.macs += int(macs)
+        self.flops += int(flops)
+
+
+@dataclass
+class Convention:
+    """A named set of counting rules. ``count(call)`` returns a :class:`Count` for one row."""
+
+    name: str
+    title: str
+    description: str
+    aten: dict = field(default_factory=dict)  # "aten.x" -> op -> (macs, flops)
+    functions: dict = field(default_factory=dict)  # Python function -> group -> (macs, flops)
+    modules: dict | None = None  # module type -> call -> (macs, flops); None: op-based
+    module_rule: object = None  # fallback call -> (macs, flops) | None (torchinfo)
+    macs_per_sample: bool = False  # ptflops divides its module counts by the batch size
+
+    def count(self, call, batch_size: int = 1) -> Count:
+        c = Count()
+        arith = [op for g in call.groups for op in g.ops if op.name not in FREE_OPS]
+        c.ops = len(arith)
+        if self.modules is None:  # op-based: functions first (fvcore's view), then ATen ops
+            for g in call.groups:
+                rule = self.functions.get(g.fn)
+                ops = [op for op in g.ops if op.name not in FREE_OPS]
+                if rule is not None:
+                    c.add(*rule(g))
+                    c.counted += len(ops)
+                    continue
+                for op in ops:
+                    rule = self.aten.get(op.name)
+                    if rule is None:
+                        c.not_counted[op.name] += 1
+                    else:
+                        c.add(*rule(op))
+                        c.counted += 1
+            return c
+        # module-based tools: a rule per layer type, plus (ptflops) patched functionals
+        covered = False
+        if call.module is not None:
+            rule = self.modules.get(type(call.module))
+            result = rule(call) if rule is not None else None
+            if result is None and self.module_rule is not None:
+                result = self.module_rule(call)
+            if result is not None:
+                m, f = result
+                if self.macs_per_sample:
+                    m, f = m // batch_size, f // batch_size
+                c.add(m, f)
+                covered = True
+        fn_ops = 0
+        for g in call.groups:
+            rule = self.functions.get(g.fn)
+            if rule is not None:
+                c.add(*rule(g))
+                fn_ops += len([op for op in g.ops if op.name not in FREE_OPS])
+        if covered:
+            c.counted = c.ops
+        else:
+            c.counted = fn_ops
+            if c.ops > fn_ops:
+                label = f"{call.type} (module)" if call.module is not None else call.type
+                c.not_counted[label] += 1
+        return c
+
+
+def _lecture() -> Convention:
+    def conv(op):
+        m = conv_op_macs(op)
+        return m, m + (_numel(_out(op)) if op.args[2] is not None else 0)
+
+    def addmm(op):
+        m = matmul_op_macs(op)
+        beta = op.kwargs.get("beta", 1)
+        return m, m + (_numel(_out(op)) if beta != 0 else 0)
+
+    def mm(op):
+        m = matmul_op_macs(op)
+        return m, m
+
+    def per_out(k):
+        return lambda op: (0, k * _numel(_out(op)))
+
+    def per_in(k):
+        return lambda op: (0, k * _numel(op.args[0]))
+
+    def norm(op):  # layer/group norm: statistics (4/elem) + affine multiply-add (2/elem)
+        weight = op.args[2] if op.name == "aten.native_layer_norm" else op.args[1]
+        return 0, _numel(op.args[0]) * (6 if weight is not None else 4)
+
+    rules = {
+        "aten.convolution": conv,
+        "aten._convolution": conv,
+        "aten.addmm": addmm,
+        "aten.mm": mm,
+        "aten.bmm": mm,
+        "aten.baddbmm": addmm,
+        "aten.native_layer_norm": norm,
+        "aten.native_group_norm": norm,
+        "aten.mean": per_in(1),
+        "aten.sum": per_in(1),
+        "aten.amax": per_in(1),
+        "aten.max": per_in(1),
+        "aten.min": per_in(1),
+        "aten.amin": per_in(1),
+        "aten.var": per_in(3),
+        "aten.std": per_in(3),
+        "aten._softmax": per_out(3),
+        "aten._log_softmax": per_out(3),
+        "aten.upsample_nearest2d": per_out(0),
+        "aten._upsample_nearest_exact2d": per_out(0),
+        "aten.upsample_bilinear2d": per_out(4),
+        "aten.upsample_bicubic2d": per_out(16),
+    }
+    rules.update({f"aten.{n}": per_out(1) for n in _ACTIVATIONS + _BINARY})
+    rules.update({f"aten.{n}": per_in(2) for n in _BATCH_NORM})  # folded: x*a + b
+    rules.update({f"aten.{n}": lambda op: (0, _pool_window_ops(op)) for n in _POOLS})
+    rules.update({f"aten.{n}": lambda op: (0, _adaptive_window_ops(op)) for n in _ADAPTIVE})
+    return Convention(
+        "lecture",
+        "cnnlab / the lectures",
+        "MACs: conv and linear multiply-accumulates without bias (seed 001's 'flop', "
+        "torch.utils.flop_counter's FLOPs / 2). FLOPs: a multiply-add is one op; plus one op "
+        "per bias add, 2 per element for batch norm, 1 per element for activations and "
+        "element-wise ops (residual adds), K*K per output for pooling, 0 for concatenation.",
+        aten=rules,
+    )
+
+
+def _pytorch() -> Convention:
+    def two(op):
+        m = conv_op_macs(op) if "conv" in op.name else matmul_op_macs(op)
+        return m, 2 * m
+
+    names = ["convolution", "_convolution", "mm", "addmm", "bmm", "baddbmm"]
+    return Convention(
+        "pytorch",
+        "torch.utils.flop_counter",
+        "FlopCounterMode: 2 FLOPs per multiply-add of conv and matrix products (bias "
+        "excluded); everything else is zero.",
+        aten={f"aten.{n}": two for n in names},
+    )
+
+
+def _fvcore() -> Convention:
+    def macs(op):
+        m = conv_op_macs(op) if "conv" in op.name else matmul_op_macs(op)
+        return m, m
+
+    def batch_norm(op):  # eval mode: (x - mean)/std * w + b -> 2 per element with affine
+        return 0, _numel(op.args[0]) * (2 if op.args[1] is not None else 1)
+
+    def layer_norm(op):
+        weight = op.args[2] if op.name == "aten.native_layer_norm" else op.args[1]
+        return 0, _numel(op.args[0]) * (5 if weight is not None else 4)
+
+    def adaptive_avg(g):  # fvcore: one flop per input element, whatever the output size
+        return 0, _numel(g.args[0])
+
+    def instance_norm(g):
+        weight = g.kwargs.get("weight", g.args[3] if len(g.args) > 3 else None)
+        return 0, _numel(g.args[0]) * (5 if weight is not None else 4)
+
+    def per_out(k):
+        return lambda op: (0, k * _numel(_out(op)))
+
+    rules = {f"aten.{n}": macs for n in ["convolution", "_convolution", "mm", "addmm", "bmm"]}
+    rules.update({f"aten.{n}": batch_norm for n in _BATCH_NORM})
+    rules.update(
+        {
+            "aten.native_layer_norm": layer_norm,
+            "aten.native_group_norm": layer_norm,
+            "aten.upsample_nearest2d": per_out(1),
+            "aten.upsample_bilinear2d": per_out(4),
+            "aten._adaptive_avg_pool2d": lambda op: (0, _numel(op.args[0])),
+        }
+    )
+    return Convention(
+        "fvcore",
+        "fvcore FlopCountAnalysis",
+        "One 'flop' per multiply-add of conv/linear/matmul (bias excluded); batch norm 2 per "
+        "element (eval, affine), layer/group norm 5, adaptive average pooling 1 per input "
+        "element, upsampling 1 (nearest) or 4 (bilinear) per output. Skips activations, max "
+        "pooling, element-wise adds (residuals) and everything else.",
+        aten=rules,
+        functions={F.adaptive_avg_pool2d: adaptive_avg, F.instance_norm: instance_norm},
+    )
+
+
+def _in(call):
+    return call.input_numel
+
+
+def _out_numel(call):
+    return call.output_numel
+
+
+def _ptflops() -> Convention:
+    def conv(call):
+        m = call.module
+        n = call.input_shape[0]
+        spatial = (
+            call.input_shape[2:]
+            if isinstance(m, nn.modules.conv._ConvTransposeNd)
+            else (call.output_shape[2:])
+        )
+        per_pos = math.prod(m.kernel_size) * m.in_channels * (m.out_channels // m.groups)
+        macs = per_pos * n * math.prod(spatial)
+        bias = n * math.prod(call.output_shape[1:]) if m.bias is not None else 0
+        return macs + bias, macs + bias
+
+    def linear(call):
+        m = call.module
+        rows = math.prod(call.input_shape[:-1])
+        v = (m.in_features * m.out_features + (m.out_features if m.bias is not None else 0)) * rows
+        return v, v
+
+    def numel_out(call):
+        return 0, _out_numel(call)
+
+    def numel_in(call):
+        return 0, _in(call)
+
+    def bn(call):
+        return 0, _in(call) * (2 if getattr(call.module, "affine", False) else 1)
+
+    def fn_numel(g):
+        return 0, _numel(g.args[0] if g.args else next(iter(g.kwargs.values())))
+
+    def fn_matmul(g):
+        a, b = g.args[0], g.args[1]
+        v = _numel(a) * b.shape[-1]
+        return v, v
+
+    def fn_addmm(g):
+        inp, a, b = g.args[:3]
+        v = _numel(a) * b.shape[-1]
+        return v, v + (_numel(inp) if g.kwargs.get("beta", 1) != 0 else 0)
+
+    def fn_elementwise(g):
+        a, b = (list(g.args) + [None, None])[:2]
+        if not isinstance(a, torch.Tensor):
+            return 0, _numel(b) if isinstance(b, torch.Tensor) else 1
+        if not isinstance(b, torch.Tensor):
+            return 0, _numel(a)
+        return 0, math.prod(torch.broadcast_shapes(a.shape, b.shape))
+
+    def fn_interpolate(g):
+        x = g.args[0] if g.args else g.kwargs["input"]
+        size = g.kwargs.get("size", g.args[1] if len(g.args) > 1 else None)
+        lead = x.shape[0] * x.shape[1]
+        if size is not None:
+            size = list(size) if isinstance(size, (list, tuple)) else [size] * (x.dim() - 2)
+            return 0, math.prod(size) * lead
+        scale = g.kwargs.get("scale_factor", g.args[2] if len(g.args) > 2 else None)
+        if isinstance(scale, (list, tuple)):
+            return 0, int(_numel(x) * math.prod(scale))
+        return 0, int(_numel(x) * scale ** (x.dim() - 2))
+
+    modules = {
+        t: conv
+        for t in (
+            nn.Conv1d,
+            nn.Conv2d,
+            nn.Conv3d,
+            nn.ConvTranspose1d,
+            nn.ConvTranspose2d,
+            nn.ConvTranspose3d,
+        )
+    }
+    modules.update(
+        {
+            t: numel_out
+            for t in (nn.ReLU, nn.PReLU, nn.ELU, nn.LeakyReLU, nn.ReLU6, nn.GELU, nn.Upsample)
+        }
+    )
+    modules.update(
+        {
+            t: numel_in
+            for t in (
+                nn.MaxPool1d,
+                nn.MaxPool2d,
+                nn.MaxPool3d,
+                nn.AvgPool1d,
+                nn.AvgPool2d,
+                nn.AvgPool3d,
+                nn.AdaptiveMaxPool1d,
+                nn.AdaptiveMaxPool2d,
+                nn.AdaptiveMaxPool3d,
+                nn.AdaptiveAvgPool1d,
+                nn.AdaptiveAvgPool2d,
+                nn.AdaptiveAvgPool3d,
+            )
+        }
+    )
+    modules.update(
+        {
+            t: bn
+            for t in (
+                nn.BatchNorm1d,
+                nn.BatchNorm2d,
+                nn.BatchNorm3d,
+                nn.InstanceNorm1d,
+                nn.InstanceNorm2d,
+                nn.InstanceNorm3d,
+                nn.GroupNorm,
+                nn.LayerNorm,
+            )
+        }
+    )
+    modules[nn.Linear] = linear
+    functions = {
+        f: fn_numel
+        for f in (
+            F.relu,
+            F.prelu,
+            F.elu,
+            F.relu6,
+            F.gelu,
+            F.silu,
+            F.avg_pool1d,
+            F.avg_pool2d,
+            F.avg_pool3d,
+            F.max_pool1d,
+            F.max_pool2d,
+            F.max_pool3d,
+            F.adaptive_avg_pool1d,
+            F.adaptive_avg_pool2d,
+            F.adaptive_avg_pool3d,
+            F.adaptive_max_pool1d,
+            F.adaptive_max_pool2d,
+            F.adaptive_max_pool3d,
+            F.softmax,
+        )
+    }
+    functions.update({F.interpolate: fn_interpolate, F.upsample: fn_interpolate})
+    functions.update(
+        {
+            f: fn_matmul
+            for f in (
+                torch.matmul,
+                torch.Tensor.matmul,
+                torch.mm,
+                torch.Tensor.mm,
+                torch.bmm,
+                torch.Tensor.bmm,
+            )
+        }
+    )
+    functions.update({torch.addmm: fn_addmm, torch.Tensor.addmm: fn_addmm, torch.baddbmm: fn_addmm})
+    # torch.add/torch.mul are patched; `x + y` (reported as Tensor.add) never is.
+    functions.update({torch.add: fn_elementwise, torch.mul: fn_elementwise})
+    return Convention(
+        "ptflops",
+        "ptflops (pytorch backend)",
+        "Per-layer hooks: conv and linear MACs including bias, 1 per output element for "
+        "activations, 1 per input element for pooling, 2 per element for batch norm; plus "
+        "patched functionals (F.relu, F.max_pool2d, ...) counted again when a layer calls "
+        "them, so ReLU and pooling count twice. Residual `+` is not counted.",
+        modules=modules,
+        functions=functions,
+        macs_per_sample=True,
+    )
+
+
+def _thop() -> Convention:
+    def conv(call):
+        m = call.module
+        v = call.output_numel * (call.input_shape[1] // m.groups) * math.prod(m.kernel_size)
+        return v, v
+
+    def norm(call):
+        affine = getattr(call.module, "affine", False) or getattr(
+            call.module, "elementwise_affine", False
+        )
+        return 0, 2 * _in(call) * (2 if affine else 1)
+
+    def zero(call):
+        return 0, 0
+
+    def linear(call):
+        v = call.module.in_features * call.output_numel
+        return v, v
+
+    def avgpool(call):
+        return 0, call.output_numel
+
+    def adaptive_avg(call):
+        k = math.prod(a / b for a, b in zip(call.input_shape[2:], call.output_shape[2:]))
+        return 0, int((k + 1) * call.output_numel)
+
+    def prelu(call):
+        return 0, _in(call)
+
+    def softmax(call):
+        n = call.input_shape[call.module.dim]
+        return 0, (_in(call) // n) * (3 * n - 1)
+
+    def upsample(call):
+        factor = {"nearest": 1, "linear": 5, "bilinear": 11, "bicubic": 259}.get(
+            call.module.mode, 0
+        )
+        return 0, factor * call.output_numel
+
+    modules = {
+        t: conv
+        for t in (
+            nn.Conv1d,
+            nn.Conv2d,
+            nn.Conv3d,
+            nn.ConvTranspose1d,
+            nn.ConvTranspose2d,
+            nn.ConvTranspose3d,
+        )
+    }
+    modules.update(
+        {
+            t: norm
+            for t in (
+                nn.BatchNorm1d,
+                nn.BatchNorm2d,
+                nn.BatchNorm3d,
+                nn.LayerNorm,
+                nn.InstanceNorm1d,
+                nn.InstanceNorm2d,
+                nn.InstanceNorm3d,
+                nn.SyncBatchNorm,
+            )
+        }
+    )
+    modules.update(
+        {
+            t: zero
+            for t in (
+                nn.ZeroPad2d,
+                nn.ReLU,
+                nn.ReLU6,
+                nn.LeakyReLU,
+                nn.MaxPool1d,
+                nn.MaxPool2d,
+                nn.MaxPool3d,
+                nn.AdaptiveMaxPool1d,
+                nn.AdaptiveMaxPool2d,
+                nn.AdaptiveMaxPool3d,
+                nn.Dropout,
+                nn.Sequential,
+                nn.PixelShuffle,
+            )
+        }
+    )
+    modules.update({t: avgpool for t in (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)})
+    modules.update(
+        {
+            t: adaptive_avg
+            for t in (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+        }
+    )
+    modules.update(
+        {
+            nn.Linear: linear,
+            nn.PReLU: prelu,
+            nn.Softmax: softmax,
+            nn.Upsample: upsample,
+            nn.UpsamplingBilinear2d: upsample,
+            nn.UpsamplingNearest2d: upsample,
+        }
+    )
+    return Convention(
+        "thop",
+        "thop profile",
+        "Per-layer hooks on exact layer types: conv and linear MACs without bias, 4 per "
+        "element for affine batch norm, output size for average pooling, 0 for ReLU and max "
+        "pooling. Layers of other types (Sigmoid, GELU, Flatten...) and every functional op "
+        "(residual `+`, torch.cat, F.relu) count nothing.",
+        modules=modules,
+    )
+
+
+def _torchinfo() -> Convention:
+    def params_rule(call):
+        """torchinfo: each weight/bias element once per output position (conv) or sample."""
+        m = call.module
+        out = call.output_shape
+        total = 0
+        for name, p in m.named_parameters():
+            if name in ("weight", "bias"):
+                if "Conv" in type(m).__name__:
+                    total += p.numel() * math.prod((out[0], *out[2:]))
+                else:
+                    total += out[0] * p.numel()
+            elif "weight" in name or "bias" in name:
+                total += math.prod(out[:2]) * p.numel()
+        return total, total
+
+    def rule(call):
+        if call.output_shape is None or next(call.module.parameters(), None) is None:
+            return None  # torchinfo gives layers without parameters no mult-adds at all
+        return params_rule(call)
+
+    return Convention(
+        "torchinfo",
+        "torchinfo summary",
+        "'Mult-adds' from parameters: every weight and bias element once per output "
+        "position (conv) or per sample (linear, batch norm). Layers without parameters and "
+        "functional ops count nothing.",
+        modules={},
+        module_rule=rule,
+    )
+
+
+CONVENTIONS: dict[str, Convention] = {
+    c.name: c for c in (_lecture(), _pytorch(), _fvcore(), _ptflops(), _thop(), _torchinfo())
+}
+
+
+def get_convention(name) -> Convention:
+    if isinstance(name, Convention):
+        return name
+    try:
+        return CONVENTIONS[name]
+    except KeyError:
+        hint = suggest(str(name), CONVENTIONS) or f"use one of: {', '.join(CONVENTIONS)}"
+        raise ConfigError(f"unknown convention {name!r}", hint) from None

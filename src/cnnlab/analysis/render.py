@@ -1,0 +1,299 @@
+"""Every output of a :class:`~cnnlab.analysis.summary.Summary`, rendered from the same rows.
+
+Human formats (terminal, markdown, LaTeX, HTML) show what the lectures show: shapes as
+``64x56x56``, memory in KiB, parameters with thousands separators, MACs in M/G. Machine
+formats (CSV, JSON) keep exact integers.
+"""
+
+from __future__ import annotations
+
+import csv
+import html as _html
+import io
+
+FORMATS = ("table", "markdown", "csv", "json", "latex", "html")
+
+
+def shape(v) -> str:
+    return "x".join(str(d) for d in v) if v else ""
+
+
+def dims(v) -> str:
+    """A per-dim list as the lectures write it: ``11`` when square, ``1x7`` otherwise."""
+    if not v:
+        return ""
+    v = [int(x) if float(x).is_integer() else round(float(x), 3) for x in v]
+    return str(v[0]) if len(set(v)) == 1 else "x".join(map(str, v))
+
+
+def kib(n: int) -> str:
+    k = n / 1024
+    return f"{k:,.0f}" if k.is_integer() else f"{k:,.1f}"
+
+
+def count(n: int) -> str:
+    return f"{n:,}" if n else ""
+
+
+def si(n: int) -> str:
+    """Operation counts: 72.9M, 419.9K, 1.82G."""
+    if not n:
+        return ""
+    for div, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            return f"{n / div:,.2f}{unit}" if unit in "GT" else f"{n / div:,.1f}{unit}"
+    return str(n)
+
+
+def _display_name(r) -> str:
+    return r.name if r.call == 1 else f"{r.name} [{r.call}]"
+
+
+def columns(s):
+    """(header, right-aligned?, cell function) for the columns this summary needs."""
+    cols = [
+        ("Layer", False, _display_name),
+        ("Type", False, lambda r: r.type),
+        ("Input", True, lambda r: shape(r.input_shape)),
+        ("Filters", True, lambda r: count(r.filters) if r.filters else ""),
+        ("Kernel", True, lambda r: dims(r.kernel)),
+        ("Stride", True, lambda r: dims(r.stride)),
+        ("Pad", True, lambda r: dims(r.padding)),
+    ]
+    if any(r.dilation for r in s.layers):
+        cols.append(("Dil", True, lambda r: dims(r.dilation)))
+    if any(r.groups for r in s.layers):
+        cols.append(("Groups", True, lambda r: str(r.groups) if r.groups else ""))
+    cols += [
+        ("Output", True, lambda r: shape(r.output_shape)),
+        ("Memory KiB", True, lambda r: kib(r.activation_bytes)),
+        ("Weights", True, lambda r: count(r.weights)),
+        ("Bias", True, lambda r: count(r.bias)),
+        ("MACs", True, lambda r: si(r.macs)),
+        ("FLOPs", True, lambda r: si(r.flops)),
+        ("RF", True, lambda r: dims(r.receptive_field)),
+        ("Jump", True, lambda r: dims(r.jump)),
+    ]
+    return cols
+
+
+def totals_cells(s, cols) -> list[str]:
+    t = s.totals
+    weights = sum(r.weights for r in s.layers)
+    bias = sum(r.bias for r in s.layers)
+    by_header = {
+        "Layer": "Total",
+        "Memory KiB": kib(t["activation_bytes"]),
+        "Weights": count(weights),
+        "Bias": count(bias),
+        "MACs": si(t["macs"]),
+        "FLOPs": si(t["flops"]),
+    }
+    return [by_header.get(h, "") for h, _, _ in cols]
+
+
+def footer_lines(s) -> list[str]:
+    t = s.totals
+    size = "x".join(map(str, s.input_size))
+    lines = [
+        f"{s.model_name} at {s.batch_size}x{size} ({str(s.dtype).removeprefix('torch.')}), "
+        f"convention: {s.convention}",
+        f"params: {t['params']:,}   MACs: {t['macs']:,}   FLOPs: {t['flops']:,}   "
+        f"activations: {kib(t['activation_bytes'])} KiB",
+    ]
+    cov = f"coverage: {100 * s.coverage:.1f}% of ops counted"
+    if s.not_counted:
+        cov += "; not counted: " + ", ".join(f"{k} x{v}" for k, v in s.not_counted.most_common())
+    lines.append(cov)
+    lines += [f"note: {n}" for n in s.notes]
+    return lines
+
+
+# ----------------------------------------------------------------------------- rich
+
+
+def rich_table(s):
+    from rich import box
+    from rich.table import Table
+
+    cols = columns(s)
+    table = Table(
+        title=f"{s.model_name} — {'x'.join(map(str, s.input_size))}",
+        caption="\n".join(footer_lines(s)),
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_footer=True,
+        header_style="bold",
+        footer_style="bold",
+    )
+    for (header, right, _), foot in zip(cols, totals_cells(s, cols)):
+        table.add_column(header, justify="right" if right else "left", footer=foot, no_wrap=True)
+    for r in s.layers:
+        cells = [fn(r) for _, _, fn in cols]
+        style = "dim" if r.not_counted else None
+        table.add_row(*cells, style=style)
+    return table
+
+
+def print_summary(s, console=None) -> None:
+    from rich.console import Console
+
+    console = console or Console()
+    table = rich_table(s)
+    from rich.measure import Measurement
+
+    need = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    if need > console.width and not console.is_jupyter:  # never squeeze the columns
+        console = Console(width=need, file=console.file)
+    console.print(table)
+
+
+def plain_text(s, width: int = 200) -> str:
+    from rich.console import Console
+
+    buf = io.StringIO()
+    Console(file=buf, width=width, color_system=None, force_terminal=False).print(rich_table(s))
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- text formats
+
+
+def _grid(s):
+    cols = columns(s)
+    head = [h for h, _, _ in cols]
+    body = [[fn(r) for _, _, fn in cols] for r in s.layers]
+    return cols, head, body, totals_cells(s, cols)
+
+
+def markdown(s) -> str:
+    cols, head, body, foot = _grid(s)
+    esc = lambda c: c.replace("|", "\\|")  # noqa: E731
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---:" if right else "---" for _, right, _ in cols) + "|",
+    ]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in body]
+    lines.append("| " + " | ".join(f"**{c}**" if c else "" for c in foot) + " |")
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {x}" for x in footer_lines(s)) + "\n"
+
+
+CSV_FIELDS = [
+    "name",
+    "type",
+    "call",
+    "input_shape",
+    "output_shape",
+    "filters",
+    "kernel",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "weights",
+    "bias",
+    "params",
+    "macs",
+    "flops",
+    "activation_bytes",
+    "receptive_field",
+    "jump",
+]
+
+
+def csv_text(s) -> str:
+    """One line per row with exact integers; shapes as 64x56x56; a final 'Total' line."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_FIELDS)
+    for r in s.layers:
+        d = r.to_dict()
+        w.writerow(
+            [
+                "x".join(map(str, d[k]))
+                if isinstance(d[k], list)
+                else ("" if d[k] is None else d[k])
+                for k in CSV_FIELDS
+            ]
+        )
+    t = s.totals
+    total = {
+        "name": "Total",
+        "params": t["params"],
+        "macs": t["macs"],
+        "flops": t["flops"],
+        "activation_bytes": t["activation_bytes"],
+    }
+    w.writerow([total.get(k, "") for k in CSV_FIELDS])
+    return buf.getvalue()
+
+
+_LATEX_SPECIAL = {
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\^{}",
+    "\\": r"\textbackslash{}",
+}
+
+
+def _tex(c: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in c)
+
+
+def latex(s) -> str:
+    cols, head, body, foot = _grid(s)
+    spec = "".join("r" if right else "l" for _, right, _ in cols)
+    lines = [
+        r"\begin{tabular}{" + spec + "}",
+        r"\hline",
+        " & ".join(_tex(h) for h in head) + r" \\",
+        r"\hline",
+    ]
+    lines += [" & ".join(_tex(c) for c in row) + r" \\" for row in body]
+    lines += [r"\hline", " & ".join(_tex(c) for c in foot) + r" \\", r"\hline", r"\end{tabular}"]
+    caption = "; ".join(footer_lines(s))
+    return "% " + caption.replace("\n", " ") + "\n" + "\n".join(lines) + "\n"
+
+
+def html(s) -> str:
+    cols, head, body, foot = _grid(s)
+    e = _html.escape
+    align = ['style="text-align:right"' if right else "" for _, right, _ in cols]
+    out = [
+        '<table class="cnnlab-summary">',
+        f"<caption>{e(footer_lines(s)[0])}</caption>",
+        "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr></thead>",
+        "<tbody>",
+    ]
+    for row in body:
+        out.append("<tr>" + "".join(f"<td {a}>{e(c)}</td>" for a, c in zip(align, row)) + "</tr>")
+    out.append("</tbody>")
+    out.append(
+        "<tfoot><tr>"
+        + "".join(f"<td {a}><b>{e(c)}</b></td>" for a, c in zip(align, foot))
+        + "</tr></tfoot>"
+    )
+    out.append("</table>")
+    out += [f"<p>{e(x)}</p>" for x in footer_lines(s)[1:]]
+    return "\n".join(out) + "\n"
+
+
+def render(s, fmt: str = "table") -> str:
+    from cnnlab.errors import ConfigError, suggest
+
+    if fmt == "table":
+        return plain_text(s)
+    if fmt == "json":
+        return s.to_json() + "\n"
+    fns = {"markdown": markdown, "csv": csv_text, "latex": latex, "html": html}
+    if fmt not in fns:
+        raise ConfigError(
+            f"unknown format {fmt!r}", suggest(fmt, FORMATS) or f"use one of: {', '.join(FORMATS)}"
+        )
+    return fns[fmt](s)

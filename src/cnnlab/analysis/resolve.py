@@ -1,0 +1,138 @@
+"""Turn what a user types into a model and an input size.
+
+A MODEL argument is, in this order: ``torchvision:NAME`` (forced torchvision), ``a.module:factory``
+or ``path/to/file.py:factory`` (the user's own model), a cnnlab zoo name, a torchvision
+constructor name. Models are built on the meta device: a summary needs shapes, not weights,
+so even VGG-16 or ResNet-152 builds in milliseconds and allocates nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+from cnnlab.errors import CnnlabError, ConfigError, suggest
+
+_INPUT_RE = re.compile(r"^\s*\d+(\s*[x×*,]\s*\d+)*\s*$")
+# torchvision models that need options off to run on one plain tensor, and their input size
+_TV_OPTIONS = {
+    "googlenet": {"aux_logits": False, "init_weights": False},
+    "inception_v3": {"aux_logits": False, "init_weights": False},
+}
+_TV_INPUT = {"inception_v3": (3, 299, 299)}
+
+
+def parse_input(text: str) -> tuple[int, ...]:
+    """``"3x224x224"`` -> ``(3, 224, 224)``; a malformed string says what the form is."""
+    if not isinstance(text, str) or not _INPUT_RE.match(text):
+        raise ConfigError(
+            f"malformed input size {text!r}", "write it as CxHxW, for example --input 3x224x224"
+        )
+    dims = tuple(int(d) for d in re.split(r"[x×*,]", text.replace(" ", "")))
+    if any(d <= 0 for d in dims):
+        raise ConfigError(
+            f"input size {text!r} has a zero dimension",
+            "every dimension must be positive, e.g. --input 3x224x224",
+        )
+    if len(dims) == 1:
+        raise ConfigError(
+            f"input size {text!r} has one number only",
+            f"write it as CxHxW, for example --input 3x{dims[0]}x{dims[0]}",
+        )
+    return dims
+
+
+def _torchvision_names() -> list[str]:
+    import torchvision
+
+    return list(torchvision.models.list_models(module=torchvision.models))
+
+
+def _build_meta(builder, **kwargs):
+    """Build on the meta device (no memory, no init cost); fall back to the CPU if it fails."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            return builder(**kwargs)
+    except (NotImplementedError, RuntimeError):
+        return builder(**kwargs)
+
+
+def _from_factory(spec: str):
+    target, _, factory = spec.rpartition(":")
+    try:
+        if target.endswith(".py") or "/" in target or "\\" in target:
+            path = Path(target)
+            if not path.is_file():
+                raise ConfigError(
+                    f"no such file {target!r}",
+                    "give path/to/file.py:factory or package.module:factory",
+                )
+            mod_name = f"_cnnlab_user_{abs(hash(str(path.resolve())))}"
+            spec_ = importlib.util.spec_from_file_location(mod_name, path)
+            module = importlib.util.module_from_spec(spec_)
+            sys.modules[mod_name] = module
+            spec_.loader.exec_module(module)
+        else:
+            module = importlib.import_module(target)
+    except CnnlabError:
+        raise
+    except Exception as e:
+        raise ConfigError(
+            f"cannot import {target!r}: {type(e).__name__}: {e}",
+            "check the module path; the form is package.module:factory",
+        ) from None
+    fn = getattr(module, factory, None)
+    if fn is None:
+        names = [n for n in dir(module) if not n.startswith("_")]
+        raise ConfigError(f"{target!r} has no {factory!r}", suggest(factory, names) or None)
+    try:
+        model = fn() if callable(fn) else fn
+    except Exception as e:
+        raise ConfigError(
+            f"{spec} failed to build the model: {type(e).__name__}: {e}",
+            "the factory must build the model with no arguments",
+        ) from None
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        raise ConfigError(f"{spec} returned a {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def load_model(name: str):
+    """``(model, default_input_size, display_name)`` for a MODEL argument."""
+    if name.startswith("torchvision:"):
+        return _torchvision(name.split(":", 1)[1])
+    if ":" in name:
+        model = _from_factory(name)
+        return model, None, name
+    from cnnlab.models import create, get_info, list_models
+
+    if name in list_models():
+        info = get_info(name)
+        return _build_meta(lambda: create(name)), tuple(info.input_size), name
+    if name in _torchvision_names():
+        return _torchvision(name)
+    choices = list_models() + [f"torchvision:{n}" for n in _torchvision_names()]
+    choices = list(dict.fromkeys(choices + _torchvision_names()))
+    hint = suggest(name, choices) or "run `cnnlab models` (zoo) or see torchvision.models"
+    raise ConfigError(f"unknown model {name!r}", hint)
+
+
+def _torchvision(name: str):
+    import torchvision
+
+    names = _torchvision_names()
+    if name not in names:
+        raise ConfigError(
+            f"unknown torchvision model {name!r}",
+            suggest(name, names) or "see torchvision.models.list_models()",
+        )
+    builder = torchvision.models.get_model_builder(name)
+    model = _build_meta(builder, weights=None, **_TV_OPTIONS.get(name, {}))
+    return model, _TV_INPUT.get(name, (3, 224, 224)), name

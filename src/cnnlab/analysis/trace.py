@@ -1,0 +1,319 @@
+"""Run a model once on meta tensors and record every operation, grouped into table rows.
+
+Nothing real is allocated: parameters and buffers are swapped for meta tensors with
+``torch.func.functional_call`` (the user's model is left untouched), the input is a meta
+tensor, and the forward pass runs under two interposers:
+
+- a ``TorchFunctionMode`` sees each Python-level call (``F.conv2d``, ``torch.cat``,
+  ``x + y``, ``torch.flatten``) and so gives functional ops a readable name;
+- a ``TorchDispatchMode`` sees the ATen ops each call lowers to (``aten.convolution``,
+  ``aten.addmm``, ...), which is what the counting rules (conventions.py) read, and carries
+  the receptive field of every tensor from op to op (receptive.py).
+
+Module hooks keep a stack of the modules being run. A call of a leaf module (one without
+children) becomes one row with all the ops inside it; an op run directly in a module with
+children (a residual ``out += identity``, a ``torch.cat`` of Inception branches, the
+``torch.flatten`` in ``AlexNet.forward``) becomes a row of its own, ``"layer1.0 (add)"``.
+Containers such as ``nn.Sequential`` run no ops themselves, so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from cnnlab.analysis import receptive
+
+_TRIVIAL_FUNCS = {  # Python-level calls that never make a row of their own
+    "dim",
+    "size",
+    "numel",
+    "__len__",
+    "__get__",
+    "__format__",
+    "__repr__",
+    "__bool__",
+    "__index__",
+    "__int__",
+    "__float__",
+    "__iter__",
+    "stride",
+    "is_contiguous",
+    "element_size",
+}
+_OPERATOR_NAMES = {
+    "iadd": "add",
+    "radd": "add",
+    "isub": "sub",
+    "rsub": "sub",
+    "imul": "mul",
+    "rmul": "mul",
+    "itruediv": "div",
+    "truediv": "div",
+    "rtruediv": "div",
+    "matmul": "matmul",
+    "getitem": "getitem",
+}
+
+
+@dataclass
+class Op:
+    """One ATen op: its name (``aten.convolution``), arguments and output, all meta tensors."""
+
+    name: str
+    args: tuple
+    kwargs: dict
+    out: object
+
+
+@dataclass
+class Group:
+    """One Python-level call (``F.relu``, ``torch.cat``) and the ATen ops it lowered to."""
+
+    fn: object  # the function object the TorchFunctionMode saw, or None for bare ATen ops
+    fn_name: str | None  # "relu", "cat", "add", ...
+    fn_label: str | None  # "F.relu", "torch.cat", "Tensor.add"
+    ops: list[Op] = field(default_factory=list)
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    """One row of the table: a leaf-module call, or a functional call outside any leaf."""
+
+    name: str  # as in model.named_modules(); functional rows: "layer1.0 (add)"
+    module: nn.Module | None  # the user's module (leaf rows), else None
+    module_name: str  # the module that ran it ("" for the model itself)
+    type: str  # "Conv2d", or "F.relu"/"torch.cat"/"Tensor.add" for functional rows
+    call_index: int = 1  # 1 for the first call of a module, 2 for its second...
+    groups: list[Group] = field(default_factory=list)
+    input_shape: tuple | None = None  # with the batch dimension
+    output_shape: tuple | None = None
+    output_dtype: torch.dtype | None = None
+    output_numel: int = 0
+    rf: tuple | None = None  # per spatial dim, from receptive.py
+    jump: tuple | None = None
+    params_used: list[str] = field(default_factory=list)  # parameter names first used here
+
+    @property
+    def input_numel(self) -> int:
+        return math.prod(self.input_shape) if self.input_shape else 0
+
+    @property
+    def ops(self):
+        return [op for g in self.groups for op in g.ops]
+
+
+@dataclass
+class Trace:
+    calls: list[Call]
+    input_shape: tuple
+    dtype: torch.dtype
+
+
+class TraceError(Exception):
+    """The forward pass failed; carries the innermost module being run and its input."""
+
+    def __init__(self, error: BaseException, module_name, module, input_shapes):
+        super().__init__(str(error))
+        self.error = error
+        self.module_name = module_name
+        self.module = module
+        self.input_shapes = input_shapes
+
+
+def _first_tensor(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        for o in obj:
+            t = _first_tensor(o)
+            if t is not None:
+                return t
+    if isinstance(obj, dict):
+        return _first_tensor(list(obj.values()))
+    return None
+
+
+def _fn_label(func) -> tuple[str, str]:
+    name = getattr(func, "__name__", None) or type(func).__name__
+    bare = name.strip("_")
+    bare = _OPERATOR_NAMES.get(bare, bare)
+    module = getattr(func, "__module__", None)
+    if module is None or "Tensor" in getattr(func, "__qualname__", ""):
+        label = f"Tensor.{bare}"
+    elif module.startswith("torch.nn.functional"):
+        label = f"F.{bare}"
+    else:
+        label = f"torch.{bare}"
+    return bare, label
+
+
+class _Tracer(TorchFunctionMode):
+    """Groups ATen ops under the Python call and the module that issued them."""
+
+    def __init__(self, names, param_names, direct_params):
+        super().__init__()
+        self.names = names  # id(module) -> name in model.named_modules()
+        self.param_names = param_names  # id(meta tensor) -> canonical parameter name
+        self.direct_params = direct_params  # id(module) -> its own parameters' names
+        self.stack: list[tuple[str, nn.Module, tuple]] = []  # (name, module, input shapes)
+        self.calls: list[Call] = []
+        self.open: dict[int, Call] = {}  # id(module) -> its row while it runs (leaf only)
+        self.counts: dict[str, int] = {}
+        self.group: Group | None = None  # the Python-level call being run
+        self.rf = receptive.Tracker()
+        self.used_params: set[str] = set()
+
+    # -- module hooks -----------------------------------------------------------------------
+    def pre_hook(self, module, args):
+        name = self.names.get(id(module), type(module).__name__)
+        shapes = tuple(tuple(a.shape) for a in args if isinstance(a, torch.Tensor))
+        self.stack.append((name, module, shapes))
+        if next(iter(module.children()), None) is None:  # leaf: one row per call
+            self.counts[name] = self.counts.get(name, 0) + 1
+            call = Call(name, module, name, type(module).__name__, self.counts[name])
+            call.input_shape = shapes[0] if shapes else None
+            self.open[id(module)] = call
+            self.calls.append(call)
+
+    def post_hook(self, module, args, output):
+        self.stack.pop()
+        call = self.open.pop(id(module), None)
+        if call is not None:
+            self._finish(call, output)
+            for pname in self.direct_params.get(id(module), ()):
+                if pname not in self.used_params:  # a module called twice counts once
+                    self.used_params.add(pname)
+                    call.params_used.append(pname)
+
+    def _finish(self, call: Call, output):
+        t = _first_tensor(output)
+        if t is not None:
+            call.output_shape = tuple(t.shape)
+            call.output_dtype = t.dtype
+            call.output_numel = t.numel()
+            call.rf, call.jump = self.rf.get(t)
+
+    def _leaf_call(self) -> Call | None:
+        if self.stack:
+            return self.open.get(id(self.stack[-1][1]))
+        return None
+
+    # -- Python-level calls -----------------------------------------------------------------
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name in _TRIVIAL_FUNCS or self.group is not None:
+            return func(*args, **kwargs)
+        bare, label = _fn_label(func)
+        group = Group(func, bare, label, args=args, kwargs=kwargs)
+        self.group = group
+        try:
+            out = func(*args, **kwargs)
+        finally:
+            self.group = None
+        if group.ops:
+            self._place(group, args, out)
+        return out
+
+    def _place(self, group: Group, args, out):
+        leaf = self._leaf_call()
+        if leaf is not None:
+            leaf.groups.append(group)
+            return
+        owner = self.stack[-1][0] if self.stack else ""
+        fn = group.fn_name or group.ops[0].name.split(".")[-1]
+        if fn == "fn":  # boolean_dispatch wrappers (F.max_pool2d): name it by its ATen op
+            fn = group.ops[0].name.split(".")[-1]
+        row_name = f"{owner} ({fn})" if owner else f"({fn})"
+        self.counts[row_name] = self.counts.get(row_name, 0) + 1
+        call = Call(row_name, None, owner, group.fn_label or fn, self.counts[row_name])
+        call.groups.append(group)
+        first = _first_tensor(args)
+        call.input_shape = tuple(first.shape) if first is not None else None
+        for op in group.ops:  # parameters used by a functional op in a non-leaf module
+            for a in op.args:
+                pname = self.param_names.get(id(a)) if isinstance(a, torch.Tensor) else None
+                if pname is not None and pname not in self.used_params:
+                    self.used_params.add(pname)
+                    call.params_used.append(pname)
+        self._finish(call, out)
+        self.calls.append(call)
+
+    # -- ATen ops (called from the dispatch mode) -------------------------------------------
+    def on_op(self, name: str, args, kwargs, out):
+        op = Op(name, args, kwargs, out)
+        self.rf.on_op(op)
+        if self.group is not None:
+            self.group.ops.append(op)
+        else:  # an ATen op issued outside any Python-level call
+            group = Group(None, None, None, [op], args, kwargs)
+            self._place(group, args, out)
+
+
+class _Dispatch(TorchDispatchMode):
+    def __init__(self, tracer: _Tracer):
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        self.tracer.on_op(str(func.overloadpacket), args, kwargs, out)
+        return out
+
+
+def _meta_state(model: nn.Module, dtype: torch.dtype, device) -> dict[str, torch.Tensor]:
+    state = {}
+    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+        dt = dtype if t.is_floating_point() else t.dtype
+        state[name] = torch.empty(t.shape, dtype=dt, device=device)
+    return state
+
+
+def trace(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    dtype: torch.dtype = torch.float32,
+    device: str = "meta",
+) -> Trace:
+    """Run ``model`` on an input of ``input_shape`` (batch included) and record every op.
+
+    On failure raises :class:`TraceError` naming the innermost module that was running.
+    """
+    names, direct = {}, {}
+    canonical = {id(p): n for n, p in model.named_parameters()}  # tied weights: one name
+    for name, m in model.named_modules():
+        names.setdefault(id(m), name)
+        direct[id(m)] = [canonical[id(p)] for p in m.parameters(recurse=False)]
+    state = _meta_state(model, dtype, device)
+    pnames = set(canonical.values())
+    param_names = {id(t): n for n, t in state.items() if n in pnames}
+    tracer = _Tracer(names, param_names, direct)
+    x = torch.zeros(input_shape, dtype=dtype, device=device)
+    tracer.rf.start(x)
+    modes = [m.training for m in model.modules()]
+    handles = [
+        nn.modules.module.register_module_forward_pre_hook(tracer.pre_hook),
+        nn.modules.module.register_module_forward_hook(tracer.post_hook),
+    ]
+    model.eval()
+    try:
+        with torch.no_grad(), tracer, _Dispatch(tracer):
+            torch.func.functional_call(model, state, (x,), strict=False, tie_weights=True)
+    except Exception as e:
+        name, module, shapes = tracer.stack[-1] if tracer.stack else ("", model, (input_shape,))
+        raise TraceError(e, name, module, shapes) from e
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in zip(model.modules(), modes):
+            m.training = mode
+    return Trace(tracer.calls, tuple(input_shape), dtype)

@@ -1,0 +1,186 @@
+"""``cnnlab models``: the zoo table, or one model's details."""
+
+from __future__ import annotations
+
+DESCRIPTION = """\
+List every model of the zoo with its paper, default input, parameters and MACs (multiply-adds,
+the lectures' "flop") at that input, or show one model's details: its paper, its options and
+the documented deviations from the paper.
+
+Params and MACs are measured on the meta device (no memory, no weights) the first time and
+cached in $CNNLAB_CACHE/zoo-table.json (default ~/.cache/cnnlab), keyed by the model's source.
+"""
+
+EPILOG = """\
+examples:
+  cnnlab models                          # every model
+  cnnlab models --family VGG             # one family (LeNet, AlexNet, ZFNet, VGG, NIN, ...)
+  cnnlab models --variant cifar          # the 32x32 forms
+  cnnlab models --format markdown        # also csv, json
+  cnnlab models --no-macs                # params only, no trace
+  cnnlab models vgg16_c                  # one model: paper, options, deviations
+  cnnlab summary vgg16_c                 # its per-layer table
+"""
+
+FORMATS = ("table", "markdown", "csv", "json")
+COLUMNS = ("name", "family", "paper", "year", "variant", "input", "classes", "params", "macs")
+TABLE_COLUMNS = ("name", "family", "paper", "variant", "input", "classes", "params", "macs")
+
+
+def register(sub, formatter_class) -> None:
+    p = sub.add_parser(
+        "models",
+        help="the model zoo: names, papers, inputs, params and MACs; or one model's details",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=formatter_class,
+    )
+    p.add_argument("name", nargs="?", help="show this model's details instead of the table")
+    p.add_argument("--family", help="only this family (case-insensitive)")
+    p.add_argument("--variant", help="only imagenet, cifar or mnist forms")
+    p.add_argument("--format", default="table", choices=FORMATS, help="output format")
+    p.add_argument("--no-macs", action="store_true", help="skip the MAC count (faster)")
+    p.add_argument("--no-cache", action="store_true", help="re-measure instead of the cache")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from rich.console import Console
+
+    console = Console(soft_wrap=args.format != "table")
+    if not console.is_terminal:  # piped or captured: don't squeeze the table into 80 columns
+        console.width = max(console.width, 150)
+    if args.name:
+        return _details(args, console)
+    import difflib
+
+    from cnnlab.errors import ConfigError
+    from cnnlab.models import list_models
+    from cnnlab.models.registry import VARIANTS, families, get_info, registration_order
+
+    names = list_models()
+    if args.family:
+        fams = {f.lower(): f for f in families()}
+        if args.family.lower() not in fams:
+            close = difflib.get_close_matches(args.family.lower(), list(fams), n=3, cutoff=0.5)
+            hint = (f"did you mean: {', '.join(fams[c] for c in close)}?" if close
+                    else f"families: {', '.join(families())}")  # fmt: skip
+            raise ConfigError(f"unknown family {args.family!r}", hint)
+        names = [n for n in names if get_info(n).family == fams[args.family.lower()]]
+    if args.variant:
+        if args.variant not in VARIANTS:
+            raise ConfigError(f"unknown variant {args.variant!r}", f"use one of {VARIANTS}")
+        names = [n for n in names if get_info(n).variant == args.variant]
+    order = {n: i for i, n in enumerate(registration_order())}
+    names.sort(key=lambda n: (_family_order(get_info(n).family), order[n]))
+
+    rows = _measure(names, args, console)
+    if args.format == "json":
+        import json
+
+        print(json.dumps(rows, indent=2))
+    elif args.format == "csv":
+        import csv
+        import sys
+
+        w = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    elif args.format == "markdown":
+        print("| " + " | ".join(COLUMNS) + " |")
+        print("|" + "|".join("---:" if c in ("params", "macs") else "---" for c in COLUMNS) + "|")
+        for r in rows:
+            print("| " + " | ".join(_cell(c, r[c]) for c in COLUMNS) + " |")
+    else:
+        from rich.table import Table
+
+        t = Table(title=f"cnnlab model zoo ({len(rows)} models)", title_justify="left")
+        for c in TABLE_COLUMNS:  # the paper column carries the year
+            right = c in ("params", "macs", "classes")
+            t.add_column(c, justify="right" if right else "left", no_wrap=c != "paper")
+        for r in rows:
+            t.add_row(*(_cell(c, r[c]) for c in TABLE_COLUMNS))
+        console.print(t)
+    return 0
+
+
+def _family_order(family: str) -> int:
+    from cnnlab.models.registry import families
+
+    order = families()
+    return order.index(family) if family in order else len(order)
+
+
+def _measure(names, args, console):
+    from cnnlab.models.registry import zoo_table
+
+    if args.no_macs or args.format != "table":
+        return zoo_table(names, macs=not args.no_macs, cache=not args.no_cache)
+    with console.status("measuring models on the meta device...") as status:
+        return zoo_table(
+            names,
+            cache=not args.no_cache,
+            progress=lambda n: status.update(f"measuring {n} on the meta device..."),
+        )
+
+
+def _cell(column: str, value) -> str:
+    if value is None:
+        return "-"
+    if column == "params":
+        return f"{value:,}"
+    if column == "macs":
+        return _si(value)
+    return str(value)
+
+
+def _si(n: int) -> str:
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if n >= div:
+            return f"{n / div:.2f} {unit}"
+    return str(n)
+
+
+def _details(args, console) -> int:
+    import inspect
+    import sys
+
+    from cnnlab.models.registry import get_info, model_options, zoo_table
+
+    info = get_info(args.name)
+    row = zoo_table([info.name], macs=not args.no_macs, cache=not args.no_cache)[0]
+    options = model_options(info.name)
+    builder_doc = inspect.getdoc(info.builder) or ""
+    family_doc = inspect.getdoc(sys.modules[info.builder.__module__]) or ""
+    if args.format == "json":
+        import json
+
+        out = dict(row, description=info.description, options=options)
+        out.update(doc=builder_doc, family_doc=family_doc, module=info.builder.__module__)
+        print(json.dumps(out, indent=2, default=repr))
+        return 0
+    if args.format in ("csv", "markdown"):
+        lines = [f"## {info.name}", ""] if args.format == "markdown" else []
+        for k in COLUMNS:
+            lines.append(f"- **{k}**: {_cell(k, row[k])}" if args.format == "markdown"
+                         else f"{k},{_cell(k, row[k])}")  # fmt: skip
+        print("\n".join(lines))
+        return 0
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(show_header=False, box=None, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column()
+    for k in COLUMNS:
+        t.add_row(k, escape(_cell(k, row[k])))
+    t.add_row("MACs (exact)", f"{row['macs']:,}" if row["macs"] is not None else "-")
+    t.add_row("builder", f"cnnlab.models.create({info.name!r}, ...)")
+    console.print(t)
+    console.print("\n[bold]options[/] (create(name, option=value)):")
+    for k, v in options.items():
+        console.print(f"  {k} = {v!r}", highlight=False)
+    console.print(f"\n[bold]{escape(info.description)}[/]\n{escape(builder_doc)}", soft_wrap=True)
+    console.print(f"\n[bold]family notes[/] ({info.builder.__module__})", soft_wrap=True)
+    console.print(escape(family_doc), soft_wrap=True, highlight=False)
+    return 0

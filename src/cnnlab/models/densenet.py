@@ -185,8 +185,6 @@ def densenet161(*, num_classes=1000, in_channels=3, drop_rate=0.0):
 
 def _densenet_bc(depth: int, growth_rate: int, num_classes: int, in_channels: int,
                  drop_rate: float) -> DenseNet:  # fmt: skip
-    if (depth - 4) % 6:
-        raise ConfigError(f"DenseNet-BC depth {depth} is not 6n+4", "use e.g. 100, 190 or 250")
     n = (depth - 4) // 6  # 3 blocks of n (1x1 + 3x3) layers, the stem, 2 transitions, the fc
     return DenseNet(growth_rate, (n, n, n), 2 * growth_rate, num_classes, in_channels,
                     stem="cifar", drop_rate=drop_rate)  # fmt: skip

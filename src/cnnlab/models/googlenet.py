@@ -298,6 +298,11 @@ class GoogLeNet(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
+    def torchvision_key_map(self, key: str) -> str | None:
+        """For ``load_weights``: drop a file's auxiliary-head weights when this model has none
+        (torchvision's pretrained GoogLeNet file carries them)."""
+        return None if self.aux1 is None and key.startswith(("aux1.", "aux2.")) else key
+
     def _transform(self, x: torch.Tensor) -> torch.Tensor:
         # x was standardized with ImageNet mean/std; rewrite it as (pixel - 0.5) / 0.5.
         std = x.new_tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)

@@ -5,7 +5,9 @@ Both loaders return ``(images, labels)``: ``uint8 [N, h, w, 1]`` and ``int64 [N]
 
 from __future__ import annotations
 
+import functools
 import gzip
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -69,21 +71,34 @@ def load_mnist(data_dir, split="train", name="mnist"):
     return images[..., None], labels.astype(np.int64)
 
 
+@functools.lru_cache(maxsize=1)
+def _digits_table():
+    """scikit-learn's digits (1,797 rows of 64 pixels 0..16, then the label), read from the file
+    that ``sklearn.datasets.load_digits`` reads, without importing scikit-learn (seconds)."""
+    spec = importlib.util.find_spec("sklearn")
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec else None
+    if path is not None and path.is_file():
+        table = np.loadtxt(path, delimiter=",", dtype=np.float64)
+        return table[:, :64].reshape(-1, 8, 8), table[:, 64].astype(np.int64)
+    from sklearn.datasets import load_digits as sk_digits
+
+    d = sk_digits()
+    return d.images, d.target.astype(np.int64)
+
+
 def load_digits(split="train", scale=4):
     """scikit-learn's 8x8 digits (bundled, no download), upscaled by pixel repetition
     (``scale=4``: 32x32) and split 80/20 per class with the same fixed permutation as
     ``cnnlab.data``'s ``digits``."""
-    from sklearn.datasets import load_digits as sk_digits
-
-    d = sk_digits()
-    x = np.round(d.images * (255 / 16)).astype(np.uint8)
+    images, target = _digits_table()
+    x = np.round(images * (255 / 16)).astype(np.uint8)
     x = x.repeat(scale, 1).repeat(scale, 2)[..., None]
-    rng, test = np.random.RandomState(0), np.zeros(len(d.target), bool)
+    rng, test = np.random.RandomState(0), np.zeros(len(target), bool)
     for c in range(10):
-        idx = np.flatnonzero(d.target == c)
+        idx = np.flatnonzero(target == c)
         test[rng.permutation(idx)[: round(0.2 * len(idx))]] = True
     keep = test if split == "test" else ~test
-    return x[keep], d.target[keep].astype(np.int64)
+    return x[keep], target[keep]
 
 
 def load(name, split="train", data_dir=None):

@@ -99,8 +99,8 @@ class Adam(Optimizer):
         m += (1 - self.b1) * g
         v *= self.b2
         v += (1 - self.b2) * g * g
-        lr = self.lr * np.sqrt(1 - self.b2**self.t) / (1 - self.b1**self.t)
-        p -= (lr * m / (np.sqrt(v) + self.eps)).astype(p.dtype)
+        denom = np.sqrt(v / (1 - self.b2**self.t)) + self.eps  # bias-corrected, as PyTorch
+        p -= (self.lr / (1 - self.b1**self.t) * m / denom).astype(p.dtype)
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": SGD, "nesterov": SGD, "adam": Adam}

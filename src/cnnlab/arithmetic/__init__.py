@@ -32,10 +32,13 @@ from cnnlab.arithmetic.core import (
     receptive_field_step,
     resolve_padding,
 )
+from cnnlab.arithmetic.errata import ERRATA, Erratum
 from cnnlab.arithmetic.layer import LAYER_TYPES, LayerRow, LayerSpec, compute_layer
 
 __all__ = [
+    "ERRATA",
     "LAYER_TYPES",
+    "Erratum",
     "FlooredSizeWarning",
     "LayerRow",
     "LayerSpec",

@@ -204,18 +204,20 @@ def _size_1d(n, k, s, p, d, *, ceil_mode, strict, pooling, what) -> int:
             f"use padding <= {k // 2}, or a larger kernel",
         )
     padded = n + before + after
-    if k_eff > padded:
-        span = f"effective kernel {d}*({k} - 1) + 1 = {k_eff}" if d > 1 else f"kernel {k}"
-        raise ShapeError(
-            f"{what}: {span} is larger than the padded input {n} + {before} + {after} = {padded}",
-            f"use a kernel of at most {padded}, more padding, or a larger input",
-        )
     exact = Fraction(padded - k_eff, s) + 1
     floored = (padded - k_eff) // s + 1
     ceiled = -(-(padded - k_eff) // s) + 1
     # PyTorch's ceil_mode rule: the last window must start inside the input or the left padding
     if ceiled > floored and (ceiled - 1) * s >= n + before:
         ceiled -= 1
+    # a window wider than the padded input only fits as a ceil-mode pooling window that hangs
+    # off the end (PyTorch allows it: it starts inside the input)
+    if k_eff > padded and not (pooling and ceil_mode and ceiled >= 1):
+        span = f"effective kernel {d}*({k} - 1) + 1 = {k_eff}" if d > 1 else f"kernel {k}"
+        raise ShapeError(
+            f"{what}: {span} is larger than the padded input {n} + {before} + {after} = {padded}",
+            f"use a kernel of at most {padded}, more padding, or a larger input",
+        )
     if exact.denominator == 1:
         return floored
     if ceil_mode:

@@ -243,3 +243,12 @@ def test_receptive_field_stacks_of_3x3_and_dilation():
 def test_alexnet_receptive_field_is_195():
     layers = [(11, 4), (3, 2), (5, 1), (3, 2), (3, 1), (3, 1), (3, 1), (3, 2)]
     assert A.receptive_field(layers)[-1] == (195, 32)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import cnnlab.arithmetic.core as core
+
+    for module in (A, core):
+        assert doctest.testmod(module).failed == 0

@@ -45,6 +45,13 @@ def test_lecture_formula():
     assert A.conv_output_size((227, 200), (11, 5), (4, 5), (2, 0)) == (56, 40)
 
 
+def test_numpy_and_whole_float_arguments_are_accepted():
+    import numpy as np
+
+    assert A.conv_output_size(np.int64(32), np.int32(5)) == 28
+    assert A.conv_macs(3, 64, np.int64(56), 56.0, [11, 11]) == 72_855_552
+
+
 def test_non_integer_size_raises_with_the_numbers_and_the_fix():
     with pytest.raises(ShapeError) as info:
         A.conv_output_size(32, 5, stride=2)

@@ -21,6 +21,7 @@ summary is checked against, and it must import in milliseconds.
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from fractions import Fraction
 
@@ -54,15 +55,23 @@ class FlooredSizeWarning(UserWarning):
 
 
 def _int(value, name: str, minimum: int) -> int:
-    # bool is an int subclass; True as a kernel size is a bug, not a 1
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise ConfigError(
-                f"{name} must be a whole number, got {value!r}",
-                f"pass an integer {name} (>= {minimum})",
-            )
+    original = value
+    # bool is an int subclass; True as a kernel size is a bug, not a 1. NumPy and torch
+    # integers (anything with __index__) are welcome, and so is a whole float like 2.0.
+    if isinstance(value, bool):
+        value = None
+    elif isinstance(value, float) and value.is_integer():
+        value = int(value)
+    else:
+        try:
+            value = operator.index(value)
+        except TypeError:
+            value = None
+    if value is None:
+        raise ConfigError(
+            f"{name} must be a whole number, got {original!r}",
+            f"pass an integer {name} (>= {minimum})",
+        )
     if value < minimum:
         raise ConfigError(
             f"{name} must be >= {minimum}, got {value}",

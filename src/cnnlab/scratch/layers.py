@@ -263,10 +263,12 @@ class Conv2D(Layer):
 
 
 class Conv2DNaive(Conv2D):
-    """The same convolution as plain loops over output positions: the seed's picture, for reading.
+    """The same convolution as plain loops, one output value at a time: the seed's picture.
 
-    Computes the stride-1 output and then keeps every ``stride``-th pixel ("stride as a
-    post-processing skip", seed 003); backward first zero-fills the skipped positions.
+    Each output ``y[n, i, j, o]`` is the sum of input window x kernel ``k[:, :, :, o]``. It
+    computes the stride-1 output and then keeps every ``stride``-th pixel ("stride as a
+    post-processing skip", seed 003); backward first zero-fills the skipped positions, then
+    applies the two rules to every output value. For reading and as the tests' reference.
     """
 
     def describe(self):
@@ -275,13 +277,15 @@ class Conv2DNaive(Conv2D):
     def forward(self, x, train=False):
         x, xp = self._setup(x)
         (kh, kw), (sh, sw) = self.ksize, self.stride
-        k = self.params["w"].reshape(-1, self.chn)
+        k = self.params["w"]
         mb, hp, wp, _ = xp.shape
         y = np.zeros((mb, hp - kh + 1, wp - kw + 1, self.chn), k.dtype)
         for n in range(mb):
             for i in range(y.shape[1]):
-                for j in range(y.shape[2]):  # sum of input x kernel = output
-                    y[n, i, j] = xp[n, i : i + kh, j : j + kw].reshape(-1) @ k
+                for j in range(y.shape[2]):
+                    window = xp[n, i : i + kh, j : j + kw]
+                    for o in range(self.chn):  # sum of input x kernel = output
+                        y[n, i, j, o] = np.sum(window * k[:, :, :, o])
         if self.bias:
             y += self.params["b"]
         self._cache = (x.shape, xp, y.shape)
@@ -293,15 +297,16 @@ class Conv2DNaive(Conv2D):
         (pt, _), (pl, _) = self.pads(xshape[1:3])
         dfull = np.zeros(full, xp.dtype)
         dfull[:, ::sh, ::sw] = dy  # undo the skip: skipped outputs get zero gradient
-        k = self.params["w"].reshape(-1, self.chn)
+        k = self.params["w"]
         dk, dxp = np.zeros_like(k), np.zeros_like(xp)
         for n in range(full[0]):
             for i in range(full[1]):
                 for j in range(full[2]):
-                    g = dfull[n, i, j]
-                    dk += np.outer(xp[n, i : i + kh, j : j + kw].reshape(-1), g)  # dy x input
-                    dxp[n, i : i + kh, j : j + kw] += (k @ g).reshape(kh, kw, -1)  # dy x kernel
-        self.grads["w"] = dk.reshape(self.params["w"].shape)
+                    for o in range(self.chn):
+                        g = dfull[n, i, j, o]
+                        dk[:, :, :, o] += g * xp[n, i : i + kh, j : j + kw]  # dy x input
+                        dxp[n, i : i + kh, j : j + kw] += g * k[:, :, :, o]  # dy x kernel
+        self.grads["w"] = dk
         if self.bias:
             self.grads["b"] = dfull.sum((0, 1, 2))
         return dxp[:, pt : pt + xshape[1], pl : pl + xshape[2]] if self.need_dx else None

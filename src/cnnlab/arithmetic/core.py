@@ -180,7 +180,7 @@ def _fix_hint(n, k_eff, s, before, after, floored, ceiled, *, pooling, max_pad) 
         if pads:
             p = pads[0]
             fixes.append(f"padding {p} (-> {(n - k_eff + 2 * p) // s + 1})")
-    strides = [t for t in range(1, num + 1) if num % t == 0 and t != s]
+    strides = [t for t in range(1, min(num, 64) + 1) if num % t == 0 and t != s]
     strides.sort(key=lambda t: (abs(t - s), t))
     if strides:
         fixes.append(f"stride {strides[0]} (-> {num // strides[0] + 1})")

@@ -22,14 +22,28 @@ examples:
   cnnlab shape --input 64x28x28 --filters 64 --kernel 3 --pad same --dilation 2 --groups 4
   cnnlab shape --input 64x112x112 --type maxpool --kernel 3 --stride 2 --ceil-mode
   cnnlab shape --input 64x14x14 --type convtranspose --filters 32 --kernel 4 --stride 2 --pad 1
-  cnnlab shape --input 192x13x13 --filters 384 --kernel 3 --pad 1 --rf-in 51 --jump-in 16
+  cnnlab shape --input 192x13x13 --filters 384 --kernel 3 --pad 1 --rf-in 67 --jump-in 16
 """
 
 _INPUT_FORM = "expected CxHxW like 3x227x227, or a single number for fc"
 _SEP = re.compile(r"\s*[x×X*,]\s*")
 
 
+def _keep_layout(formatter_class):
+    """The same formatter, but keeping the description's and examples' line breaks."""
+    try:
+        from rich_argparse import RawDescriptionRichHelpFormatter, RichHelpFormatter
+    except ImportError:  # pragma: no cover
+        import argparse
+
+        return argparse.RawDescriptionHelpFormatter
+    if issubclass(formatter_class, RichHelpFormatter):
+        return RawDescriptionRichHelpFormatter
+    return formatter_class
+
+
 def register(sub, formatter_class) -> None:
+    formatter_class = _keep_layout(formatter_class)
     p = sub.add_parser(
         "shape",
         help="one layer's output size, memory, params, MACs and receptive field, worked out",

@@ -42,9 +42,11 @@ def test_run_folder_and_summary_schema(tmp_path, bars, tiny_config):
 
 
 def test_resume_after_interrupt_is_bit_exact(tmp_path, bars, tiny_config):
-    """2 epochs straight == interrupted (mid-epoch and at an epoch end) + --resume."""
+    """2 epochs straight == interrupted (mid-epoch and at an epoch end) + --resume, with random
+    augmentation and mixup in play (their draws must repeat after the resume)."""
     tr, te = bars
-    cfg = tiny_config(tmp_path, epochs=2, label_smoothing=0.1, l1=1e-5, ema=0.9)
+    cfg = tiny_config(tmp_path, epochs=2, label_smoothing=0.1, l1=1e-5, ema=0.9,
+                      augment="flip-crop,mixup=0.2")  # fmt: skip
     straight = train(cfg.replace(name="straight"), train_set=tr, eval_set=te)
     ref = load_checkpoint(straight.run_dir / "last.pt")
 

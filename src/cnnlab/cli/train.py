@@ -305,7 +305,7 @@ def _eval(args) -> int:
         t.add_row(c, f"{acc:.2f}%" if k else "-", str(k))
     console.print(t)
     console.print(f"top-1 [bold]{res.top1:.2f}%[/]  top-5 {res.top5:.2f}%  loss {res.loss:.4f}  "
-                  f"({res.n} images)")  # fmt: skip
+                  f"({res.n} images, TTA {args.tta})")  # fmt: skip
     out = Path(args.out) if args.out else Path(args.checkpoint).parent
     out.mkdir(parents=True, exist_ok=True)
     stem = f"confusion-{Path(str(name)).name}-{args.split}-{args.tta}"
@@ -326,6 +326,8 @@ def raise_size(ds, tr):
 
 
 def _predict(args) -> int:
+    from pathlib import Path
+
     import torch
     from rich.console import Console
     from rich.table import Table
@@ -341,7 +343,7 @@ def _predict(args) -> int:
     top = probs.topk(k, dim=1)
     console = Console()
     for path, p, i in zip(args.images, top.values.tolist(), top.indices.tolist()):
-        t = Table(title=str(path))
+        t = Table(title=Path(path).name)
         t.add_column("rank", justify="right")
         t.add_column("class")
         t.add_column("probability", justify="right")
@@ -369,14 +371,12 @@ def _recipes(args) -> int:
 
     from cnnlab.training.recipes import RECIPES
 
-    t = Table(title="training recipes (cnnlab train --recipe NAME)")
-    t.add_column("name", style="bold")
-    t.add_column("model")
-    t.add_column("data")
-    t.add_column("what")
-    t.add_column("measured here")
+    t = Table(title="training recipes (cnnlab train --recipe NAME)", show_lines=True)
+    t.add_column("name", style="bold", no_wrap=True)
+    t.add_column("model on data", no_wrap=True)
+    t.add_column("what [dim](measured here)[/]")
     for r in RECIPES.values():
-        t.add_row(r.name, r.config.get("model", ""), r.config.get("data", ""), r.summary,
-                  r.measured)  # fmt: skip
+        t.add_row(r.name, f"{r.config.get('model', '')}\n{r.config.get('data', '')}",
+                  f"{r.summary}\n[dim]{r.measured}[/]")  # fmt: skip
     Console().print(t)
     return 0

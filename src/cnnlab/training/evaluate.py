@@ -42,27 +42,24 @@ def evaluate(
     idx = torch.arange(dist.rank, len(images), dist.world_size)
     conf = torch.zeros(num_classes, num_classes, dtype=torch.int64)
     sums = torch.zeros(3, dtype=torch.float64)  # loss sum, top5 hits, count
-    views_fn = None
-    if tta != "none":
-        from cnnlab.data import tta_views
-
-        views_fn = lambda x: tta_views(x, mode=tta)  # noqa: E731
     amp_ctx = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
     for start in range(0, len(idx), batch_size):
         sel = idx[start : start + batch_size]
         x = images.index_select(0, sel.to(images.device)).to(device, non_blocking=True)
         y = labels.index_select(0, sel.to(labels.device)).to(device, non_blocking=True)
         with amp_ctx:
-            if views_fn is None:
+            if tta == "none":
                 logp = F.log_softmax(_logits(model(pipeline(x))).float(), dim=1)
-            else:  # average the probabilities of the views
-                x = x.float().div_(255) if x.dtype == torch.uint8 else x
-                probs = None
-                views = list(views_fn(x))
-                for v in views:
-                    p = F.softmax(_logits(model(pipeline(v))).float(), dim=1)
-                    probs = p if probs is None else probs + p
-                logp = (probs / len(views)).clamp_min(1e-12).log()
+            else:  # average the softmax of all views (groups of [v, B, C, h, w])
+                from cnnlab.data.tta import iter_tta_views
+
+                probs, count = 0.0, 0
+                for views in iter_tta_views(x, tta):
+                    v, b = views.shape[:2]
+                    out = _logits(model(pipeline(views.reshape(v * b, *views.shape[2:]))))
+                    probs = probs + out.float().softmax(1).view(v, b, -1).sum(0)
+                    count += v
+                logp = (probs / count).clamp_min(1e-12).log()
         sums[0] += float(F.nll_loss(logp, y, reduction="sum"))
         sums[1] += topk_correct(logp, y, ks=(5,))[0]
         sums[2] += len(y)

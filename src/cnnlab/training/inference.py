@@ -51,7 +51,11 @@ def load_trained(path: str | Path, *, device="cpu", ema: bool = True) -> Trained
 def read_images(paths, size: tuple[int, int, int]) -> torch.Tensor:
     """Decode image files with torchvision.io into a uint8 batch ``[N, C, H, W]`` of ``size``
     (channels converted gray <-> RGB, resized with antialiasing)."""
-    from torchvision.io import ImageReadMode, decode_image, read_file
+    import warnings
+
+    with warnings.catch_warnings():  # torchvision 0.29 points to torchcodec; io still works
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torchvision.io import ImageReadMode, decode_image, read_file
     from torchvision.transforms.v2 import functional as TF
 
     c, h, w = size
@@ -62,7 +66,9 @@ def read_images(paths, size: tuple[int, int, int]) -> torch.Tensor:
         if not p.is_file():
             raise DataError(f"image {p} does not exist")
         try:
-            img = decode_image(read_file(str(p)), mode=mode)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                img = decode_image(read_file(str(p)), mode=mode)
         except Exception as e:
             raise DataError(
                 f"cannot decode {p}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",

@@ -161,25 +161,23 @@ def split_holdout(ds, fraction: float, seed: int):
     return part(tr, "train"), part(val, "val")
 
 
-def make_augment(name: str, device: torch.device):
-    """The data engineer's batch augmentation for preset ``name`` (None for ``none``)."""
-    if not name or name == "none":
+def make_augment(spec: str, num_classes: int):
+    """cnnlab.data's batch augmentation from a preset or a spec such as
+    ``flip-crop,cutout=8,mixup=0.2`` (None for ``none``). Its random draws come from torch's
+    global generator, which the trainer re-seeds every step."""
+    if not spec or spec == "none":
         return None
-    from cnnlab.data import Augment
+    from cnnlab.data.augment import Augment
 
-    return Augment.from_preset(name) if hasattr(Augment, "from_preset") else Augment(name)
+    return Augment.from_spec(spec, num_classes=num_classes, out_dtype=torch.float32)
 
 
-def apply_augment(aug, x: torch.Tensor, y: torch.Tensor):
-    """uint8 batch -> ([0, 1] float batch, targets). Targets are class indices, or soft
-    ``[B, K]`` probabilities when the augmentation mixes images (mixup)."""
-    x = x.float().div_(255) if x.dtype == torch.uint8 else x
+def apply_augment(aug, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor | None = None):
+    """uint8 batch -> (augmented [0, 1] float batch, targets). Targets are class indices, or
+    soft ``[B, K]`` probabilities when the augmentation mixes images (mixup)."""
     if aug is None:
         return x, y
-    out = aug(x, y)
-    if isinstance(out, tuple):
-        return out[0], out[1]
-    return out, y
+    return aug(x, y, index=index)
 
 
 # --------------------------------------------------------------------------------------------
@@ -424,7 +422,7 @@ def train(
     else:
         pre.fit(train_set.images)
     pipeline = InputPipeline(pre, (data_h, data_w), model_hw, channels_last)
-    augment = make_augment(cfg.augment, device)
+    augment = make_augment(cfg.augment, num_classes)
 
     # optimizer, schedule, EMA
     sampler = D.ShardSampler(len(train_set.labels), dist.rank, dist.world_size, cfg.seed)
@@ -439,6 +437,7 @@ def train(
         device=device,
         seed=cfg.seed,
         sampler=sampler,
+        return_index=True,  # alternating flips need the dataset index of each image
     )
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
@@ -573,8 +572,10 @@ def train(
                 loss_sum = torch.zeros((), device=device)
                 correct = torch.zeros((), device=device, dtype=torch.int64)
                 loader.set_epoch(epoch)
+                if augment is not None:
+                    augment.set_epoch(epoch)
                 batch_i = 0
-                for x, y in loader:
+                for x, y, index in loader:
                     if batch_i < skip_batches:  # resuming mid-epoch: these were trained
                         batch_i += 1
                         continue
@@ -582,7 +583,7 @@ def train(
                         break
                     torch.manual_seed(derive_seed(cfg.seed, step, dist.rank))
                     lr_f = schedule.apply(optimizer, step)
-                    x, target = apply_augment(augment, x, y)
+                    x, target = apply_augment(augment, x, y, index)
                     with amp_ctx:
                         out = net(pipeline(x))
                         loss, logits = classification_loss(

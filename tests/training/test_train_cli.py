@@ -1,0 +1,93 @@
+"""`cnnlab train | eval | predict | recipes` end to end on the built-in digits."""
+
+import json
+
+import pytest
+import torch
+
+from cnnlab.cli import main
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    code = main(["train", "lenet5", "--data", "digits", "--epochs", "1", "--batch-size", "64",
+                 "--lr", "0.05", "--warmup", "0.3", "--runs-dir", str(runs), "--name", "cli",
+                 "--threads", "1", "--quiet", "--seed", "1"])  # fmt: skip
+    assert code == 0
+    return runs / "cli"
+
+
+def test_train_writes_the_run(digits_run):
+    s = json.loads((digits_run / "summary.json").read_text())
+    assert s["model"] == "lenet5" and s["dataset"] == "digits" and s["epochs"] == 1
+    assert 0 <= s["final"]["top1"] <= 100 and s["final"]["top5"] >= s["final"]["top1"]
+    assert (digits_run / "loss.png").stat().st_size > 1000
+
+
+def test_eval_with_tta(digits_run, capsys):
+    assert main(["eval", str(digits_run / "best.pt"), "--tta", "none"]) == 0
+    plain = capsys.readouterr().out
+    assert "top-1" in plain and "359 images, TTA none" in plain
+    assert main(["eval", str(digits_run / "best.pt"), "--tta", "flip"]) == 0
+    out = capsys.readouterr().out
+    assert "top-1" in out and "top-5" in out and "359 images, TTA flip" in out
+    csv = (digits_run / "confusion-digits-test-flip.csv").read_text().splitlines()
+    assert len(csv) == 11  # header + 10 classes
+    assert sum(int(v) for r in csv[1:] for v in r.split(",")[1:]) == 359  # the test split
+    assert (digits_run / "confusion-digits-test-flip.png").is_file()
+
+
+def test_eval_10crop_scores_every_image(digits_run, capsys):
+    assert main(["eval", str(digits_run / "last.pt"), "--tta", "10crop", "--out",
+                 str(digits_run / "e")]) == 0  # fmt: skip
+    assert "359 images" in capsys.readouterr().out
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torchvision.io's write_png
+def test_predict_png(digits_run, tmp_path, capsys):
+    from torchvision.io import write_png
+
+    from cnnlab.data import load_dataset
+
+    te = load_dataset("digits", "test")
+    i = int((te.labels == 3).nonzero()[0])
+    write_png(te.images[i], str(tmp_path / "three.png"))
+    rgb = te.images[i].repeat(3, 1, 1)[:, ::2, ::2].contiguous()  # another size and RGB
+    write_png(rgb, str(tmp_path / "small_rgb.png"))
+    assert main(["predict", str(digits_run / "best.pt"), str(tmp_path / "three.png"),
+                 str(tmp_path / "small_rgb.png")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "three.png" in out and "small_rgb.png" in out and out.count("%") == 10
+
+
+def test_predict_missing_image_is_a_clear_error(digits_run, tmp_path, capsys):
+    assert main(["predict", str(digits_run / "best.pt"), str(tmp_path / "nope.png")]) == 2
+    assert "does not exist" in " ".join(capsys.readouterr().err.split())
+
+
+def test_corrupt_checkpoint_is_reported(digits_run, tmp_path, capsys):
+    bad = tmp_path / "best.pt"
+    data = bytearray((digits_run / "best.pt").read_bytes())
+    data[-100] ^= 1
+    bad.write_bytes(bytes(data))
+    (tmp_path / "best.pt.sha256").write_text((digits_run / "best.pt.sha256").read_text())
+    assert main(["eval", str(bad)]) == 2
+    assert "is corrupt" in " ".join(capsys.readouterr().err.split())
+
+
+def test_recipes_listed(capsys):
+    assert main(["recipes"]) == 0
+    out = capsys.readouterr().out
+    for name in ("lenet5-mnist", "fashion-mnist", "cifar-fast", "cifar100-assignment"):
+        assert name in out
+
+
+def test_train_needs_a_model(capsys):
+    assert main(["train", "--data", "digits"]) == 2
+    assert "which model" in capsys.readouterr().err
+
+
+def test_ckpt_loads_weights_only(digits_run):
+    ck = torch.load(digits_run / "best.pt", weights_only=True)
+    assert ck["model_name"] == "lenet5" and ck["pipeline"]["preprocessor"]["mode"] == "standardize"

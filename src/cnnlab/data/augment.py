@@ -453,26 +453,46 @@ def _warp(x: torch.Tensor, cfg: AugmentConfig, g) -> torch.Tensor:
     det = a11 * a22 - a12 * a21
     i11, i12, i21, i22 = a22 / det, -a12 / det, -a21 / det, a11 / det
 
-    # 3. output pixel centres, centred; lens; inverse affine; into the crop box; normalise
-    v = torch.arange(oh, device=dev, dtype=torch.float32) + 0.5 - oh / 2
-    u = torch.arange(ow, device=dev, dtype=torch.float32) + 0.5 - ow / 2
-    pv, pu = v.view(1, -1, 1), u.view(1, 1, -1)
+    # 3. compose "inverse affine, then into the crop box, then normalise" into one 2x3 map
+    #    from the output's normalised coordinates (pixel centres, align_corners=False) to the
+    #    input's: with p = (u * ow/2, v * oh/2) centred output pixels,
+    #    x_in = x0 + bw/ow * (Ainv (p - t) + (ow/2, oh/2)), then g = 2 x_in / (w, h) - 1.
+    theta = torch.stack(
+        (
+            torch.stack((bw / w * i11, bw / w * i12 * oh / ow), -1),
+            torch.stack((bh / h * i21 * ow / oh, bh / h * i22), -1),
+        ),
+        1,
+    )  # [B, 2, 2]
+    shift = torch.stack(
+        (
+            2 / w * (x0 + bw / ow * (ow / 2 - i11 * tx - i12 * ty)) - 1,
+            2 / h * (y0 + bh / oh * (oh / 2 - i21 * tx - i22 * ty)) - 1,
+        ),
+        -1,
+    )  # [B, 2]
+    # output pixel centres in normalised coordinates; broadcasting keeps the per-pixel work to
+    # a few full-size passes (affine_grid's bmm with a 3-wide inner dimension is slower)
+    u = ((torch.arange(ow, device=dev, dtype=x.dtype) * 2 + 1) / ow - 1).view(1, 1, ow)
+    v = ((torch.arange(oh, device=dev, dtype=x.dtype) * 2 + 1) / oh - 1).view(1, oh, 1)
+    th = theta.to(x.dtype).view(b, 4, 1, 1).unbind(1)
+    sh = shift.to(x.dtype).view(b, 2, 1, 1).unbind(1)
     if cfg.lens:
-        r2 = (pu / (ow / 2)) ** 2 + (pv / (oh / 2)) ** 2  # 1 at the middle of each edge
-        f = 1 + k.view(-1, 1, 1) * r2
-        pu, pv = pu * f, pv * f
-    col = lambda t: t.view(-1, 1, 1)  # noqa: E731
-    du, dv = pu - col(tx), pv - col(ty)
-    qu = col(i11) * du + col(i12) * dv + ow / 2  # in output pixels, origin at the corner
-    qv = col(i21) * du + col(i22) * dv + oh / 2
-    xs = col(x0) + qu * col(bw / ow)  # input pixels
-    ys = col(y0) + qv * col(bh / oh)
-    grid = torch.stack((2 * xs / w - 1, 2 * ys / h - 1), dim=-1).to(x.dtype)
-    if cfg.fill:
-        return (
-            F.grid_sample(x - cfg.fill, grid, "bilinear", "zeros", align_corners=False) + cfg.fill
-        )
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        # radial distortion in the output frame first: r = 1 at the middle of each edge
+        f = 1 + k.to(x.dtype).view(-1, 1, 1) * (u.square() + v.square())
+        u, v = u * f, v * f
+    grid = torch.stack((th[0] * u + (th[1] * v + sh[0]), th[2] * u + (th[3] * v + sh[1])), -1)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    # Inside the image (within its outer pixel edges) we sampled with edge clamping, so a pure
+    # resize is exactly F.interpolate's; outside it goes the fill value. An affine map keeps
+    # the output inside when its four outer corners are: then no mask is needed.
+    if not cfg.lens:
+        corners = torch.tensor([[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]], device=dev)
+        mapped = corners @ theta.transpose(1, 2) + shift[:, None]
+        if bool((mapped.abs() <= 1 + 1e-5).all()):
+            return out
+    inside = (grid.abs() <= 1).all(-1).unsqueeze(1)
+    return out.where(inside, torch.as_tensor(cfg.fill, dtype=out.dtype, device=dev))
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,7 @@ import pickle
 import shutil
 import tarfile
 import tempfile
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -391,6 +392,8 @@ _PICKLE_ALLOWED = {
     ("numpy", "dtype"),
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
     ("numpy.core.numeric", "_frombuffer"),
     ("numpy._core.numeric", "_frombuffer"),
     ("_codecs", "encode"),
@@ -649,7 +652,6 @@ def _decode_folder(root: Path, image_size: int | None, folder=None) -> ImageSet:
     JPEGs go through ``torchvision.io.decode_jpeg`` in batches (one call per few thousand files);
     other formats through ``decode_image``. All images come out RGB."""
     from torchvision.datasets import ImageFolder
-    from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 
     if folder is None:
         try:
@@ -658,6 +660,27 @@ def _decode_folder(root: Path, image_size: int | None, folder=None) -> ImageSet:
             raise DataError(f"no images found under {root}: {e}") from e
     paths = [p for p, _ in folder.samples]
     labels = torch.tensor([t for _, t in folder.samples], dtype=torch.int64)
+    # torchvision 0.29 marks its image codecs deprecated (in favour of TorchCodec, not installed
+    # here); they still work and are what we have, so keep the warning out of users' output.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        decoded = _decode_files(paths)
+    sizes = {tuple(t.shape[1:]) for t in decoded}
+    if image_size is not None:
+        decoded = [_square(t, image_size) for t in decoded]
+    elif len(sizes) > 1:
+        shown = ", ".join(f"{h}x{w}" for h, w in sorted(sizes)[:6])
+        raise DataError(
+            f"images under {root} have {len(sizes)} different sizes ({shown}"
+            f"{', ...' if len(sizes) > 6 else ''}); a batch needs one size",
+            "pass image_size=N (--image-size N) to resize the shorter side to N and centre-crop",
+        )
+    return ImageSet(torch.stack(decoded), labels, list(folder.classes), root.name, "", str(root))
+
+
+def _decode_files(paths: list[str]) -> list[torch.Tensor]:
+    from torchvision.io import ImageReadMode, decode_image, decode_jpeg
+
     decoded: list[torch.Tensor] = []
     jpeg = [p.lower().endswith((".jpg", ".jpeg")) for p in paths]
     chunk = 4096
@@ -675,17 +698,7 @@ def _decode_folder(root: Path, image_size: int | None, folder=None) -> ImageSet:
                 decoded.append(decode_image(r, mode=ImageReadMode.RGB))
             except RuntimeError as e:
                 raise DataError(f"cannot decode image {p}: {e}", "remove or replace it") from e
-    sizes = {tuple(t.shape[1:]) for t in decoded}
-    if image_size is not None:
-        decoded = [_square(t, image_size) for t in decoded]
-    elif len(sizes) > 1:
-        shown = ", ".join(f"{h}x{w}" for h, w in sorted(sizes)[:6])
-        raise DataError(
-            f"images under {root} have {len(sizes)} different sizes ({shown}"
-            f"{', ...' if len(sizes) > 6 else ''}); a batch needs one size",
-            "pass image_size=N (--image-size N) to resize the shorter side to N and centre-crop",
-        )
-    return ImageSet(torch.stack(decoded), labels, list(folder.classes), root.name, "", str(root))
+    return decoded
 
 
 def _square(img: torch.Tensor, size: int) -> torch.Tensor:

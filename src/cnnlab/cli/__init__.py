@@ -16,8 +16,8 @@ from rich.console import Console
 from cnnlab import __version__
 from cnnlab.errors import CnnlabError
 
-try:  # coloured --help; plain argparse help when rich-argparse is missing
-    from rich_argparse import RichHelpFormatter as HelpFormatter
+try:  # coloured --help that keeps example lines as written
+    from rich_argparse import RawDescriptionRichHelpFormatter as HelpFormatter
 except ImportError:  # pragma: no cover
     HelpFormatter = argparse.RawDescriptionHelpFormatter
 

@@ -283,3 +283,21 @@ def test_digits():
     assert x.shape[1:] == (32, 32, 1) and x.dtype == np.uint8 and x.max() == 255
     assert len(x) + len(xt) == 1797 and len(x) == 359
     assert set(np.unique(y)) == set(range(10))
+
+
+def test_model_from_layer_objects_saves_and_rebuilds(tmp_path, rng):
+    layers = [
+        L.Conv2D(1, 3, 3, stride=2, padding="same", rng=rng, name="c"),
+        L.BatchNorm(3),
+        L.ReLU(),
+        L.AvgPool2D(2, ceil_mode=True),
+        L.Flatten(),
+        L.Dense(3 * 2 * 2, 4, rng=rng),
+    ]
+    model = Model(layers, (7, 7, 1))
+    assert model.shapes == [(4, 4, 3), (4, 4, 3), (4, 4, 3), (2, 2, 3), (12,), (4,)]
+    x = rng.standard_normal((2, 7, 7, 1)).astype(np.float32)
+    again = Model.load(model.save(tmp_path / "objects.npz"))
+    np.testing.assert_array_equal(again.forward(x), model.forward(x))
+    with pytest.raises(ShapeError, match=r"expects input \[mb, 20\]"):
+        Model([L.Flatten(), L.Dense(20, 2)], (7, 7, 1))

@@ -239,13 +239,12 @@ class Conv2D(Layer):
         return self._input_grad(dy2, dy.shape, xshape) if self.need_dx else None
 
     def _input_grad(self, dy2, yshape, xshape):
-        """dx: sum of dy x kernel (seed 003) as one GEMM, then col2im.
+        """dx: sum of dy x kernel (seed 003) as one matrix product, then col2im.
 
         ``d[a, b] = k[a, b] @ dy.T`` is what every output pixel sends to the input pixel under
         kernel offset (a, b). Adding each ``d[a, b]`` into a strided view of the padded input
         undoes both the window slide and the stride skip (skipped positions receive nothing).
-        The Python loop runs over the kh*kw kernel offsets, never over pixels, and works
-        channels-first so that every add runs along contiguous image rows. (This equals the
+        The Python loop runs over the kh*kw kernel offsets, never over pixels. (This equals the
         "transposed convolution" of the stride-dilated dy with the flipped kernel; that form
         needs an im2col kh*kw*ychn wide and measured slower here.)
         """
@@ -254,12 +253,23 @@ class Conv2D(Layer):
         (pt, pb), (pl, pr) = self.pads((h, wd))
         _, yh, yw, _ = yshape
         w = self.params["w"]
-        d = (w.reshape(-1, self.chn) @ dy2.T).reshape(kh, kw, c, mb, yh, yw)
-        dxp = np.zeros((c, mb, h + pt + pb, wd + pl + pr), w.dtype)
+        padded = (mb, h + pt + pb, wd + pl + pr, c)
+        # Both branches give d[a, b] as [xchn, mb, yh, yw] and dxp as a [xchn, mb, H, W] view;
+        # they differ in memory layout only, so that every add below runs along long
+        # contiguous rows (NumPy iterates in memory order).
+        if c > 3:  # one batched product per offset: d[a, b] is NHWC-contiguous
+            wt = w.reshape(kh * kw, c, self.chn).transpose(0, 2, 1)
+            d = np.matmul(dy2, wt).reshape(kh, kw, mb, yh, yw, c).transpose(0, 1, 5, 2, 3, 4)
+            dx = np.zeros(padded, w.dtype)
+            dxp = dx.transpose(3, 0, 1, 2)
+        else:  # few channels: one GEMM; d[a, b] is channel-first
+            d = (w.reshape(-1, self.chn) @ dy2.T).reshape(kh, kw, c, mb, yh, yw)
+            dxp = np.zeros((c, *padded[:3]), w.dtype)
+            dx = dxp.transpose(1, 2, 3, 0)
         for a in range(kh):
             for b in range(kw):
                 dxp[:, :, a : a + sh * (yh - 1) + 1 : sh, b : b + sw * (yw - 1) + 1 : sw] += d[a, b]
-        return dxp[:, :, pt : pt + h, pl : pl + wd].transpose(1, 2, 3, 0)
+        return dx[:, pt : pt + h, pl : pl + wd]
 
 
 class Conv2DNaive(Conv2D):

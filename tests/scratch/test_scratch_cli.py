@@ -51,3 +51,11 @@ def test_train_save_eval_summary(tmp_path, capsys):
 def test_user_errors_are_one_line(args, msg, capsys):
     assert main(args) == 2
     assert msg in " ".join(capsys.readouterr().err.split())
+
+
+def test_shape_error_keeps_its_shapes(tmp_path, capsys):
+    spec = tmp_path / "bad.json"
+    spec.write_text('[["full", {"width": 4}], ["conv", {"ksize": 3, "chn": 2}]]')
+    assert main(["scratch", "summary", str(spec)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "needs an image input [h, w, c], got [4]" in err  # not eaten as rich markup

@@ -8,8 +8,7 @@ TRAIN_EXAMPLES = """\
 examples:
   cnnlab scratch train lenet5 --data digits --epochs 10
   cnnlab scratch train lenet5 --data mnist --data-dir ../shared/data --save lenet5.npz
-  cnnlab scratch train my_cnn.yaml --data mnist --data-dir ../shared/data \
-      --optimizer momentum --lr 0.05
+  cnnlab scratch train my_cnn.yaml --data digits --optimizer momentum --lr 0.05
 
 A spec file (JSON or YAML) is a list in the book's style, or a mapping with 'layers':
   [["conv", {"ksize": 5, "chn": 6}], ["max", {"stride": 2}],
@@ -24,7 +23,7 @@ def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
         "scratch",
         help="the from-scratch NumPy engine: train, eval, summary, gradcheck",
         description="The from-scratch NumPy CNN engine of seed 003 "
-        "(NHWC, kernels [kh, kw, xchn, ychn]): "
+        "(NHWC images, kernels kh x kw x xchn x ychn): "
         "every layer's forward and backward written out, checked against finite differences "
         "and PyTorch.",
         formatter_class=formatter_class,
@@ -42,20 +41,20 @@ def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
     )
     t.add_argument("spec", help="'lenet5' or a spec file (.json / .yaml)")
     _data_args(t)
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--epochs", type=int, default=10, help="passes over the training set (10)")
+    t.add_argument("--batch-size", type=int, default=64, help="mini-batch size (64)")
     t.add_argument(
         "--optimizer", default="adam", help="adam | sgd | momentum | nesterov (default adam)"
     )
     t.add_argument(
         "--lr", type=float, default=None, help="learning rate (default: 2e-3 adam, 0.05 sgd)"
     )
-    t.add_argument("--momentum", type=float, default=0.9)
+    t.add_argument("--momentum", type=float, default=0.9, help="for momentum/nesterov (0.9)")
     t.add_argument("--schedule", default="cosine", choices=("cosine", "constant"))
     t.add_argument("--warmup", type=int, default=0, help="linear warm-up steps")
     t.add_argument("--l2", type=float, default=0.0, help="penalty l2 * sum(W^2) on weights")
     t.add_argument("--l1", type=float, default=0.0, help="penalty l1 * sum(|W|) on weights")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="initialisation and shuffling seed (0)")
     t.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     t.add_argument("--save", default=None, help="write the trained model to this .npz")
     t.add_argument(
@@ -66,7 +65,7 @@ def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
         "thread, and lose 10x on a busy machine)",
     )
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    t.set_defaults(func=_train)
+    t.set_defaults(func=_escaped(_train))
 
     e = ss.add_parser(
         "eval",
@@ -77,7 +76,7 @@ def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
     )
     e.add_argument("model", help="a .npz written by 'cnnlab scratch train --save'")
     _data_args(e)
-    e.set_defaults(func=_eval)
+    e.set_defaults(func=_escaped(_eval))
 
     s = ss.add_parser(
         "summary",
@@ -89,7 +88,7 @@ def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
     s.add_argument("spec", help="'lenet5', a spec file or a saved .npz")
     s.add_argument("--input", default="28,28,1", help="per-sample input h,w,c (default 28,28,1)")
     s.add_argument("--classes", type=int, default=10)
-    s.set_defaults(func=_summary)
+    s.set_defaults(func=_escaped(_summary))
 
     g = ss.add_parser(
         "gradcheck",
@@ -104,7 +103,29 @@ def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
     g.add_argument("--only", default=None, help="only cases whose title contains this text")
     g.add_argument("--eps", type=float, default=1e-6, help="finite-difference step (default 1e-6)")
     g.add_argument("--tol", type=float, default=1e-6, help="largest relative error that passes")
-    g.set_defaults(func=_gradcheck)
+    g.set_defaults(func=_escaped(_gradcheck))
+
+
+def _escaped(handler):
+    """Run ``handler``, printing user errors with their shapes intact: the messages quote shapes
+    like ``[mb, h, w, 6]``, which rich would otherwise read as markup and drop."""
+
+    def run(args):
+        from rich.console import Console
+        from rich.markup import escape
+
+        from cnnlab.errors import CnnlabError
+
+        try:
+            return handler(args)
+        except CnnlabError as e:
+            err = Console(stderr=True)
+            err.print(f"[bold red]error:[/] {escape(e.message)}", highlight=False)
+            if e.hint:
+                err.print(f"[yellow]hint:[/] {escape(e.hint)}", highlight=False)
+            return 2
+
+    return run
 
 
 def _data_args(p):

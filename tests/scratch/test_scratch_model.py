@@ -301,3 +301,13 @@ def test_model_from_layer_objects_saves_and_rebuilds(tmp_path, rng):
     np.testing.assert_array_equal(again.forward(x), model.forward(x))
     with pytest.raises(ShapeError, match=r"expects input \[mb, 20\]"):
         Model([L.Flatten(), L.Dense(20, 2)], (7, 7, 1))
+
+
+def test_loss_rejects_bad_labels_and_pools_take_integers():
+    ce = L.SoftmaxCrossEntropy()
+    with pytest.raises(ShapeError, match=r"labels must lie in \[0, 3\)"):
+        ce.forward(np.zeros((2, 3)), np.array([0, 3]))
+    with pytest.raises(ShapeError, match="mb labels"):
+        ce.forward(np.zeros((2, 3)), np.array([0, 1, 2]))
+    y = L.MaxPool2D(2, padding=1).forward(np.arange(16).reshape(1, 4, 4, 1))
+    assert y.dtype == np.float32 and y[0, -1, -1, 0] == 15

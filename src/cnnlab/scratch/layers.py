@@ -95,6 +95,8 @@ class Layer:
 def _image(layer, x, chn=None):
     """Check a 4-D NHWC input (and its channel count); return it as an ndarray."""
     x = np.asarray(x)
+    if x.dtype.kind != "f":  # integer or boolean images compute in float32
+        x = x.astype(np.float32)
     want = f"[mb, h, w, {chn if chn is not None else 'c'}]"
     if x.ndim != 4:
         layer._fail(want, x.shape, "images are NHWC: [batch, height, width, channels] (seed 003)")
@@ -705,6 +707,16 @@ class SoftmaxCrossEntropy:
         z = logits - logits.max(1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(1, keepdims=True))
         labels = np.asarray(labels)
+        if logits.ndim != 2 or len(labels) != len(logits):
+            raise ShapeError(
+                f"softmax cross-entropy takes logits [mb, classes] and mb labels, "
+                f"got {_fmt(logits.shape)} and {_fmt(labels.shape)}"
+            )
+        if labels.ndim == 1 and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+            raise ShapeError(
+                f"labels must lie in [0, {logits.shape[1]}), got {labels.min()}..{labels.max()}",
+                "the output layer needs one unit per class",
+            )
         if labels.ndim == 1:
             target = np.zeros_like(logp)
             target[np.arange(len(labels)), labels] = 1

@@ -184,3 +184,19 @@ def test_state_dict_restores_the_stream(batch):
     a = aug(batch)
     aug.load_state_dict(state)
     assert torch.equal(aug(batch), a)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_same_augmentation_on_gpu_as_on_cpu(batch):
+    from cnnlab.data import BatchLoader, tta_views
+
+    for preset in ("flip-crop", "strong", "lecture", "imagenet"):
+        cpu = Augment(preset, seed=7)(batch)
+        gpu = Augment(preset, seed=7)(batch.cuda())
+        assert gpu.device.type == "cuda"
+        # index ops agree exactly; interpolation may differ by one uint8 level
+        assert (gpu.cpu().int() - cpu.int()).abs().max() <= 1
+    loader = BatchLoader(batch, torch.arange(16), 4, device="cuda", seed=0)
+    x, y = next(iter(loader))
+    assert x.is_cuda and y.is_cuda and torch.equal(x.cpu(), batch[y.cpu()])
+    assert tta_views(batch.cuda(), "multiscale").shape == (50, 16, 3, 32, 32)

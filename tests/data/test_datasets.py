@@ -124,6 +124,33 @@ def test_cifar10_pickle_layout(tmp_path, monkeypatch):
     assert train.classes[0] == "airplane"
 
 
+def test_cifar10_unpacked_folder_checked_file_by_file(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    path, batches = _cifar10_tar(tmp_path)
+    data = tmp_path / "unpacked"
+    safe_extract(path, data)  # torchvision's layout after download: data/cifar-10-batches-py/
+    folder = data / "cifar-10-batches-py"
+    md5 = {f.name: _md5(f) for f in folder.iterdir()}
+    monkeypatch.setattr(
+        tvd.CIFAR10,
+        "train_list",
+        [[f"data_batch_{i}", md5[f"data_batch_{i}"]] for i in range(1, 6)],
+    )
+    monkeypatch.setattr(tvd.CIFAR10, "test_list", [["test_batch", md5["test_batch"]]])
+    monkeypatch.setattr(tvd.CIFAR10, "meta", {**tvd.CIFAR10.meta, "md5": md5["batches.meta"]})
+    test = load_dataset("cifar10", "test", data_dir=data)
+    assert torch.equal(test.images.flatten(1), torch.from_numpy(batches["test_batch"][b"data"]))
+    (folder / "data_batch_3").write_bytes(b"truncated")
+    with pytest.raises(
+        DataError, match=r"data_batch_3 is corrupt .*expected " + md5["data_batch_3"]
+    ):
+        load_dataset("cifar10", "train", data_dir=data)
+    (folder / "data_batch_3").unlink()
+    with pytest.raises(DataError, match="data_batch_3 does not exist"):
+        load_dataset("cifar10", "train", data_dir=data)
+
+
 def test_md5_mismatch_names_file_folder_and_md5s(tmp_path, monkeypatch):
     path, _ = _cifar100_tar(tmp_path)
     good = _md5(path)

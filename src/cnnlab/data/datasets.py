@@ -428,6 +428,30 @@ def _names(values) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
 
+def _verified_cifar_folder(key: str, spec: dict, folder: Path) -> Path:
+    """An already unpacked ``cifar-10-batches-py`` / ``cifar-100-python`` folder, each file
+    checked against the md5s torchvision lists for it."""
+    import torchvision.datasets as tvd
+
+    cls = tvd.CIFAR10 if key == "cifar10" else tvd.CIFAR100
+    url = ARCHIVE_URL[spec["archive"]]
+    for name, md5 in [*cls.train_list, *cls.test_list, (cls.meta["filename"], cls.meta["md5"])]:
+        path = folder / name
+        if not path.is_file():
+            raise _missing(
+                spec["what"],
+                name,
+                folder,
+                md5,
+                url,
+                extra=f" (or put the whole archive {spec['archive']} in {folder.parent}/)",
+            )
+        found = md5sum(path)
+        if found != md5:
+            raise _corrupt(spec["what"], path, md5, found, url)
+    return folder
+
+
 def _load_cifar(key: str, split: str, data_dir: Path, download: bool, coarse: bool) -> ImageSet:
     spec = _CIFAR[key]
 
@@ -445,8 +469,13 @@ def _load_cifar(key: str, split: str, data_dir: Path, download: bool, coarse: bo
             ) from e
 
     fetch_fn = fetch if download else None
-    archive = _verified_archive(spec["what"], spec["archive"], data_dir, fetch_fn)
-    root = _extracted(archive, ARCHIVE_MD5[spec["archive"]]) / spec["folder"]
+    unpacked = data_dir / spec["folder"]
+    if not (data_dir / spec["archive"]).is_file() and unpacked.is_dir() and not download:
+        # torchvision's own layout (the archive unpacked and deleted): check each batch file
+        root = archive = _verified_cifar_folder(key, spec, unpacked)
+    else:
+        archive = _verified_archive(spec["what"], spec["archive"], data_dir, fetch_fn)
+        root = _extracted(archive, ARCHIVE_MD5[spec["archive"]]) / spec["folder"]
     meta = _read_pickle(root / spec["meta"], spec["what"])
     label_key, names_key = spec["labels"], spec["names"]
     if coarse:

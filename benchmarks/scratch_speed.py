@@ -5,7 +5,8 @@ Prints, per case, the median time of cnnlab.scratch and of the reference, and th
 1. Conv2D forward and backward (dx, dk, db) against PyTorch's CPU convolution (target: <= 2x);
 2. one LeNet-5 training step (forward, loss, backward, Adam) against PyTorch (target: <= 2x);
 3. Conv2D forward and backward against numpy-ml's Conv2D (target: scratch 5x faster or better);
-4. the naive loops (Conv2DNaive) against the fast path (target: fast 100x or more, forward).
+4. the naive loops (Conv2DNaive) against the fast path (target: fast 100x or more, forward);
+5. the input gradient by col2im (used) against the transposed-convolution formulation.
 
 Timings interleave the two contestants repeat by repeat, so that load from other processes
 on a shared machine hits both alike; each figure is the median. Both use the same number of
@@ -29,6 +30,7 @@ import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 
 from cnnlab.scratch import Adam, Conv2D, Conv2DNaive, build
+from cnnlab.scratch.layers import transposed_conv_input_grad
 
 # (name, batch, h, w, xchn, ychn, ksize, stride, padding)
 CONVS = [
@@ -173,6 +175,29 @@ def _conv_vs_numpy_ml(nml, case, repeats):
     row(name + "  fwd+bwd", ours_f + ours_b, ref_f + ref_b, "<- target >= 5x")
 
 
+def col2im_vs_transposed(repeats):
+    print("\n5. Conv2D input gradient: col2im (used) vs transposed convolution (one strided GEMM)")
+    for case in CONVS:
+        _col2im_vs_transposed(case, repeats)
+
+
+def _col2im_vs_transposed(case, repeats):
+    name, mb, h, w, c, o, k, s, p = case
+    rng = np.random.default_rng(0)
+    layer = Conv2D(c, o, k, s, p, rng=rng)
+    x = rng.standard_normal((mb, h, w, c)).astype(np.float32)
+    dy = rng.standard_normal(layer.forward(x, True).shape).astype(np.float32)
+    dy2 = dy.reshape(-1, o)
+    ours, alt = interleaved(
+        [
+            lambda: layer._input_grad(dy2, dy.shape, x.shape),
+            lambda: transposed_conv_input_grad(layer, dy, x.shape),
+        ],
+        repeats,
+    )
+    row(name + "  dx", ours, alt, "")
+
+
 def naive_vs_fast(repeats):
     print(
         "\n4. Conv2D fast path vs the naive loops (Conv2DNaive; target: speed-up >= 100x forward)"
@@ -225,6 +250,7 @@ def main():
         lenet_step_vs_torch(repeats)
         conv_vs_numpy_ml(repeats)
         naive_vs_fast(repeats)
+        col2im_vs_transposed(repeats)
 
 
 if __name__ == "__main__":

@@ -311,3 +311,15 @@ def test_loss_rejects_bad_labels_and_pools_take_integers():
         ce.forward(np.zeros((2, 3)), np.array([0, 1, 2]))
     y = L.MaxPool2D(2, padding=1).forward(np.arange(16).reshape(1, 4, 4, 1))
     assert y.dtype == np.float32 and y[0, -1, -1, 0] == 15
+
+
+@pytest.mark.parametrize(
+    "k,s,p", [(3, 1, "same"), (4, 2, "same"), ((3, 2), (2, 1), ((1, 2), (0, 1)))]
+)
+def test_col2im_equals_transposed_convolution(k, s, p, rng):
+    layer = L.Conv2D(3, 4, k, s, p, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((2, 9, 8, 3))
+    dy = rng.standard_normal(layer.forward(x, True).shape)
+    np.testing.assert_allclose(
+        layer.backward(dy), L.transposed_conv_input_grad(layer, dy, x.shape), atol=1e-12
+    )

@@ -247,8 +247,8 @@ class Conv2D(Layer):
         kernel offset (a, b). Adding each ``d[a, b]`` into a strided view of the padded input
         undoes both the window slide and the stride skip (skipped positions receive nothing).
         The Python loop runs over the kh*kw kernel offsets, never over pixels. (This equals the
-        "transposed convolution" of the stride-dilated dy with the flipped kernel; that form
-        needs an im2col kh*kw*ychn wide and measured slower here.)
+        "transposed convolution" of the stride-dilated dy with the flipped kernel,
+        ``transposed_conv_input_grad``, which measures slower: see benchmarks/scratch_speed.py.)
         """
         mb, h, wd, c = xshape
         (kh, kw), (sh, sw) = self.ksize, self.stride
@@ -272,6 +272,26 @@ class Conv2D(Layer):
             for b in range(kw):
                 dxp[:, :, a : a + sh * (yh - 1) + 1 : sh, b : b + sw * (yw - 1) + 1 : sw] += d[a, b]
         return dx[:, pt : pt + h, pl : pl + wd]
+
+
+def transposed_conv_input_grad(layer, dy, xshape):
+    """``layer``'s input gradient the other classic way, as a "transposed convolution": a full
+    correlation of the stride-dilated ``dy`` with the flipped, in/out-swapped kernel (one strided
+    view and one GEMM). Same numbers as ``Conv2D.backward``'s col2im; kept to show the identity
+    (the tests check it) and for ``benchmarks/scratch_speed.py``, where it measures slower: its
+    im2col is kh*kw*ychn wide and, for stride s, mostly zeros.
+    """
+    mb, h, wd, c = xshape
+    (kh, kw), (sh, sw) = layer.ksize, layer.stride
+    (pt, pb), (pl, pr) = layer.pads((h, wd))
+    _, yh, yw, ychn = dy.shape
+    w = layer.params["w"]
+    z = np.zeros((mb, h + pt + pb + kh - 1, wd + pl + pr + kw - 1, ychn), w.dtype)
+    z[:, kh - 1 : kh - 1 + sh * yh : sh, kw - 1 : kw - 1 + sw * yw : sw] = dy  # dilate, pad
+    z = z[:, pt : pt + h + kh - 1, pl : pl + wd + kw - 1]  # only what lands inside x
+    cols = windows(z, kh, kw).reshape(mb * h * wd, -1)
+    flipped = w[::-1, ::-1].transpose(0, 1, 3, 2).reshape(-1, c)  # [kh, kw, ychn, xchn]
+    return (cols @ flipped).reshape(xshape)
 
 
 class Conv2DNaive(Conv2D):

@@ -108,12 +108,11 @@ def create(name: str, *, weights: str | None = None, **options):
                 + (f" ({close})" if close else ""),
                 f"its options are: {have}",
             )
-    model = info.builder(**options)
-    if weights is not None:
-        from cnnlab.models.weights import load_weights
+    if weights is None:
+        return info.builder(**options)
+    from cnnlab.models.weights import build_and_load
 
-        load_weights(model, weights, name=name)
-    return model
+    return build_and_load(lambda: info.builder(**options), weights, name)
 
 
 # ----------------------------------------------------------------------------- the zoo table

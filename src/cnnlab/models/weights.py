@@ -38,7 +38,7 @@ from torch import nn
 
 from cnnlab.errors import ConfigError, DataError
 
-__all__ = ["load_weights", "read_state_dict", "register_key_map", "KEY_MAPS"]
+__all__ = ["build_and_load", "load_weights", "read_state_dict", "register_key_map", "KEY_MAPS"]
 
 KEY_MAPS: dict[str, Callable[[str], str | None]] = {}
 
@@ -134,9 +134,36 @@ def _check(model_sd: dict, file_sd: dict, label: str, path) -> None:
 
 
 def load_weights(model: nn.Module, path, name: str | None = None) -> nn.Module:
-    """Load the state dict in ``path`` into ``model`` (strictly) and return the model."""
-    sd = _map_keys(read_state_dict(path), model, name)
+    """Load the state dict in ``path`` into ``model`` (strictly) and return the model.
+
+    A model built on the meta device is materialised from the file (the loaded tensors are
+    assigned, cast to the model's dtypes), so no memory or time goes into a random init.
+    """
+    return _load(model, read_state_dict(path), name, path)
+
+
+def _load(model: nn.Module, sd: dict, name: str | None, path) -> nn.Module:
+    sd = _map_keys(sd, model, name)
     label = repr(name) if name else type(model).__name__
-    _check(model.state_dict(), sd, label, path)
-    model.load_state_dict(sd, strict=True)
+    reference = model.state_dict()
+    _check(reference, sd, label, path)
+    on_meta = any(t.is_meta for t in reference.values())
+    if on_meta:
+        sd = {k: v.to(reference[k].dtype) for k, v in sd.items()}
+    model.load_state_dict(sd, strict=True, assign=on_meta)
     return model
+
+
+def build_and_load(build, path, name: str | None = None) -> nn.Module:
+    """``build()`` the model on the meta device and fill it from ``path`` (what ``create`` uses).
+
+    Falls back to a normal build when the model keeps buffers outside its state dict
+    (non-persistent ones such as LeNet-5's C3 channel index), which the file cannot provide.
+    """
+    sd = read_state_dict(path)  # a missing/corrupt file fails before anything is built
+    with torch.device("meta"):
+        model = build()
+    saved = set(model.state_dict())
+    if any(n not in saved for n, _ in model.named_buffers()):
+        model = build()
+    return _load(model, sd, name, path)

@@ -323,3 +323,13 @@ def test_col2im_equals_transposed_convolution(k, s, p, rng):
     np.testing.assert_allclose(
         layer.backward(dy), L.transposed_conv_input_grad(layer, dy, x.shape), atol=1e-12
     )
+
+
+def test_bad_layer_options():
+    for bad in (dict(ksize=0), dict(ksize=3, stride=0), dict(ksize=3, padding=-1)):
+        with pytest.raises(ConfigError):
+            L.Conv2D(1, 2, **bad)
+    with pytest.raises(ConfigError, match="more than half the window"):
+        L.MaxPool2D(2, padding=2)
+    with pytest.raises(ConfigError, match="dropout rate"):
+        L.Dropout(1.0)

@@ -10,8 +10,8 @@ The two rules of seed 003 carry the whole convolution backward pass:
 * sum of (output gradient x input)  = kernel gradient  -> ``dk = cols.T @ dy``
 * sum of (output gradient x kernel) = input gradient   -> ``dcols = k @ dy.T``, then col2im
 
-``Conv2DNaive`` spells both rules out as loops over output positions; ``Conv2D`` does each pass
-as one matrix product over a strided window view (im2col), which is 100x+ faster.
+``Conv2DNaive`` spells both rules out as loops over every output value; ``Conv2D`` does each
+pass as one matrix product over a strided window view (im2col), 100x+ faster.
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ from numpy.lib.stride_tricks import as_strided
 from cnnlab.errors import ConfigError, ShapeError
 
 
-def _pair(v, what="size") -> tuple[int, int]:
-    if isinstance(v, (int, np.integer)):
-        return int(v), int(v)
+def _pair(v, what="size", low=1) -> tuple[int, int]:
+    """``v`` or ``(v_h, v_w)`` as a pair of ints, each at least ``low``."""
+    pair = (v, v) if isinstance(v, (int, np.integer)) else v
     if (
-        isinstance(v, (tuple, list))
-        and len(v) == 2
-        and all(isinstance(i, (int, np.integer)) for i in v)
+        isinstance(pair, (tuple, list))
+        and len(pair) == 2
+        and all(isinstance(i, (int, np.integer)) and i >= low for i in pair)
     ):
-        return int(v[0]), int(v[1])
-    raise ConfigError(f"{what} must be an int or a pair (h, w), got {v!r}")
+        return int(pair[0]), int(pair[1])
+    raise ConfigError(f"{what} must be an int >= {low} or a pair (h, w) of them, got {v!r}")
 
 
 def _fmt(shape) -> str:
@@ -182,12 +182,10 @@ class Conv2D(Layer):
             and len(p) == 2
             and all(isinstance(q, (list, tuple)) for q in p)
         ):
-            pads = tuple(_pair(q, "padding") for q in p)
+            pads = tuple(_pair(q, "padding", 0) for q in p)
         else:
-            ph, pw = _pair(p, "padding ('same', 'valid', int, (ph, pw) or ((t, b), (l, r)))")
+            ph, pw = _pair(p, "padding ('same', 'valid', int, (ph, pw) or ((t, b), (l, r)))", 0)
             pads = ((ph, ph), (pw, pw))
-        if min(min(q) for q in pads) < 0:
-            raise ConfigError(f"{self.name}: padding must not be negative, got {p!r}")
         self._pads[hw] = pads
         return pads
 
@@ -354,7 +352,7 @@ class _Pool2D(Layer):
         super().__init__(name)
         self.ksize = _pair(ksize, "ksize")
         self.stride = _pair(stride if stride is not None else ksize, "stride")
-        self.padding, self.ceil_mode = _pair(padding, "padding"), bool(ceil_mode)
+        self.padding, self.ceil_mode = _pair(padding, "padding", 0), bool(ceil_mode)
         if any(2 * p > k for p, k in zip(self.padding, self.ksize)):
             raise ConfigError(
                 f"{self.name}: padding {self.padding} is more than half the window {self.ksize}",

@@ -312,21 +312,11 @@ class GoogLeNet(nn.Module):
     def forward(self, x: torch.Tensor):
         if self.transform_input:
             x = self._transform(x)
-        for m in (
-            self.conv1,
-            self.maxpool1,
-            self.lrn1,
-            self.conv2,
-            self.conv3,
-            self.lrn2,
-            self.maxpool2,
-            self.inception3a,
-            self.inception3b,
-            self.maxpool3,
-            self.inception4a,
-        ):
-            if m is not None:  # stem layers a form leaves out are None
-                x = m(x)
+        for name in ("conv1", "maxpool1", "lrn1", "conv2", "conv3", "lrn2", "maxpool2"):
+            layer = getattr(self, name)
+            if layer is not None:  # stem layers a form leaves out are None
+                x = layer(x)
+        x = self.inception4a(self.maxpool3(self.inception3b(self.inception3a(x))))
         with_aux = self.training and self.aux1 is not None
         aux1 = self.aux1(x) if with_aux else None
         x = self.inception4d(self.inception4c(self.inception4b(x)))

@@ -58,9 +58,9 @@ def _tied_maxpool_reference(x, k, s, ties):
 
 
 @pytest.mark.parametrize("ties", ["first", "all", "split"])
-@pytest.mark.parametrize("k,s", [(2, 2), (3, 2), (3, 1)])
-def test_maxpool_tie_rules(ties, k, s, rng):
-    x = rng.integers(0, 2, (2, 7, 7, 2)).astype(np.float64)  # many tied maxima
+@pytest.mark.parametrize("k,s,h", [(2, 2, 7), (2, 2, 8), (3, 2, 7), (3, 1, 7)])  # 8: exact tiling
+def test_maxpool_tie_rules(ties, k, s, h, rng):
+    x = rng.integers(0, 2, (2, h, h - 1, 2)).astype(np.float64)  # many tied maxima
     layer = L.MaxPool2D(k, s, ties=ties)
     y = layer.forward(x, True)
     dx = layer.backward(np.ones_like(y))

@@ -74,8 +74,7 @@ POOL = [  # (ksize, stride, padding, ceil_mode)
 ]
 
 
-def _pool_input(rng, ties):
-    shape = (2, 7, 9, 3)
+def _pool_input(rng, ties, shape=(2, 7, 9, 3)):
     if ties:  # small integers: most windows hold tied maxima
         return rng.integers(0, 3, shape).astype(np.float32)
     return rng.permutation(np.prod(shape)).reshape(shape).astype(np.float32) / 10
@@ -83,10 +82,11 @@ def _pool_input(rng, ties):
 
 @pytest.mark.parametrize("k,s,p,ceil", POOL)
 @pytest.mark.parametrize("ties", [False, True])
-def test_maxpool_first_is_pytorch_rule(k, s, p, ceil, ties, rng):
+@pytest.mark.parametrize("hw", [(7, 9), (8, 6)])  # (8, 6): 2x2 windows tile it exactly
+def test_maxpool_first_is_pytorch_rule(k, s, p, ceil, ties, hw, rng):
     """PyTorch's max_pool2d sends the gradient to one index per window: the first maximum in
     row-major order, which is ties='first'."""
-    x = _pool_input(rng, ties)
+    x = _pool_input(rng, ties, (2, *hw, 3))
     layer = L.MaxPool2D(k, s, p, ceil, ties="first")
     y = layer.forward(x, train=True)
     dy = rng.standard_normal(y.shape).astype(np.float32)
@@ -116,8 +116,9 @@ def test_maxpool_split_is_torch_amax(k, s, p, rng):
 
 @pytest.mark.parametrize("k,s,p,ceil", POOL)
 @pytest.mark.parametrize("include", [False, True])
-def test_avgpool(k, s, p, ceil, include, rng):
-    x = rng.standard_normal((2, 7, 9, 3)).astype(np.float32)
+@pytest.mark.parametrize("hw", [(7, 9), (8, 6)])
+def test_avgpool(k, s, p, ceil, include, hw, rng):
+    x = rng.standard_normal((2, *hw, 3)).astype(np.float32)
     layer = L.AvgPool2D(k, s, p, ceil, count_include_pad=include)
     y = layer.forward(x, train=True)
     dy = rng.standard_normal(y.shape).astype(np.float32)

@@ -289,7 +289,10 @@ def build(spec, input_shape, num_classes=None, *, dtype=np.float32, seed=0):
         if isinstance(entry, str):
             entry = [entry, {}]
         if not (
-            isinstance(entry, (list, tuple)) and 1 <= len(entry) <= 2 and isinstance(entry[0], str)
+            isinstance(entry, (list, tuple))
+            and 1 <= len(entry) <= 2
+            and isinstance(entry[0], str)
+            and (len(entry) == 1 or isinstance(entry[1], dict))
         ):
             raise ConfigError(f"each spec entry is [kind, {{options}}], got {entry!r}")
         for layer in build_layers(

@@ -444,18 +444,23 @@ def inception(size: int = 28, channels: int = 256, convention="lecture") -> Comp
 
 def fc_vs_gap(convention="lecture") -> Comparison:
     """Seeds 001/002: VGG-16's FC head on 512x7x7 vs GoogLeNet's average pool + one FC."""
-    vgg = nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(25088, 4096),
-        nn.ReLU(inplace=True),
-        nn.Linear(4096, 4096),
-        nn.ReLU(inplace=True),
-        nn.Linear(4096, 1000),
-    )
-    gap = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1024, 1000))
-    with_meta = [m.to("meta") for m in (vgg, gap)]
+    import torch
+
+    from cnnlab.analysis.resolve import skip_init
+
+    with torch.device("meta"), skip_init():  # 124 M parameters we never need to fill
+        vgg = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(25088, 4096),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, 1000),
+        )
+        gap = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1024, 1000))
     cmp = compare(
-        *with_meta,
+        vgg,
+        gap,
         (512, 7, 7),
         (1024, 7, 7),
         convention=convention,

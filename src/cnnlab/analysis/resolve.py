@@ -8,6 +8,7 @@ so even VGG-16 or ResNet-152 builds in milliseconds and allocates nothing.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import re
@@ -51,12 +52,46 @@ def _torchvision_names() -> list[str]:
     return list(torchvision.models.list_models(module=torchvision.models))
 
 
-def _build_meta(builder, **kwargs):
+_INIT_FUNCS = (
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "constant_",
+    "ones_",
+    "zeros_",
+    "eye_",
+    "dirac_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+    "sparse_",
+)
+
+
+@contextlib.contextmanager
+def skip_init():
+    """Make torch.nn.init a no-op: weights built for a summary are never read, and random
+    init on meta tensors runs PyTorch's slow Python reference kernels."""
+    from torch.nn import init
+
+    saved = {n: getattr(init, n) for n in _INIT_FUNCS if hasattr(init, n)}
+    try:
+        for n in saved:
+            setattr(init, n, lambda tensor, *a, **k: tensor)
+        yield
+    finally:
+        for n, f in saved.items():
+            setattr(init, n, f)
+
+
+def build_meta(builder, **kwargs):
     """Build on the meta device (no memory, no init cost); fall back to the CPU if it fails."""
     import torch
 
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), skip_init():
             return builder(**kwargs)
     except (NotImplementedError, RuntimeError):
         return builder(**kwargs)
@@ -115,7 +150,7 @@ def load_model(name: str):
 
     if name in list_models():
         info = get_info(name)
-        return _build_meta(lambda: create(name)), tuple(info.input_size), name
+        return build_meta(lambda: create(name)), tuple(info.input_size), name
     if name in _torchvision_names():
         return _torchvision(name)
     choices = list_models() + [f"torchvision:{n}" for n in _torchvision_names()]
@@ -134,5 +169,5 @@ def _torchvision(name: str):
             suggest(name, names) or "see torchvision.models.list_models()",
         )
     builder = torchvision.models.get_model_builder(name)
-    model = _build_meta(builder, weights=None, **_TV_OPTIONS.get(name, {}))
+    model = build_meta(builder, weights=None, **_TV_OPTIONS.get(name, {}))
     return model, _TV_INPUT.get(name, (3, 224, 224)), name

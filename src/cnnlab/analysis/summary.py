@@ -259,9 +259,9 @@ class Summary:
     def to_html(self) -> str:
         return render.html(self)
 
-    def to_text(self, width: int = 200) -> str:
-        """The rich table as plain text (what ``cnnlab summary`` prints)."""
-        return render.plain_text(self, width)
+    def to_text(self) -> str:
+        """The table as plain text (what ``cnnlab summary`` prints, without colours)."""
+        return render.plain_text(self)
 
     def render(self, fmt: str = "table") -> str:
         return render.render(self, fmt)
@@ -284,8 +284,9 @@ def _build(tr: Trace, model_params, model_name, input_size, convention, batch_si
         ops += c.ops
         counted += c.counted
         not_counted.update(c.not_counted)
-        weights = sum(model_params[n] for n in call.params_used if not n.endswith("bias"))
-        bias = sum(model_params[n] for n in call.params_used if n.endswith("bias"))
+        is_bias = [n.endswith("bias") or n in call.bias_params for n in call.params_used]
+        weights = sum(model_params[n] for n, b in zip(call.params_used, is_bias) if not b)
+        bias = sum(model_params[n] for n, b in zip(call.params_used, is_bias) if b)
         dt = call.output_dtype or tr.dtype
         row = LayerRow(
             name=call.name,
@@ -391,6 +392,19 @@ def _shape_error(e: TraceError, model, dims, dtype) -> ShapeError:
             f"{where} got input {got}: the input {size} is too "
             f"{'large' if have > want else 'small'} for this head "
             f"({have:,} features arrive, {want:,} expected)"
+        )
+    if (
+        isinstance(e.module, nn.modules.conv._ConvNd)
+        and e.input_shapes
+        and len(e.input_shapes[0]) > 1
+        and e.input_shapes[0][1] != e.module.in_channels
+    ):
+        return ShapeError(
+            f"{where} got input {got}: it expects {e.module.in_channels} input channels, "
+            f"not {e.input_shapes[0][1]}",
+            "the previous layer's output channels must match this layer's in_channels"
+            if e.module_name
+            else f"use --input {e.module.in_channels}x...",
         )
     conv_nd = {nn.Conv1d: 2, nn.Conv2d: 3, nn.Conv3d: 4}.get(type(e.module))
     if conv_nd and len(dims) != conv_nd:

@@ -19,6 +19,7 @@ Containers such as ``nn.Sequential`` run no ops themselves, so nothing is counte
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -100,6 +101,7 @@ class Call:
     rf: tuple | None = None  # per spatial dim, from receptive.py
     jump: tuple | None = None
     params_used: list[str] = field(default_factory=list)  # parameter names first used here
+    bias_params: set[str] = field(default_factory=set)  # of which used as a bias
 
     @property
     def input_numel(self) -> int:
@@ -141,6 +143,7 @@ def _first_tensor(obj):
     return None
 
 
+@functools.cache
 def _fn_label(func) -> tuple[str, str]:
     name = getattr(func, "__name__", None) or type(func).__name__
     bare = name.strip("_")
@@ -158,8 +161,9 @@ def _fn_label(func) -> tuple[str, str]:
 class _Tracer(TorchFunctionMode):
     """Groups ATen ops under the Python call and the module that issued them."""
 
-    def __init__(self, names, param_names, direct_params):
+    def __init__(self, names, param_names, direct_params, leaves):
         super().__init__()
+        self.leaves = leaves  # ids of modules without children
         self.names = names  # id(module) -> name in model.named_modules()
         self.param_names = param_names  # id(meta tensor) -> canonical parameter name
         self.direct_params = direct_params  # id(module) -> its own parameters' names
@@ -176,9 +180,10 @@ class _Tracer(TorchFunctionMode):
         name = self.names.get(id(module), type(module).__name__)
         shapes = tuple(tuple(a.shape) for a in args if isinstance(a, torch.Tensor))
         self.stack.append((name, module, shapes))
-        if next(iter(module.children()), None) is None:  # leaf: one row per call
-            self.counts[name] = self.counts.get(name, 0) + 1
-            call = Call(name, module, name, type(module).__name__, self.counts[name])
+        if id(module) in self.leaves:  # a leaf module: one row per call
+            row = name or type(module).__name__  # the model itself is a single layer
+            self.counts[row] = self.counts.get(row, 0) + 1
+            call = Call(row, module, name, type(module).__name__, self.counts[row])
             call.input_shape = shapes[0] if shapes else None
             self.open[id(module)] = call
             self.calls.append(call)
@@ -239,11 +244,14 @@ class _Tracer(TorchFunctionMode):
         first = _first_tensor(args)
         call.input_shape = tuple(first.shape) if first is not None else None
         for op in group.ops:  # parameters used by a functional op in a non-leaf module
-            for a in op.args:
+            bias_at = {"aten.convolution": 2, "aten.addmm": 0}.get(op.name)
+            for i, a in enumerate(op.args):
                 pname = self.param_names.get(id(a)) if isinstance(a, torch.Tensor) else None
                 if pname is not None and pname not in self.used_params:
                     self.used_params.add(pname)
                     call.params_used.append(pname)
+                    if i == bias_at:
+                        call.bias_params.add(pname)
         self._finish(call, out)
         self.calls.append(call)
 
@@ -258,14 +266,55 @@ class _Tracer(TorchFunctionMode):
             self._place(group, args, out)
 
 
+def _batch_norm_shapes(func, args, kwargs):
+    """Outputs of an inference batch norm on meta tensors, without running PyTorch's Python
+    decomposition (14 ms a call: it would dominate the trace of a ResNet)."""
+    x = args[0]
+    empty = x.new_empty((0,))
+    return x.new_empty(x.shape), empty, x.new_empty((0,))
+
+
+def _conv_shapes(func, args, kwargs):
+    """Output of a (non-transposed) convolution from N' = (N + 2P - D(K-1) - 1)//S + 1; None
+    (run the real meta kernel, which raises PyTorch's own error) when anything is off."""
+    x, w, _, stride, padding, dilation, transposed, _, groups = args[:9]
+    n = w.dim() - 2
+    if transposed or x.dim() != n + 2 or x.shape[1] != w.shape[1] * groups:
+        return None
+    if len(stride) != n or len(padding) != n or len(dilation) != n:
+        return None
+    out = []
+    for size, k, s, p, d in zip(x.shape[2:], w.shape[2:], stride, padding, dilation):
+        o = (size + 2 * p - d * (k - 1) - 1) // s + 1
+        if o < 1:
+            return None
+        out.append(o)
+    return x.new_empty((x.shape[0], w.shape[0], *out))
+
+
+# ATen ops whose meta kernels are slow Python decompositions: shapes computed directly.
+_FAST_META = {
+    torch.ops.aten._native_batch_norm_legit_no_training.default: _batch_norm_shapes,
+    torch.ops.aten.native_batch_norm.default: _batch_norm_shapes,
+    torch.ops.aten.convolution.default: _conv_shapes,
+}
+_NATIVE_BN = torch.ops.aten.native_batch_norm.default
+
+
 class _Dispatch(TorchDispatchMode):
-    def __init__(self, tracer: _Tracer):
+    def __init__(self, tracer: _Tracer, meta: bool):
         super().__init__()
         self.tracer = tracer
+        self.meta = meta
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        fast = _FAST_META.get(func) if self.meta else None
+        out = None
+        if fast is not None and not (func is _NATIVE_BN and args[5]):  # eval batch norm only
+            out = fast(func, args, kwargs)
+        if out is None:
+            out = func(*args, **kwargs)
         self.tracer.on_op(str(func.overloadpacket), args, kwargs, out)
         return out
 
@@ -288,25 +337,29 @@ def trace(
 
     On failure raises :class:`TraceError` naming the innermost module that was running.
     """
-    names, direct = {}, {}
+    names, direct, leaves, modes = {}, {}, set(), []
     canonical = {id(p): n for n, p in model.named_parameters()}  # tied weights: one name
-    for name, m in model.named_modules():
+    for name, m in model.named_modules(remove_duplicate=False):
         names.setdefault(id(m), name)
-        direct[id(m)] = [canonical[id(p)] for p in m.parameters(recurse=False)]
+        direct[id(m)] = [canonical[id(p)] for p in m._parameters.values() if p is not None]
+        # a module without children is one row per call; a custom model without children is
+        # itself split into its functional ops (the root of a plain nn.Conv2d stays one row)
+        if not m._modules and (m is not model or type(m).__module__.startswith("torch.nn")):
+            leaves.add(id(m))
+        modes.append((m, m.training))
     state = _meta_state(model, dtype, device)
     pnames = set(canonical.values())
     param_names = {id(t): n for n, t in state.items() if n in pnames}
-    tracer = _Tracer(names, param_names, direct)
+    tracer = _Tracer(names, param_names, direct, leaves)
     x = torch.zeros(input_shape, dtype=dtype, device=device)
     tracer.rf.start(x)
-    modes = [m.training for m in model.modules()]
     handles = [
         nn.modules.module.register_module_forward_pre_hook(tracer.pre_hook),
         nn.modules.module.register_module_forward_hook(tracer.post_hook),
     ]
     model.eval()
     try:
-        with torch.no_grad(), tracer, _Dispatch(tracer):
+        with torch.no_grad(), tracer, _Dispatch(tracer, device == "meta"):
             torch.func.functional_call(model, state, (x,), strict=False, tie_weights=True)
     except Exception as e:
         name, module, shapes = tracer.stack[-1] if tracer.stack else ("", model, (input_shape,))
@@ -314,6 +367,6 @@ def trace(
     finally:
         for h in handles:
             h.remove()
-        for m, mode in zip(model.modules(), modes):
+        for m, mode in modes:
             m.training = mode
     return Trace(tracer.calls, tuple(input_shape), dtype)

@@ -173,6 +173,8 @@ def test_spec_parsing_and_errors():
         Augment(rotation=10)
     with pytest.raises(ConfigError, match="probabilities"):
         Augment(flip=2).resolve(32)
+    with pytest.raises(ConfigError, match="folds"):
+        Augment(lens=1.5).resolve(32)
     with pytest.raises(ConfigError, match="name=value"):
         Augment.from_spec("flip-crop,cutout")
 

@@ -55,7 +55,7 @@ class AugmentConfig:
     scale: float = 0.0  # isotropic zoom factor in [1 - s, 1 + s]
     stretch: float = 0.0  # anisotropic: x by sqrt(a), y by 1/sqrt(a), a in [1/(1+s), 1+s]
     shear: float = 0.0  # shear angle in [-s, s]
-    lens: float = 0.0  # radial distortion k in [-l, l]: k > 0 barrel, k < 0 pincushion
+    lens: float = 0.0  # radial distortion strength k in [-l, l]: k > 0 barrel, k < 0 pincushion
     warp_p: float = 1.0  # probability that an image gets the affine / lens warp
     fill: float = 0.0  # value outside the image after a warp, in [0, 1] units
     cutout: int = 0  # side of the square cut out (DeVries & Taylor, 2017)
@@ -478,8 +478,12 @@ def _warp(x: torch.Tensor, cfg: AugmentConfig, g) -> torch.Tensor:
     th = theta.to(x.dtype).view(b, 4, 1, 1).unbind(1)
     sh = shift.to(x.dtype).view(b, 2, 1, 1).unbind(1)
     if cfg.lens:
-        # radial distortion in the output frame first: r = 1 at the middle of each edge
-        f = 1 + k.to(x.dtype).view(-1, 1, 1) * (u.square() + v.square())
+        # radial distortion in the output frame first, r = 1 at the corners. An output pixel at
+        # radius r samples radius r (1 + k r^2) (k > 0: barrel) or r / (1 + |k| r^2) (k < 0:
+        # pincushion); both are monotonic in r for |k| < 1, so the image never folds over.
+        kk = k.to(x.dtype).view(-1, 1, 1)
+        r2 = (u.square() + v.square()) / 2
+        f = torch.where(kk >= 0, 1 + kk * r2, 1 / (1 - kk * r2))
         u, v = u * f, v * f
     grid = torch.stack((th[0] * u + (th[1] * v + sh[0]), th[2] * u + (th[3] * v + sh[1])), -1)
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
@@ -611,6 +615,8 @@ def _validate(cfg: AugmentConfig) -> None:
         bad("scale must be in [0, 1)")
     if cfg.mixup < 0:
         bad("mixup alpha must be positive (0 = off)")
+    if cfg.lens >= 1:
+        bad("lens must be under 1 (stronger distortion folds the image over)")
     if cfg.lens < 0 or cfg.stretch < 0 or cfg.translate < 0 or cfg.rotate < 0 or cfg.shear < 0:
         bad("translate, rotate, scale, stretch, shear and lens take magnitudes >= 0")
     if abs(cfg.shear) >= 90:

@@ -143,8 +143,10 @@ def test_mixup_targets_and_images():
     torch.testing.assert_close(targets.sum(1), torch.ones(8))
     expected = targets @ x.flatten(1)  # sum_k target[b, k] * image k
     torch.testing.assert_close(mixed.flatten(1), expected)
-    out, soft = Augment("flip", mixup=0.2, seed=0)(x, labels % 3)
-    assert soft.shape == (8, 3) and out.shape == x.shape
+    out, soft = Augment("flip", mixup=0.2, seed=0, num_classes=4)(x, labels % 3)
+    assert soft.shape == (8, 4) and out.shape == x.shape and soft[:, 3].sum() == 0
+    with pytest.raises(ConfigError, match="num_classes"):
+        Augment(mixup=0.2)(x, labels)
     with pytest.raises(ConfigError, match="labels"):
         Augment(mixup=0.2)(x)
 

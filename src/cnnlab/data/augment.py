@@ -325,9 +325,12 @@ class Augment:
         if cfg.mixup:
             if labels is None:
                 raise ConfigError("mixup mixes labels too: call aug(images, labels)")
-            k = num_classes or self.num_classes
-            if k is None:
-                k = int(labels.max()) + 1 if labels.ndim == 1 else labels.shape[1]
+            k = num_classes or self.num_classes or (labels.shape[1] if labels.ndim == 2 else None)
+            if k is None:  # a batch's largest label is no safe guess of the class count
+                raise ConfigError(
+                    "mixup needs the number of classes for its soft targets",
+                    "give Augment(..., num_classes=K) or aug(images, labels, num_classes=K)",
+                )
             x, targets = mixup(_as_float(x), labels, k, cfg.mixup, g)
         x = _restore(x, out_dtype)
         return x if labels is None else (x, targets)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import cnnlab.models as zoo
-from cnnlab.errors import ConfigError
+from cnnlab.errors import ConfigError, ShapeError
 from cnnlab.models import create, get_info, list_models, model_options, register_model
 from cnnlab.models.registry import VARIANTS, families, registration_order
 
@@ -37,6 +37,14 @@ def test_metadata_is_complete_and_consistent(family, meta_shape):
         if info.variant == "cifar":
             assert info.input_size == (3, 32, 32) and info.num_classes == 10
             assert meta_shape(name, (3, 32, 32), num_classes=100) == (2, 100)
+        elif info.variant == "mnist":  # LeNet-5: the CIFAR input is in_channels=3 at 32x32
+            assert meta_shape(name, (3, 32, 32), in_channels=3, num_classes=10) == (2, 10)
+        elif family == "VGG":  # the adaptive pool accepts 32x32 (1x1 maps, replicated)
+            assert meta_shape(name, (3, 32, 32), num_classes=10) == (2, 10)
+        else:  # ImageNet-only models refuse 32x32 clearly, naming the input they need
+            with pytest.raises(ShapeError, match="shrinks to nothing") as e:
+                meta_shape(name, (3, 32, 32), num_classes=10)
+            assert "x".join(map(str, info.input_size)) in e.value.hint
 
 
 def test_families_listed_in_registration_order():

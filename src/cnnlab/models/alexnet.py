@@ -46,7 +46,7 @@ from torch import nn
 from cnnlab.errors import ConfigError, ShapeError
 from cnnlab.models.registry import register_model
 
-__all__ = ["AlexNet", "SplitLRN", "paper_lrn", "check_flat_features"]
+__all__ = ["AlexNet", "SplitLRN", "paper_lrn", "check_flat_features", "run_features"]
 
 PAPER = "Krizhevsky, Sutskever, Hinton, 2012"
 
@@ -84,6 +84,21 @@ def check_flat_features(x: torch.Tensor, classifier: nn.Sequential, name: str, s
         )
 
 
+def run_features(features: nn.Module, x: torch.Tensor, name: str, size: str) -> torch.Tensor:
+    """``features(x)``, turning PyTorch's "output size is too small" into a ShapeError."""
+    try:
+        return features(x)
+    except RuntimeError as e:
+        text = str(e)
+        if "too small" not in text and "greater than actual input size" not in text:
+            raise
+        raise ShapeError(
+            f"{name}: a {x.shape[-2]}x{x.shape[-1]} input shrinks to nothing in the conv part "
+            f"({text.strip().splitlines()[0]})",
+            f"feed {size} images; for 32x32 data pick a CIFAR form (cnnlab models --variant cifar)",
+        ) from None
+
+
 class AlexNet(nn.Module):
     """``features`` -> [``avgpool``] -> flatten -> ``classifier``."""
 
@@ -102,7 +117,7 @@ class AlexNet(nn.Module):
         self._input_hint = input_hint
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)
+        x = run_features(self.features, x, type(self).__name__, self._input_hint)
         if hasattr(self, "avgpool"):
             x = self.avgpool(x)
         else:
@@ -205,4 +220,4 @@ def alexnet(num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5)
         nn.ReLU(inplace=True),
         nn.Linear(4096, num_classes),
     )
-    return AlexNet(features, classifier, avgpool=nn.AdaptiveAvgPool2d((6, 6)))
+    return AlexNet(features, classifier, nn.AdaptiveAvgPool2d((6, 6)), input_hint="3x224x224")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cnnlab.models.alexnet import run_features
 from cnnlab.models.registry import register_model
 
 __all__ = ["MLPConv", "NIN"]
@@ -66,13 +67,15 @@ class MLPConv(nn.Sequential):
 class NIN(nn.Module):
     """``features`` (mlpconv blocks, pools, dropout) -> global average pool -> logits."""
 
-    def __init__(self, features: nn.Sequential):
+    def __init__(self, features: nn.Sequential, input_hint: str = "3x224x224"):
         super().__init__()
         self.features = features
         self.gap = nn.AdaptiveAvgPool2d(1)
+        self._input_hint = input_hint
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(self.gap(self.features(x)), 1)
+        x = run_features(self.features, x, type(self).__name__, self._input_hint)
+        return torch.flatten(self.gap(x), 1)
 
 
 @register_model(
@@ -98,7 +101,8 @@ def nin_cifar(
             nn.AvgPool2d(3, 2, ceil_mode=True),  # 8x8
             nn.Dropout(dropout),
             MLPConv(192, (192, 192, num_classes), 3, padding=1, last_relu=final_relu),
-        )
+        ),
+        input_hint="3x32x32",
     )
 
 

@@ -349,7 +349,11 @@ def _uniform(n, lo, hi, g, device):
 
 
 def _as_float(x: torch.Tensor) -> torch.Tensor:
-    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+    """float32 in [0, 1]: uint8 is scaled; half precision is widened so that sampling grids
+    keep sub-pixel accuracy (bf16 has 8 bits of mantissa); the output is cast back."""
+    if x.dtype == torch.uint8:
+        return x.float().div_(255.0)
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
 def _restore(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

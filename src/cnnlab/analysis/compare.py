@@ -64,6 +64,7 @@ class Comparison:
             out.append(
                 {
                     "name": k[0] if k[1] == 1 else f"{k[0]} [{k[1]}]",
+                    "key": k,
                     "a": None if ra is None else _brief(ra),
                     "b": None if rb is None else _brief(rb),
                     "status": "only A"
@@ -115,47 +116,61 @@ class Comparison:
         return "\n".join(lines) + "\n"
 
     def print(self, console=None) -> None:
-        from rich.console import Console
+        from rich import box
         from rich.table import Table
 
-        console = console or Console()
-        t = Table(title=self.title, title_justify="left")
+        from cnnlab.analysis.render import si, wide_console
+
+        t = Table(title=self.title, title_justify="left", box=box.SIMPLE_HEAD)
         t.add_column("")
         t.add_column(f"A: {self.label_a}", justify="right")
         t.add_column(f"B: {self.label_b}", justify="right")
         t.add_column("B/A", justify="right")
         for q, x, y in self.totals():
-            t.add_row(q, f"{x:,}", f"{y:,}", _ratio(x, y))
-        console.print(t)
+            t.add_row(_LABELS.get(q, q), f"{x:,}", f"{y:,}", _ratio(x, y))
         if self.formulas:
-            f_t = Table(title="formulas vs measured", title_justify="left")
-            for h in ("quantity", "A formula", "A", "B formula", "B", "check"):
+            f_t = Table(title="formulas vs measured", title_justify="left", box=box.SIMPLE_HEAD)
+            for h in ("", "A formula", "A", "B formula", "B", "check"):
                 f_t.add_column(h, justify="right" if h in ("A", "B") else "left")
             for f in self.formulas:
-                f_t.add_row(
-                    f.quantity,
-                    f.expr_a,
-                    f"{f.measured_a:,}",
-                    f.expr_b,
-                    f"{f.measured_b:,}",
+                check = (
                     "[green]ok[/]"
                     if f.ok
-                    else f"[red]expected {f.expected_a:,} / {f.expected_b:,}[/]",
+                    else f"[red]expected {f.expected_a:,} / {f.expected_b:,}[/]"
                 )
-            console.print(f_t)
-        d = Table(title="per layer", title_justify="left")
-        for h in ("layer", "A", "B", ""):
-            d.add_column(h)
+                f_t.add_row(
+                    f.quantity, f.expr_a, f"{f.measured_a:,}", f.expr_b, f"{f.measured_b:,}", check
+                )
+        d = Table(title="per layer (aligned by name)", title_justify="left", box=box.SIMPLE_HEAD)
+        for h in ("layer", "A output", "A params", "A MACs", "B output", "B params", "B MACs", ""):
+            d.add_column(h, justify="left" if h in ("layer", "") else "right", no_wrap=bool(h))
+        a = {(r.name, r.call): r for r in self.a.layers}
+        b = {(r.name, r.call): r for r in self.b.layers}
         for row in self.layer_diff():
-            d.add_row(
-                row["name"],
-                row["a"] or "-",
-                row["b"] or "-",
-                "" if row["status"] == "same" else row["status"],
-            )
+            cells = [row["name"]]
+            for side in (a, b):
+                r = side.get(row["key"])
+                cells += (
+                    ["-", "", ""]
+                    if r is None
+                    else [
+                        "x".join(map(str, r.output_shape or [])),
+                        f"{r.params:,}" if r.params else "",
+                        si(r.macs),
+                    ]
+                )
+            cells.append("" if row["status"] == "same" else row["status"])
+            d.add_row(*cells)
+        console = wide_console(console, t, d)
+        console.print(t)
+        if self.formulas:
+            console.print(f_t)
         console.print(d)
         for n in self.notes:
             console.print(f"note: {n}", highlight=False)
+
+
+_LABELS = {"macs": "MACs", "flops": "FLOPs", "activation_bytes": "activation bytes"}
 
 
 def _brief(r) -> str:

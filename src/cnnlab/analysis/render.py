@@ -159,6 +159,19 @@ def plain_text(s, width: int | None = None) -> str:
     return "\n".join(_layout(s)[0]) + "\n"
 
 
+def wide_console(console, *renderables):
+    """A console at least as wide as the renderables need: tables are never squeezed."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = console or Console()
+    opts = console.options.update_width(10_000)
+    need = max(Measurement.get(console, opts, r).maximum for r in renderables)
+    if need > console.width and not console.is_jupyter:
+        return Console(width=need, file=console.file, color_system=console.color_system)
+    return console
+
+
 def print_summary(s, console=None) -> None:
     """Print the table to a terminal: bold header and totals, dim rows with uncounted ops."""
     from rich.console import Console

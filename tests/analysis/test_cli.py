@@ -23,13 +23,16 @@ def run(capsys, *argv):
     return rc, out, err
 
 
-def test_summary_alexnet_table(capsys):
-    rc, out, err = run(capsys, "summary", "torchvision:alexnet", "--input", "3x227x227")
+@pytest.mark.parametrize("name", ["alexnet", "torchvision:alexnet"])  # zoo, torchvision
+def test_summary_alexnet_table(capsys, name):
+    rc, out, err = run(capsys, "summary", name, "--input", "3x227x227")
     assert rc == 0 and err == ""
     conv1 = next(ln for ln in out.splitlines() if ln.strip().startswith("features.0 "))
     for cell in ("3x227x227", "64x56x56", "784", "23,232", "72.9M"):
         assert cell in conv1
-    assert "conv" not in err and "Total" in out and "coverage: 100.0%" in out
+    conv4 = next(ln for ln in out.splitlines() if ln.strip().startswith("features.8 "))
+    assert "149.5M" in conv4  # seed 001 prints 145
+    assert err == "" and "Total" in out and "coverage: 100.0%" in out
 
 
 def test_summary_formats_and_output_file(capsys, tmp_path):

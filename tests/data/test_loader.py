@@ -63,3 +63,11 @@ def test_bad_shapes():
         BatchLoader(torch.zeros(4, 2, 2), torch.zeros(4), 2)
     with pytest.raises(ShapeError, match="4 images but 3 labels"):
         BatchLoader(torch.zeros(4, 1, 2, 2), torch.zeros(3), 2)
+
+
+def test_return_index_yields_the_dataset_indices():
+    images, labels = _data(10)
+    loader = BatchLoader(images, labels, batch_size=4, seed=2, return_index=True)
+    for x, y, idx in loader:
+        assert torch.equal(idx, y)  # label i belongs to image i
+        assert torch.equal(x, images[idx])

@@ -354,7 +354,11 @@ def _extracted(archive: Path, md5: str) -> Path:
             if (dest / ".complete").is_file():
                 return dest
             shutil.rmtree(dest, ignore_errors=True)
-        os.replace(tmp, dest)
+        try:
+            os.replace(tmp, dest)
+        except OSError:  # another process (a DDP rank) renamed its copy first
+            if not (dest / ".complete").is_file():
+                raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -42,6 +42,7 @@ def _tiny_config(tmp_path, **kw):
 
     base = dict(model="lenet5", data="bars", epochs=2, batch_size=32, lr=0.05, optimizer="sgd",
                 schedule="cosine", warmup=0.5, weight_decay=5e-4, runs_dir=str(tmp_path / "runs"),
-                name="t", threads=1, quiet=True, deterministic=True, seed=3)  # fmt: skip
+                name="t", threads=1, quiet=True, deterministic=True, seed=3,
+                plots=False)  # fmt: skip
     base.update(kw)
     return TrainConfig(**base)

@@ -17,7 +17,7 @@ def _same_weights(a: dict, b: dict) -> bool:
 
 def test_run_folder_and_summary_schema(tmp_path, bars, tiny_config):
     tr, te = bars
-    res = train(tiny_config(tmp_path, epochs=2), train_set=tr, eval_set=te)
+    res = train(tiny_config(tmp_path, epochs=2, plots=True), train_set=tr, eval_set=te)
     d = res.run_dir
     assert res.status == "completed"
     for f in ["config.yaml", "metrics.csv", "metrics.jsonl", "last.pt", "last.pt.sha256",

@@ -100,6 +100,7 @@ def register(sub, formatter_class) -> None:
     p.add_argument("--resume", metavar="RUN", help="continue runs/<name> (or its last.pt)")
     p.add_argument("--nproc", type=int, metavar="N", help="run N processes with torchrun (DDP)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (CSVs stay)")
     p.set_defaults(func=_train)
 
     e = sub.add_parser(
@@ -188,6 +189,8 @@ def config_from_args(args):
             changes[key] = True
     if args.quiet:
         changes["quiet"] = True
+    if args.no_plots:
+        changes["plots"] = False
     cfg = cfg.replace(**changes)
     if not (args.model or args.recipe or args.config):
         raise ConfigError(

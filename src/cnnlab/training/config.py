@@ -70,6 +70,7 @@ class TrainConfig:
     runs_dir: str = "runs"
     recipe: str | None = None
     quiet: bool = False
+    plots: bool = True  # loss/accuracy/confusion PNGs at the end (CSV files are always written)
 
     def validate(self) -> TrainConfig:
         if self.optimizer not in OPTIMIZERS:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from torch import nn
 
 # Nets that belong to a training recipe rather than to the curriculum's zoo.
-LOCAL_MODELS = {"cifar-fast-net": ("cnnlab.training.cifar_fast", "cifar_fast_net", (3, 32, 32))}
+LOCAL_MODELS = {
+    "cifar-fast-net": ("cnnlab.training.cifar_fast", "cifar_fast_net", (3, 32, 32)),
+    "fashion-vgg": ("cnnlab.training.cifar_fast", "fashion_vgg", (1, 28, 28)),
+}
 
 
 def model_input_size(name: str) -> tuple[int, int, int]:

@@ -393,6 +393,8 @@ def train(
     # data, held in memory as uint8
     if train_set is None:
         train_set, eval_set = load_data(cfg)
+    elif eval_set is None:  # only a training set given: hold out part of it
+        train_set, eval_set = split_holdout(train_set, cfg.val_fraction or 0.1, cfg.seed)
     classes = list(train_set.classes)
     num_classes = len(classes)
     in_ch, data_h, data_w = train_set.images.shape[1:]
@@ -423,6 +425,11 @@ def train(
         pre.fit(train_set.images)
     pipeline = InputPipeline(pre, (data_h, data_w), model_hw, channels_last)
     augment = make_augment(cfg.augment, num_classes)
+    if hasattr(model, "data_init") and ckpt is None and not cfg.finetune:
+        # e.g. cifar-fast-net's whitening filters, from (up to) 5,000 training images
+        g = torch.Generator().manual_seed(derive_seed(cfg.seed, "data_init"))
+        pick = torch.randperm(len(train_set.labels), generator=g)[:5000]
+        model.data_init(pipeline(train_set.images[pick].to(device)))
 
     # optimizer, schedule, EMA
     sampler = D.ShardSampler(len(train_set.labels), dist.rank, dist.world_size, cfg.seed)
@@ -553,6 +560,12 @@ def train(
         )
 
     # ---------------------------------------------------------------------------------- loop
+    def reseed(seed: int) -> None:
+        # the CPU generator (and this GPU's): torch.manual_seed would cost ~0.5 ms a step
+        torch.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            torch.cuda.default_generators[device.index or 0].manual_seed(seed)
+
     bar = TrainProgress(
         total_steps, enabled=progress if main else False, quiet=cfg.quiet or not main
     )
@@ -581,7 +594,7 @@ def train(
                         continue
                     if step >= total_steps:
                         break
-                    torch.manual_seed(derive_seed(cfg.seed, step, dist.rank))
+                    reseed(derive_seed(cfg.seed, step, dist.rank))
                     lr_f = schedule.apply(optimizer, step)
                     x, target = apply_augment(augment, x, y, index)
                     with amp_ctx:
@@ -748,16 +761,16 @@ def _finish_run_dir(run_dir: Path, history, summary, final, classes, cfg) -> Non
     from cnnlab.viz import plot_history
 
     _write_metrics(run_dir, history)
-    if history:
+    if history and cfg.plots:
         plot_history(history, run_dir, title=f"{cfg.model} on {cfg.data}")
     if final is not None:
-        save_confusion(final, classes, run_dir)
+        save_confusion(final, classes, run_dir, png=cfg.plots)
     tmp = run_dir / "summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2) + "\n")
     os.replace(tmp, run_dir / "summary.json")
 
 
-def save_confusion(result, classes, out_dir: Path, stem: str = "confusion") -> tuple[Path, Path]:
+def save_confusion(result, classes, out_dir: Path, stem: str = "confusion", png: bool = True):
     """``<stem>.csv`` (true class per row, predicted per column), ``<stem>.png`` and
     ``per_class.csv`` (accuracy of each class)."""
     from cnnlab.viz import plot_confusion
@@ -769,10 +782,12 @@ def save_confusion(result, classes, out_dir: Path, stem: str = "confusion") -> t
     csv_path = out_dir / f"{stem}.csv"
     csv_path.write_text("\n".join(lines) + "\n")
     pc = result.per_class
-    (out_dir / "per_class.csv").write_text(
+    (out_dir / (stem.replace("confusion", "per_class") + ".csv")).write_text(
         "class,accuracy,count\n"
         + "".join(f"{names[i]},{pc[i]:.4f},{sum(conf[i])}\n" for i in range(len(names)))
     )
+    if not png:
+        return csv_path, None
     png = plot_confusion(
         result.confusion,
         names,

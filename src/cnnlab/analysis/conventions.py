@@ -44,7 +44,7 @@ FREE_OPS = frozenset(f"aten.{n}" for n in (
     "stack", "as_strided", "narrow", "lift_fresh", "arange", "scalar_tensor",
     "_local_scalar_dense", "dropout", "native_dropout", "constant_pad_nd", "pixel_shuffle",
     "pixel_unshuffle", "channel_shuffle", "index_select", "gather", "roll", "flip", "repeat",
-    "unfold",
+    "unfold", "as_strided_", "index", "_unsafe_index", "masked_select", "tril", "triu",
 ))
 _ACTIVATIONS = (
     "relu", "relu_", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "elu", "elu_", "gelu",
@@ -55,7 +55,8 @@ _ACTIVATIONS = (
     "rsqrt", "rsqrt_", "reciprocal", "reciprocal_", "sign", "erf", "erf_", "pow", "pow_", "square",
 )
 _BINARY = ("add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "div", "div_", "maximum",
-           "minimum", "where", "addcmul", "addcdiv", "masked_fill", "masked_fill_")
+           "minimum", "where", "addcmul", "addcdiv", "masked_fill", "masked_fill_", "eq", "ne",
+           "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or")
 # fmt: on
 _BATCH_NORM = [
     "native_batch_norm",
@@ -263,6 +264,7 @@ def _lecture() -> Convention:
         "aten.var": per_in(3),
         "aten.std": per_in(3),
         "aten._softmax": per_out(3),
+        "aten._safe_softmax": per_out(3),
         "aten._log_softmax": per_out(3),
         "aten.upsample_nearest2d": per_out(0),
         "aten._upsample_nearest_exact2d": per_out(0),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import inspect
 import re
 import sys
 from pathlib import Path
@@ -49,7 +50,8 @@ def parse_input(text: str) -> tuple[int, ...]:
 def _torchvision_names() -> list[str]:
     import torchvision
 
-    return list(torchvision.models.list_models(module=torchvision.models))
+    m = torchvision.models  # classification and segmentation models take one image tensor
+    return list(m.list_models(module=m)) + list(m.list_models(module=m.segmentation))
 
 
 _INIT_FUNCS = (
@@ -169,5 +171,13 @@ def _torchvision(name: str):
             suggest(name, names) or "see torchvision.models.list_models()",
         )
     builder = torchvision.models.get_model_builder(name)
-    model = build_meta(builder, weights=None, **_TV_OPTIONS.get(name, {}))
+    options = dict(_TV_OPTIONS.get(name, {}))
+    if "weights_backbone" in inspect.signature(builder).parameters:
+        options["weights_backbone"] = None  # never download a backbone for a summary
+    try:
+        model = build_meta(builder, weights=None, **options)
+    except Exception as e:
+        raise ConfigError(
+            f"torchvision could not build {name!r}: {type(e).__name__}: {e}"
+        ) from None
     return model, _TV_INPUT.get(name, (3, 224, 224)), name

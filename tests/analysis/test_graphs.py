@@ -149,3 +149,35 @@ def test_layer_failure_names_layer_shapes_and_fitting_input():
     assert e.value.hint.startswith("use --input 3x32x32")
     with pytest.raises(ShapeError, match="takes a 3-dimensional input"):
         summary(nn.Conv2d(3, 4, 3), (3, 22))
+
+
+class Decoder(nn.Module):
+    """Grouped, dilated, transposed and 1-D convolutions plus an upsampling."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(4, 8, 3, stride=2, padding=2, dilation=2, groups=2)
+        self.up = nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1)
+        self.seq = nn.Conv1d(4, 6, 5)
+
+    def forward(self, x):
+        y = self.up(self.down(x))
+        y = F.interpolate(y, scale_factor=2, mode="nearest")
+        return self.seq(y.flatten(2))
+
+
+def test_unusual_convolutions_match_flop_counter():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = Decoder()
+    s = summary(model, (4, 16, 16))
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        model(torch.zeros(1, 4, 16, 16))
+    assert 2 * s.totals["macs"] == fc.get_total_flops()
+    down, up = s.layer("down"), s.layer("up")
+    assert (down.groups, down.dilation, down.output_shape) == (2, [2, 2], [8, 8, 8])
+    assert up.output_shape == [4, 16, 16] and up.macs == 8 * 8 * 8 * 4 * 16
+    assert down.receptive_field == [5, 5] and down.jump == [2, 2]
+    assert up.jump == [1, 1]  # the transposed conv undoes the stride
+    assert s.layer("(interpolate)").jump == [0.5, 0.5]
+    assert s.coverage == 1.0

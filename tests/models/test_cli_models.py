@@ -22,9 +22,10 @@ def test_json_table_for_a_family(capsys):
     r = rows["lenet5_1998"]
     assert (r["family"], r["year"], r["variant"], r["input"]) == ("LeNet", 1998, "mnist", "1x32x32")
     assert r["params"] == 60_850
-    # MACs: C1 117,600 + C3 (table) 150,000 + C5 48,000 + F6 10,080 + out 840 = 326,520
-    # (the trainable subsampling layers multiply by one coefficient per window, not counted).
-    assert r["macs"] == 326_520
+    # MACs: C1 117,600 + C3 240,000 (the dense 6->16 conv that runs; its weight is zero off
+    # Table I) + C5 48,000 + F6 10,080 + out 840 = 416,520. The subsampling layers' one
+    # multiply per window is not a conv/FC MAC.
+    assert r["macs"] == 416_520
     assert rows["lenet5"]["macs"] == 416_520  # 117,600 + 240,000 + 48,000 + 10,080 + 840
 
 
@@ -56,6 +57,21 @@ def test_one_model_details(capsys):
     d = json.loads(out)
     assert d["options"]["c3_table"] is True and d["params"] == 60_850
     assert "1,516" in d["family_doc"]
+    code, out, _ = _run(capsys, "--family", "LeNet", "--format", "json")
+    assert code == 0
+
+
+def test_grouped_c3_counts_the_papers_connections():
+    # With c3_grouped=True the summary sees three grouped convs: C3 costs the paper's 150,000
+    # multiply-adds (Table I: 60 kernels x 25 x 10x10), so the net totals 326,520.
+    import torch
+
+    from cnnlab.analysis import summary
+    from cnnlab.models import create
+
+    with torch.device("meta"):
+        m = create("lenet5_1998", c3_grouped=True)
+    assert summary(m, (1, 32, 32)).totals["macs"] == 117_600 + 150_000 + 48_000 + 10_080 + 840
 
 
 def test_errors_exit_2_with_hints(capsys):

@@ -41,30 +41,50 @@ def test_modern_lenet5_params():
     assert n_params(create("lenet5")) == 61706
 
 
-def test_c3_table_equals_masked_dense_convolution():
+def test_c3_table_is_table_1_and_both_paths_agree():
     torch.manual_seed(0)
-    c3 = C3Table()
-    weight = torch.zeros(16, 6, 5, 5)
-    bias = torch.zeros(16)
-    k = 0
-    for i, conv in enumerate(c3.convs):
-        idx = getattr(c3, f"index{i}")
-        fan = conv.in_channels // conv.out_channels
-        for j in range(conv.out_channels):
-            for f in range(fan):
-                weight[k, idx[j * fan + f]] = conv.weight[j, f]
-            bias[k] = conv.bias[j]
-            k += 1
-    # The non-zero pattern is exactly Table I.
-    mask = weight.abs().sum((2, 3)) > 0
+    dense, grouped = C3Table(), C3Table(grouped=True)
+    grouped.load_state_dict(dense.state_dict())
+    assert n_params(dense) == 60 * 25 + 16 == 1516
+    # The non-zero pattern of the equivalent dense weight is exactly Table I.
+    mask = dense.dense_weight().abs().sum((2, 3)) > 0
     expected = torch.zeros(16, 6, dtype=torch.bool)
     for out, ins in enumerate(C3_TABLE):
         expected[out, list(ins)] = True
     assert torch.equal(mask, expected)
+    # Map 15 reads all six S2 maps; map 0 reads maps 0, 1, 2 only (Table I).
     x = torch.randn(2, 6, 14, 14)
-    assert torch.allclose(c3(x), F.conv2d(x, weight, bias), atol=1e-5)
+    ref = F.conv2d(x, dense.dense_weight().detach(), dense.bias.detach())
+    with torch.no_grad():
+        assert torch.allclose(dense(x), ref, atol=1e-5)
+        assert torch.allclose(grouped(x), ref, atol=1e-5)
+        y = x.clone()
+        y[:, 3:] = torch.randn(2, 3, 14, 14)  # maps 0-2 unchanged: C3 map 0 must not move
+        assert torch.allclose(dense(y)[:, 0], dense(x)[:, 0], atol=1e-6)
+        assert not torch.allclose(dense(y)[:, 15], dense(x)[:, 15])
     # 151,600 connections (paper): every weight and bias used at each of 10x10 positions.
-    assert n_params(c3) * 100 == 151600
+    assert n_params(dense) * 100 == 151600
+    # Gradients reach only the 60 kernels (the dense weight is rebuilt from them each call).
+    dense(x).sum().backward()
+    assert dense.weight.grad.shape == (60, 5, 5) and dense.weight.grad.abs().sum() > 0
+
+
+def test_grouped_c3_model_gives_the_same_outputs():
+    torch.manual_seed(0)
+    a = create("lenet5_1998").eval()
+    b = create("lenet5_1998", c3_grouped=True).eval()
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(3, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(a(x), b(x), atol=1e-5)
+
+
+def test_paper_init_bounds():
+    # Appendix A: uniform in +-2.4 / fan-in; C3 kernels of a map reading 3 S2 maps: 2.4 / 75.
+    c3 = create("lenet5_1998").features[4]
+    first_run = c3.weight[:18]  # maps 0-5 read three S2 maps each
+    assert first_run.abs().max() <= 2.4 / 75 and first_run.abs().max() > 2.4 / 75 * 0.8
+    assert c3.weight[-6:].abs().max() <= 2.4 / 150  # map 15 reads all six
 
 
 def test_subsampling_and_scaled_tanh():

@@ -89,10 +89,8 @@ def _flat_shape(model: nn.Module, first: nn.Linear, input_size) -> tuple[int, in
         return c, h, w
     channels = None
     for m in model.features.modules():
-        if isinstance(m, nn.Conv2d):
+        if isinstance(getattr(m, "out_channels", None), int):  # convs, LeNet-5's C3Table
             channels = m.out_channels
-        elif type(m).__name__ == "C3Table":
-            channels = sum(c.out_channels for c in m.convs)
     if channels and first.in_features % channels == 0:
         side = math.isqrt(first.in_features // channels)
         if side * side * channels == first.in_features:

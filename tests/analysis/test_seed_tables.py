@@ -98,6 +98,7 @@ def test_totals_equal_flop_counter_and_numel(tv_meta, name, size):
     with FlopCounterMode(display=False) as fc, torch.no_grad():
         model.eval()(torch.empty(1, 3, size, size, device="meta"))
     assert s.totals["macs"] * 2 == fc.get_total_flops()
+    assert s.with_convention("pytorch").totals["flops"] == fc.get_total_flops()
     assert s.totals["params"] == sum(p.numel() for p in model.parameters())
     assert sum(r.params for r in s.layers) == s.totals["params"]  # every param in one row
     assert s.coverage == 1.0 and not s.not_counted

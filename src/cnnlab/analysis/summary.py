@@ -178,8 +178,7 @@ class Summary:
         not_counted,
         coverage,
         notes,
-        trace_,
-        model_params,
+        source,
     ):
         self.model_name = model_name
         self.input_size = list(input_size)
@@ -191,20 +190,14 @@ class Summary:
         self.not_counted: Counter = not_counted
         self.coverage: float = coverage
         self.notes: list[str] = notes
-        self._trace = trace_
-        self._params = model_params
+        self._source = source  # (trace, parameter sizes, trace notes): to re-count
 
     # -- re-counting ------------------------------------------------------------------------
     def with_convention(self, convention) -> Summary:
         """The same trace counted under another convention (no second forward pass)."""
+        tr, params, trace_notes = self._source
         return _build(
-            self._trace,
-            self._params,
-            self.model_name,
-            self.input_size,
-            convention,
-            self.batch_size,
-            list(self._base_notes),
+            tr, params, self.model_name, self.input_size, convention, self.batch_size, trace_notes
         )
 
     # -- data ---------------------------------------------------------------------------------
@@ -312,7 +305,7 @@ def _build(tr: Trace, model_params, model_name, input_size, convention, batch_si
         "flops": sum(r.flops for r in rows),
         "activation_bytes": sum(r.activation_bytes for r in rows),
     }
-    base_notes = list(notes)
+    trace_notes, notes = list(notes), list(notes)
     unused = totals["params"] - sum(r.params for r in rows)
     if unused:
         notes = notes + [
@@ -331,10 +324,8 @@ def _build(tr: Trace, model_params, model_name, input_size, convention, batch_si
         not_counted,
         coverage,
         notes,
-        tr,
-        model_params,
+        (tr, model_params, trace_notes),
     )
-    s._base_notes = base_notes
     return s
 
 

@@ -181,3 +181,19 @@ def test_unusual_convolutions_match_flop_counter():
     assert up.jump == [1, 1]  # the transposed conv undoes the stride
     assert s.layer("(interpolate)").jump == [0.5, 0.5]
     assert s.coverage == 1.0
+
+
+class DataDependent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y * 2 if y.sum().item() > 1e9 else y  # .item() cannot run on meta tensors
+
+
+def test_model_that_needs_real_values_is_traced_on_cpu_with_a_note():
+    s = summary(DataDependent(), (3, 8, 8))
+    assert s.notes == ["traced on the CPU: this model does not run on meta tensors"]
+    assert s.layer("conv").macs == 4 * 6 * 6 * 27

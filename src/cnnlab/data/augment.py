@@ -309,18 +309,19 @@ class Augment:
         in_dtype = images.dtype
         out_dtype = self.out_dtype or in_dtype
         x = images
+        r = _Draws(len(x), g, x.device)
         if cfg.warps:
-            x = _warp(_as_float(x), cfg, g)
+            x = _warp(_as_float(x), cfg, r)
         if cfg.pad or (cfg.crop and tuple(x.shape[-2:]) != (cfg.crop, cfg.crop)):
-            x = _pad_crop(x, cfg.pad, cfg.crop, cfg.pad_mode, g)
+            x = _pad_crop(x, cfg.pad, cfg.crop, cfg.pad_mode, r)
         if cfg.alternating_flip:
-            x = _alternating_flip(x, index, self.epoch, g)
+            x = _alternating_flip(x, index, self.epoch, r)
         if cfg.flip:
-            x = _flip(x, cfg.flip, g)
+            x = _flip(x, cfg.flip, r)
         if cfg.brightness or cfg.contrast or cfg.saturation:
-            x = _color(_as_float(x), cfg, g)
+            x = _color(_as_float(x), cfg, r)
         if cfg.cutout:
-            x = _cutout(x, cfg.cutout, cfg.cutout_fill, g)
+            x = _cutout(x, cfg.cutout, cfg.cutout_fill, r)
         targets = labels
         if cfg.mixup:
             if labels is None:
@@ -339,13 +340,31 @@ class Augment:
 # ---------------------------------------------------------------------- the operations
 
 
-def _rand(n: int, g, device) -> torch.Tensor:
-    """n uniform numbers in [0, 1) from the CPU generator ``g`` (or torch's global one)."""
-    return torch.rand(n, generator=g).to(device, non_blocking=True)
+class _Draws:
+    """One call's random numbers: a [COLUMNS, B] table of uniforms drawn at once on the CPU
+    (from the generator, or torch's global one), sent to the batch's device in one copy and
+    handed out a column (one number per image) at a time."""
+
+    COLUMNS = 24  # the most any combination of switches takes is 21
+
+    def __init__(self, n: int, generator, device: torch.device):
+        table = torch.rand(self.COLUMNS, n, generator=generator)
+        if device.type == "cuda":
+            table = table.pin_memory().to(device, non_blocking=True)
+        self.table, self.used = table.to(device), 0
+
+    def next(self) -> torch.Tensor:
+        self.used += 1
+        return self.table[self.used - 1]
 
 
-def _uniform(n, lo, hi, g, device):
-    return lo + (hi - lo) * _rand(n, g, device)
+def _rand(n: int, r: _Draws, device) -> torch.Tensor:
+    """n uniform numbers in [0, 1), one per image."""
+    return r.next()
+
+
+def _uniform(n, lo, hi, r: _Draws, device):
+    return lo + (hi - lo) * r.next()
 
 
 def _as_float(x: torch.Tensor) -> torch.Tensor:
@@ -371,7 +390,9 @@ def _flip(x: torch.Tensor, p: float, g) -> torch.Tensor:
 
 
 def _flip_where(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    idx = mask.nonzero().squeeze(1)  # copying only the flipped images beats torch.where here
+    if x.is_cuda:  # nonzero() below would wait for the GPU; where() does not
+        return torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)
+    idx = mask.nonzero().squeeze(1)  # on a CPU, copying only the flipped images is faster
     out = x.clone()
     out[idx] = x[idx].flip(-1)
     return out
@@ -497,7 +518,7 @@ def _warp(x: torch.Tensor, cfg: AugmentConfig, g) -> torch.Tensor:
     # Inside the image (within its outer pixel edges) we sampled with edge clamping, so a pure
     # resize is exactly F.interpolate's; outside it goes the fill value. An affine map keeps
     # the output inside when its four outer corners are: then no mask is needed.
-    if not cfg.lens:
+    if not cfg.lens and not x.is_cuda:  # (on a GPU the mask is cheaper than a host sync)
         corners = torch.tensor([[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]], device=dev)
         mapped = corners @ theta.transpose(1, 2) + shift[:, None]
         if bool((mapped.abs() <= 1 + 1e-5).all()):

@@ -353,18 +353,13 @@ class _Draws:
             table = table.pin_memory().to(device, non_blocking=True)
         self.table, self.used = table.to(device), 0
 
-    def next(self) -> torch.Tensor:
+    def rand(self) -> torch.Tensor:
+        """One uniform number in [0, 1) per image."""
         self.used += 1
         return self.table[self.used - 1]
 
-
-def _rand(n: int, r: _Draws, device) -> torch.Tensor:
-    """n uniform numbers in [0, 1), one per image."""
-    return r.next()
-
-
-def _uniform(n, lo, hi, r: _Draws, device):
-    return lo + (hi - lo) * r.next()
+    def uniform(self, lo: float, hi: float) -> torch.Tensor:
+        return lo + (hi - lo) * self.rand()
 
 
 def _as_float(x: torch.Tensor) -> torch.Tensor:
@@ -385,8 +380,8 @@ def _restore(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return x.to(dtype)
 
 
-def _flip(x: torch.Tensor, p: float, g) -> torch.Tensor:
-    return _flip_where(x, _rand(len(x), g, x.device) < p)
+def _flip(x: torch.Tensor, p: float, r: _Draws) -> torch.Tensor:
+    return _flip_where(x, r.rand() < p)
 
 
 def _flip_where(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -398,18 +393,18 @@ def _flip_where(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _alternating_flip(x, index, epoch, g):
+def _alternating_flip(x, index, epoch, r: _Draws):
     """airbench (Keller Jordan, 2024): instead of a fresh coin per epoch, image i is flipped in
     epochs of one parity and not in the other, so consecutive epochs see both versions."""
     if index is None:
-        return _flip(x, 0.5, g)
+        return _flip(x, 0.5, r)
     index = index.to(x.device)
     # a fixed pseudo-random bit per image (Knuth's multiplicative hash), xor the epoch's parity
     bit = ((index * 2654435761) >> 16) & 1
     return _flip_where(x, (bit ^ (epoch % 2)).bool())
 
 
-def _pad_crop(x: torch.Tensor, pad: int, crop: int | None, mode: str, g) -> torch.Tensor:
+def _pad_crop(x: torch.Tensor, pad: int, crop: int | None, mode: str, r: _Draws) -> torch.Tensor:
     """A random ``crop x crop`` window (default: the input size) of the image padded by ``pad``
     (zeros, reflect or edge). Exact for any dtype: the windows are views of the padded batch
     (``unfold``), and one advanced index picks each image's own window."""
@@ -421,8 +416,8 @@ def _pad_crop(x: torch.Tensor, pad: int, crop: int | None, mode: str, g) -> torc
         big = f"{h + 2 * pad}x{w + 2 * pad}"
         raise ShapeError(f"crop {oh}x{ow} is larger than the padded image {big}")
     dev = x.device
-    oy = (_rand(b, g, dev) * (span_y + 1)).long().clamp_(max=span_y)
-    ox = (_rand(b, g, dev) * (span_x + 1)).long().clamp_(max=span_x)
+    oy = (r.rand() * (span_y + 1)).long().clamp_(max=span_y)
+    ox = (r.rand() * (span_x + 1)).long().clamp_(max=span_x)
     if pad:
         fmode = {"zeros": "constant", "reflect": "reflect", "edge": "replicate"}[mode]
         x = F.pad(x, (pad, pad, pad, pad), mode=fmode)
@@ -430,7 +425,7 @@ def _pad_crop(x: torch.Tensor, pad: int, crop: int | None, mode: str, g) -> torc
     return windows[torch.arange(b, device=dev), :, oy, ox]
 
 
-def _warp(x: torch.Tensor, cfg: AugmentConfig, g) -> torch.Tensor:
+def _warp(x: torch.Tensor, cfg: AugmentConfig, r: _Draws) -> torch.Tensor:
     """Scale jitter / resized crop, affine and lens distortion as one ``grid_sample``.
 
     For each output pixel centre we walk backwards: undo the lens distortion, undo the affine
@@ -444,36 +439,36 @@ def _warp(x: torch.Tensor, cfg: AugmentConfig, g) -> torch.Tensor:
     # 1. crop box in input pixels: (x0, y0, bw, bh) -> the output frame
     if cfg.scale_jitter:
         lo, hi = cfg.scale_jitter
-        side = _uniform(b, lo, hi, g, dev)  # the shorter side after resizing
+        side = r.uniform(lo, hi)  # the shorter side after resizing
         s = side / min(h, w)  # resize factor
         free_x = (w * s - ow).clamp(min=0)
         free_y = (h * s - oh).clamp(min=0)
         bw, bh = ow / s, oh / s
-        x0 = (_rand(b, g, dev) * free_x - (ow - w * s).clamp(min=0) / 2) / s
-        y0 = (_rand(b, g, dev) * free_y - (oh - h * s).clamp(min=0) / 2) / s
+        x0 = (r.rand() * free_x - (ow - w * s).clamp(min=0) / 2) / s
+        y0 = (r.rand() * free_y - (oh - h * s).clamp(min=0) / 2) / s
     elif cfg.resized_crop:
         lo, hi = cfg.resized_crop
-        area = _uniform(b, lo, hi, g, dev) * h * w
-        log_r = _uniform(b, math.log(cfg.ratio[0]), math.log(cfg.ratio[1]), g, dev)
+        area = r.uniform(lo, hi) * h * w
+        log_r = r.uniform(math.log(cfg.ratio[0]), math.log(cfg.ratio[1]))
         ratio = log_r.exp()
         bw = (area * ratio).sqrt().clamp(max=w)
         bh = (area / ratio).sqrt().clamp(max=h)
-        x0 = _rand(b, g, dev) * (w - bw)
-        y0 = _rand(b, g, dev) * (h - bh)
+        x0 = r.rand() * (w - bw)
+        y0 = r.rand() * (h - bh)
     else:
         x0 = y0 = torch.zeros(b, device=dev)
         bw, bh = torch.full((b,), float(w), device=dev), torch.full((b,), float(h), device=dev)
 
     # 2. affine, forward map about the centre: p_out = A p_in + t  (we need its inverse)
-    on = (_rand(b, g, dev) < cfg.warp_p).float() if cfg.warp_p < 1 else torch.ones(b, device=dev)
-    ang = _uniform(b, -cfg.rotate, cfg.rotate, g, dev).deg2rad() * on
-    shear = _uniform(b, -cfg.shear, cfg.shear, g, dev).deg2rad() * on
-    zoom = 1 + _uniform(b, -cfg.scale, cfg.scale, g, dev) * on
-    log_a = _uniform(b, -math.log1p(cfg.stretch), math.log1p(cfg.stretch), g, dev) * on
+    on = (r.rand() < cfg.warp_p).float() if cfg.warp_p < 1 else torch.ones(b, device=dev)
+    ang = r.uniform(-cfg.rotate, cfg.rotate).deg2rad() * on
+    shear = r.uniform(-cfg.shear, cfg.shear).deg2rad() * on
+    zoom = 1 + r.uniform(-cfg.scale, cfg.scale) * on
+    log_a = r.uniform(-math.log1p(cfg.stretch), math.log1p(cfg.stretch)) * on
     sx, sy = zoom * (log_a / 2).exp(), zoom * (-log_a / 2).exp()
-    tx = _uniform(b, -cfg.translate, cfg.translate, g, dev) * ow * on
-    ty = _uniform(b, -cfg.translate, cfg.translate, g, dev) * oh * on
-    k = _uniform(b, -cfg.lens, cfg.lens, g, dev) * on
+    tx = r.uniform(-cfg.translate, cfg.translate) * ow * on
+    ty = r.uniform(-cfg.translate, cfg.translate) * oh * on
+    k = r.uniform(-cfg.lens, cfg.lens) * on
     cos, sin, tan = ang.cos(), ang.sin(), shear.tan()
     # A = R(ang) @ Shear_x(shear) @ diag(sx, sy)
     a11, a12 = cos * sx, (cos * tan - sin) * sy
@@ -535,11 +530,10 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
     return 0.299 * r + 0.587 * g + 0.114 * b
 
 
-def _color(x: torch.Tensor, cfg: AugmentConfig, g) -> torch.Tensor:
+def _color(x: torch.Tensor, cfg: AugmentConfig, r: _Draws) -> torch.Tensor:
     """Brightness, contrast, saturation with a factor per image (torchvision's functional ops
     take one factor per call, so the same blends are written out here)."""
-    b, dev = len(x), x.device
-    f = lambda a: _uniform(b, 1 - a, 1 + a, g, dev).view(-1, 1, 1, 1).to(x.dtype)  # noqa: E731
+    f = lambda a: r.uniform(1 - a, 1 + a).view(-1, 1, 1, 1).to(x.dtype)  # noqa: E731
     if cfg.brightness:
         x = (x * f(cfg.brightness)).clamp_(0, 1)
     if cfg.contrast:
@@ -551,13 +545,13 @@ def _color(x: torch.Tensor, cfg: AugmentConfig, g) -> torch.Tensor:
     return x
 
 
-def _cutout(x: torch.Tensor, size: int, fill: float, g) -> torch.Tensor:
+def _cutout(x: torch.Tensor, size: int, fill: float, r: _Draws) -> torch.Tensor:
     """A ``size x size`` square at a random centre (it may hang over the edge, as in DeVries &
     Taylor's cutout) set to ``fill``."""
     b, _, h, w = x.shape
     dev = x.device
-    cy = (_rand(b, g, dev) * h).long().view(-1, 1, 1)
-    cx = (_rand(b, g, dev) * w).long().view(-1, 1, 1)
+    cy = (r.rand() * h).long().view(-1, 1, 1)
+    cx = (r.rand() * w).long().view(-1, 1, 1)
     ys = torch.arange(h, device=dev).view(1, -1, 1)
     xs = torch.arange(w, device=dev).view(1, 1, -1)
     lo = size // 2

@@ -36,16 +36,17 @@ _add(
 _add(
     "lenet5-mnist",
     "LeNet-5 (modern form) on MNIST, 99.0%+ test accuracy",
-    model="lenet5", data="mnist", epochs=8, batch_size=128, optimizer="nesterov", lr=0.05,
+    "99.29% after 6 epochs (99.18% at epoch 4); 2026-11-23, 1 thread of a shared 2-core EPYC",
+    model="lenet5", data="mnist", epochs=6, batch_size=128, optimizer="nesterov", lr=0.05,
     schedule="onecycle", warmup=1, weight_decay=5e-4, label_smoothing=0.0,
     preprocess="standardize",
 )  # fmt: skip
 _add(
     "fashion-mnist",
-    "a small VGG-style net (fashion-vgg, widths 24/48) on Fashion-MNIST, 93%+ test accuracy",
-    model="fashion-vgg", model_options={"widths": [24, 48]}, data="fashion-mnist", epochs=12,
+    "a small VGG-style net (fashion-vgg, widths 16/32) on Fashion-MNIST, 93%+ test accuracy",
+    model="fashion-vgg", model_options={"widths": [16, 32]}, data="fashion-mnist", epochs=10,
     batch_size=128, optimizer="nesterov", lr=0.1, schedule="onecycle", warmup=1,
-    weight_decay=5e-4, label_smoothing=0.1, preprocess="standardize", augment="flip-crop,pad=2",
+    weight_decay=5e-4, label_smoothing=0.1, preprocess="standardize", augment="flip",
 )  # fmt: skip
 _add(
     "cifar-fast",

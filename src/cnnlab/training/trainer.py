@@ -560,6 +560,11 @@ def train(
         )
 
     # ---------------------------------------------------------------------------------- loop
+    def show_progress(epoch, seen, loss_sum, correct, t_epoch) -> None:
+        speed = seen * dist.world_size / (time.perf_counter() - t_epoch)
+        bar.update(step, loss=float(loss_sum) / seen, acc=100 * float(correct) / seen,
+                   speed=speed, desc=f"epoch {epoch + 1}")  # fmt: skip
+
     def reseed(seed: int) -> None:
         # the CPU generator (and this GPU's): torch.manual_seed would cost ~0.5 ms a step
         torch.default_generator.manual_seed(seed)
@@ -624,18 +629,13 @@ def train(
                         for cb in callbacks:
                             cb(st)
                     if bar.due():
-                        dt = time.perf_counter() - t_epoch
-                        bar.update(
-                            step,
-                            loss=float(loss_sum) / seen,
-                            desc=f"epoch {epoch + 1}",
-                            acc=100 * float(correct) / seen,
-                            speed=seen * dist.world_size / dt,
-                        )
+                        show_progress(epoch, seen, loss_sum, correct, t_epoch)
                     if sigint.hit:
                         raise KeyboardInterrupt
                 skip_batches = 0
                 _check_finite(pending)
+                if seen and bar.bar is not None:  # the bar's last refresh of the epoch
+                    show_progress(epoch, seen, loss_sum, correct, t_epoch)
 
                 # end of epoch: evaluate, log, checkpoint
                 ep_time = time.perf_counter() - t_epoch

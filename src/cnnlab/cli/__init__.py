@@ -32,6 +32,17 @@ COMMAND_MODULES = [
 
 err_console = Console(stderr=True)
 
+EXAMPLES = """examples:
+  cnnlab demo                                        # train LeNet-5 on built-in digits (offline)
+  cnnlab shape --input 3x227x227 --filters 64 --kernel 11 --stride 4 --pad 2
+  cnnlab summary alexnet --input 3x227x227           # seed 001's AlexNet table
+  cnnlab compare 5x5-vs-3x3 --channels 64 --size 56  # a lecture comparison
+  cnnlab models --family ResNet
+  cnnlab train resnet20 --data cifar10 --data-dir DIR --epochs 30
+  cnnlab scratch train lenet5 --data digits
+
+Every command has its own --help. Docs: README.md and docs/."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -39,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The classic CNN curriculum as measured software: exact layer arithmetic, "
         "a faithful model zoo, fast honest training and a from-scratch NumPy engine.",
         formatter_class=HelpFormatter,
+        epilog=EXAMPLES,
     )
     parser.add_argument("--version", action="version", version=f"cnnlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

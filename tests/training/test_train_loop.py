@@ -125,3 +125,10 @@ def test_googlenet_aux_weight_comes_from_the_zoo():
 
     assert aux_weight(TrainConfig()) == AUX_LOSS_WEIGHT == 0.3
     assert aux_weight(TrainConfig(aux_weight=0.5)) == 0.5
+
+
+def test_holdout_when_only_a_training_set_is_given(tmp_path, bars, tiny_config):
+    tr, _ = bars
+    res = train(tiny_config(tmp_path, epochs=1, val_fraction=0.25), train_set=tr)
+    assert res.final.n == 48  # 25% of 192 held out, never trained on
+    assert res.summary["dataset"] == "bars[train]"

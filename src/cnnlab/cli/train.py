@@ -97,6 +97,9 @@ def register(sub, formatter_class) -> None:
         p.add_argument(flag, default=None, **kw)
     for flag, text in _SWITCHES:
         p.add_argument(flag, action="store_true", default=None, help=text)
+    p.add_argument("--option", "-O", action="append", metavar="KEY=VALUE", default=[],
+                   help="a model builder option, e.g. -O dropout=0.3 -O widths=[24,48] "
+                   "(values read as YAML; repeatable)")  # fmt: skip
     p.add_argument("--resume", metavar="RUN", help="continue runs/<name> (or its last.pt)")
     p.add_argument("--nproc", type=int, metavar="N", help="run N processes with torchrun (DDP)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
@@ -191,6 +194,8 @@ def config_from_args(args):
         changes["quiet"] = True
     if args.no_plots:
         changes["plots"] = False
+    if args.option:
+        changes["model_options"] = {**cfg.model_options, **_parse_options(args.option)}
     cfg = cfg.replace(**changes)
     if not (args.model or args.recipe or args.config):
         raise ConfigError(
@@ -198,6 +203,22 @@ def config_from_args(args):
             "e.g. `cnnlab train lenet5 --data digits` or `cnnlab train --recipe lenet5-mnist`",
         )
     return cfg.validate()
+
+
+def _parse_options(items: list[str]) -> dict:
+    import yaml
+
+    from cnnlab.errors import ConfigError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"cannot read --option {item!r}", "write KEY=VALUE, e.g. -O dropout=0.3"
+            )
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def _train(args) -> int:

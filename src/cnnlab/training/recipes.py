@@ -30,6 +30,8 @@ def _add(name: str, summary: str, measured: str = "not measured yet", **config) 
 _add(
     "demo",
     "LeNet-5 on the embedded digits: the README's first run (under a minute on 2 cores)",
+    "98.61% test top-1 (359 digits), 10.8 s training, 19 s wall for `cnnlab demo`; "
+    "2026-11-23, shared 2-core EPYC",
     model="lenet5", data="digits", epochs=12, batch_size=64, optimizer="nesterov", lr=0.05,
     schedule="cosine", warmup=1, weight_decay=5e-4, label_smoothing=0.0, preprocess="standardize",
 )  # fmt: skip
@@ -44,9 +46,11 @@ _add(
 _add(
     "fashion-mnist",
     "a small VGG-style net (fashion-vgg, widths 16/32) on Fashion-MNIST, 93%+ test accuracy",
+    "93.00% with flip TTA (92.94% without) after 10 epochs, 887 s on 1 thread; 2026-11-23, "
+    "shared 2-core EPYC",
     model="fashion-vgg", model_options={"widths": [16, 32]}, data="fashion-mnist", epochs=10,
     batch_size=128, optimizer="nesterov", lr=0.1, schedule="onecycle", warmup=1,
-    weight_decay=5e-4, label_smoothing=0.1, preprocess="standardize", augment="flip",
+    weight_decay=5e-4, label_smoothing=0.1, preprocess="standardize", augment="flip", tta="flip",
 )  # fmt: skip
 _add(
     "cifar-fast",

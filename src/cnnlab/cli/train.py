@@ -76,7 +76,7 @@ _SWITCHES = [
     ("--compile", "torch.compile the model"),
     ("--deterministic", "deterministic algorithms and seeded everything: runs repeat exactly"),
     ("--freeze-backbone", "fine-tuning: train only the new head"),
-    ("--channels-last", "channels_last memory format (default on CUDA)"),
+    ("--channels-last", "channels_last (NHWC) memory format [default: on]"),
 ]
 
 
@@ -104,6 +104,7 @@ def register(sub, formatter_class) -> None:
     p.add_argument("--nproc", type=int, metavar="N", help="run N processes with torchrun (DDP)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (CSVs stay)")
+    p.add_argument("--no-channels-last", action="store_true", help="keep NCHW tensors")
     p.set_defaults(func=_train)
 
     e = sub.add_parser(
@@ -194,6 +195,8 @@ def config_from_args(args):
         changes["quiet"] = True
     if args.no_plots:
         changes["plots"] = False
+    if args.no_channels_last:
+        changes["channels_last"] = False
     if args.option:
         changes["model_options"] = {**cfg.model_options, **_parse_options(args.option)}
     cfg = cfg.replace(**changes)

@@ -53,7 +53,7 @@ class TrainConfig:
     # extras
     ema: float | None = None  # EMA decay (e.g. 0.999); None: off
     amp: bool = False  # bf16 autocast (CUDA; allowed on CPU but rarely faster there)
-    channels_last: bool | None = None  # None: on for CUDA
+    channels_last: bool | None = None  # None: on (NHWC convs are faster on CUDA and oneDNN)
     compile: bool = False
     deterministic: bool = False
     seed: int = 0

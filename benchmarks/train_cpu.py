@@ -6,7 +6,8 @@ standardised with the training set's mean/std), evaluating on the 10,000 test im
 every epoch and stopping at the first epoch that reaches the target:
 
 - **cnnlab**: ``cnnlab.training.train`` with the ``lenet5-mnist`` recipe (uint8 tensors in
-  memory, one gather per batch, batch-level preprocessing);
+  memory, one gather per batch, batch-level preprocessing, channels_last), and the same again
+  with channels_last off ("cnnlab NCHW") to show what the memory format alone is worth;
 - **course loop**: ``torchvision.datasets.MNIST`` + ``DataLoader`` with per-image
   ``transforms.Compose([Pad(2), ToTensor(), Normalize(mean, std)])``, the loop most lecture
   notebooks use.
@@ -44,15 +45,16 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def run_cnnlab(args, threads: int):
+def run_cnnlab(args, threads: int, channels_last: bool = True):
     from cnnlab.training.config import TrainConfig
     from cnnlab.training.recipes import get_recipe
     from cnnlab.training.trainer import train
 
     cfg = TrainConfig(**get_recipe("lenet5-mnist").config)
-    cfg = cfg.replace(data_dir=args.data_dir, target_top1=args.target,
-                      runs_dir=str(args.runs_dir), name=f"bench-lenet5-mnist-{os.getpid()}",
-                      threads=threads, quiet=not args.verbose, seed=args.seed)  # fmt: skip
+    name = f"bench-lenet5-mnist-{os.getpid()}-{'nhwc' if channels_last else 'nchw'}"
+    cfg = cfg.replace(data_dir=args.data_dir, target_top1=args.target, name=name,
+                      runs_dir=str(args.runs_dir), threads=threads, quiet=not args.verbose,
+                      seed=args.seed, channels_last=channels_last, plots=False)  # fmt: skip
     t = time.perf_counter()
     res = train(cfg)
     wall = time.perf_counter() - t
@@ -162,6 +164,8 @@ def main() -> int:
           f"lenet5-mnist recipe's schedule")  # fmt: skip
     ours = run_cnnlab(args, args.threads)
     print(_line("cnnlab", ours), flush=True)
+    nchw = run_cnnlab(args, args.threads, channels_last=False)
+    print(_line("cnnlab NCHW", nchw) + "  (same, channels_last off)", flush=True)
     if args.skip_course:
         return 0
     course = run_course_loop(args, ours["cfg"], args.threads)
@@ -169,7 +173,8 @@ def main() -> int:
     ratio = course["wall"] / ours["wall"]
     per_epoch = (course["wall"] / course["epochs"]) / (ours["wall"] / ours["epochs"])
     print(f"ratio       : cnnlab {ratio:.2f}x faster to target "
-          f"({per_epoch:.2f}x per epoch incl. evaluation)")  # fmt: skip
+          f"({per_epoch:.2f}x per epoch incl. evaluation); "
+          f"NCHW cnnlab {course['wall'] / nchw['wall']:.2f}x")  # fmt: skip
     return 0
 
 

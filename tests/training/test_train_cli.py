@@ -91,3 +91,19 @@ def test_train_needs_a_model(capsys):
 def test_ckpt_loads_weights_only(digits_run):
     ck = torch.load(digits_run / "best.pt", weights_only=True)
     assert ck["model_name"] == "lenet5" and ck["pipeline"]["preprocessor"]["mode"] == "standardize"
+
+
+def test_flags_override_the_recipe_and_options_parse():
+    from cnnlab.cli import build_parser
+    from cnnlab.cli.train import config_from_args
+
+    args = build_parser().parse_args(["train", "--recipe", "fashion-mnist", "--lr", "0.3",
+                                      "-O", "widths=[24, 48]", "-O", "dropout=0.5"])  # fmt: skip
+    cfg = config_from_args(args)
+    assert cfg.lr == 0.3 and cfg.epochs == 10 and cfg.recipe == "fashion-mnist"
+    assert cfg.model_options == {"widths": [24, 48], "dropout": 0.5}
+
+
+def test_bad_option_is_a_clear_error(capsys):
+    assert main(["train", "lenet5", "-O", "dropout"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err

@@ -578,6 +578,7 @@ def train(
     amp_ctx = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp)
     check_every = 1 if device.type == "cpu" else 25  # reading the loss syncs a GPU
     status, message, epoch, batch_i = "completed", "", start_epoch, skip_batches
+    epoch_done = False
     lr_f, last_ev = schedule.factor(max(0, step - 1)), None
     pending: list[tuple[int, float, torch.Tensor]] = []  # (step, lr, loss) not yet checked
     model.train()
@@ -587,7 +588,7 @@ def train(
     try:
         with sigint:
             for epoch in range(start_epoch, n_epochs):
-                t_epoch, seen = time.perf_counter(), 0
+                t_epoch, seen, epoch_done = time.perf_counter(), 0, False
                 loss_sum = torch.zeros((), device=device)
                 correct = torch.zeros((), device=device, dtype=torch.int64)
                 loader.set_epoch(epoch)
@@ -664,6 +665,7 @@ def train(
                 row["wall_seconds"] = wall_before + time.perf_counter() - t_start
                 history.append(row)
                 save("last.pt", epoch + 1, 0)
+                epoch_done = True
                 if main:
                     _write_metrics(run_dir, history)
                     tb.row(row)
@@ -678,7 +680,8 @@ def train(
                     break
     except KeyboardInterrupt:
         status = "interrupted"
-        save("last.pt", epoch, batch_i)
+        if not epoch_done:  # (an epoch already saved at its end is left as it is)
+            save("last.pt", epoch, batch_i)
         message = (
             f"interrupted at epoch {epoch + 1}, step {step}; saved {run_dir / 'last.pt'}.\n"
             f"Continue with: cnnlab train --resume {run_dir}"

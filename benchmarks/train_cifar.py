@@ -75,8 +75,9 @@ def throughput(widths, batch: int, device, steps: int = 6) -> float:
     from cnnlab.training.models import build_model
 
     m = build_model("cifar-fast-net", num_classes=10, in_channels=3, widths=widths).to(device)
+    m = m.to(memory_format=torch.channels_last)  # as the trainer runs it
     opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
-    x = torch.randn(batch, 3, 32, 32, device=device)
+    x = torch.randn(batch, 3, 32, 32, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch,), device=device)
     for i in range(steps + 2):
         if i == 2:

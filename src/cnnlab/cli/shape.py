@@ -29,21 +29,7 @@ _INPUT_FORM = "expected CxHxW like 3x227x227, or a single number for fc"
 _SEP = re.compile(r"\s*[x×X*,]\s*")
 
 
-def _keep_layout(formatter_class):
-    """The same formatter, but keeping the description's and examples' line breaks."""
-    try:
-        from rich_argparse import RawDescriptionRichHelpFormatter, RichHelpFormatter
-    except ImportError:  # pragma: no cover
-        import argparse
-
-        return argparse.RawDescriptionHelpFormatter
-    if issubclass(formatter_class, RichHelpFormatter):
-        return RawDescriptionRichHelpFormatter
-    return formatter_class
-
-
 def register(sub, formatter_class) -> None:
-    formatter_class = _keep_layout(formatter_class)
     p = sub.add_parser(
         "shape",
         help="one layer's output size, memory, params, MACs and receptive field, worked out",

@@ -55,13 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cnnlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:  # a part not installed in this build
-            if e.name != name:
-                raise
-            continue
-        module.register(sub, HelpFormatter)
+        importlib.import_module(name).register(sub, HelpFormatter)
     return parser
 
 

@@ -44,11 +44,7 @@ def _import_families() -> None:
     import importlib
 
     for mod in FAMILY_MODULES:
-        try:
-            importlib.import_module(f"cnnlab.models.{mod}")
-        except ModuleNotFoundError as e:  # family not written yet (development only)
-            if e.name != f"cnnlab.models.{mod}":
-                raise
+        importlib.import_module(f"cnnlab.models.{mod}")
 
 
 _import_families()

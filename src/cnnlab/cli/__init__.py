@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 from cnnlab import __version__
 from cnnlab.errors import CnnlabError
@@ -68,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CnnlabError as e:
-        err_console.print(f"[bold red]error:[/] {e.message}", highlight=False)
+        # Messages hold shapes like [mb, h, w, 6]: escape them so rich prints them as written.
+        err_console.print(f"[bold red]error:[/] {escape(e.message)}", highlight=False)
         if e.hint:
-            err_console.print(f"[yellow]hint:[/] {e.hint}", highlight=False)
+            err_console.print(f"[yellow]hint:[/] {escape(e.hint)}", highlight=False)
         return 2
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")

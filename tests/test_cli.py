@@ -1,0 +1,47 @@
+"""The ``cnnlab`` front: version, help listing every part, and how user errors are printed."""
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+import cnnlab
+from cnnlab import cli
+from cnnlab.errors import ShapeError
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"cnnlab {cnnlab.__version__}"
+
+
+def test_help_lists_every_part(capsys):
+    assert cli.main([]) == 0
+    out = capsys.readouterr().out
+    for command in ("shape", "summary", "compare", "models", "train", "eval", "predict", "demo"):
+        assert command in out
+    assert "scratch" in out
+
+
+def test_python_dash_m_runs_the_same_command():
+    r = subprocess.run(
+        [sys.executable, "-m", "cnnlab", "--version"], capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0 and r.stdout.strip() == f"cnnlab {cnnlab.__version__}"
+
+
+def test_user_error_is_one_message_with_brackets_kept(monkeypatch, capsys):
+    def failing(args):
+        raise ShapeError("conv2 expects input [mb, h, w, 6], got [32, 14, 14, 3]", "use [6]")
+
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(func=failing, command="x")
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    assert cli.main([]) == 2
+    err = capsys.readouterr().err
+    assert "expects input [mb, h, w, 6], got [32, 14, 14, 3]" in err
+    assert "use [6]" in err
+    assert "Traceback" not in err

@@ -38,7 +38,8 @@ _add(
 _add(
     "lenet5-mnist",
     "LeNet-5 (modern form) on MNIST, 99.0%+ test accuracy",
-    "99.29% after 6 epochs (99.18% at epoch 4); 2026-11-23, 1 thread of a shared 2-core EPYC",
+    "99.29% after 6 epochs; 99.0% reached in 19.8 s (epoch 4) on 2 cores, 5.86x faster than "
+    "a course DataLoader loop; 2026-11-23, 2-core EPYC",
     model="lenet5", data="mnist", epochs=6, batch_size=128, optimizer="nesterov", lr=0.05,
     schedule="onecycle", warmup=1, weight_decay=5e-4, label_smoothing=0.0,
     preprocess="standardize",

@@ -21,6 +21,15 @@ def _meta_forward_shape(name, input_size, batch=2, **options):
         return tuple(model(torch.zeros(batch, *input_size)).shape)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Zoo forwards are small: one intra-op thread beats two fighting over a busy 2-core box.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def n_params():
     """Number of parameters of a model."""

@@ -4,6 +4,7 @@ import pytest
 import torch
 import torchvision
 from torch import nn
+from zoo_helpers import n_params, randomize_bn
 
 from cnnlab.errors import ConfigError
 from cnnlab.models import create, get_info, list_models
@@ -30,35 +31,10 @@ CIFAR = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # These forwards are small: one intra-op thread is faster than two fighting on a busy box.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def resnet1202():
     # Built once: 1202 layers take seconds to build (longer still on the meta device).
     return create("resnet1202").eval()
-
-
-def n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
-
-
-def randomize_bn(model: nn.Module, seed: int = 0) -> None:
-    """Non-trivial BN statistics and affine params, so loading them is actually checked."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
 
 
 def test_all_families_registered():

@@ -72,6 +72,7 @@ _FLAGS = [
                                 "fine-tuning [default: 1]")),
 ]  # fmt: skip
 _SWITCHES = [
+    ("--download", "fetch a missing MNIST / Fashion-MNIST / CIFAR archive when online"),
     ("--amp", "bf16 autocast (CUDA; allowed on CPU but rarely faster there)"),
     ("--compile", "torch.compile the model"),
     ("--deterministic", "deterministic algorithms and seeded everything: runs repeat exactly"),
@@ -120,6 +121,7 @@ def register(sub, formatter_class) -> None:
     e.add_argument("checkpoint", metavar="CKPT")
     e.add_argument("--data", help="dataset [default: the one it was trained on]")
     e.add_argument("--data-dir", metavar="DIR")
+    e.add_argument("--download", action="store_true", help="fetch a missing archive when online")
     e.add_argument("--split", default="test", choices=["train", "test"])
     e.add_argument("--tta", default="none", choices=["none", "flip", "10crop", "multiscale"])
     e.add_argument("--batch-size", type=int, default=512)
@@ -308,7 +310,8 @@ def _eval(args) -> int:
     tr = load_trained(args.checkpoint, device=device, ema=not args.no_ema)
     cfg = tr.state["config"]
     name = args.data or cfg["data"]
-    ds = load_dataset(name, split=args.split, data_dir=args.data_dir or cfg.get("data_dir"))
+    data_dir = args.data_dir or cfg.get("data_dir")
+    ds = load_dataset(name, split=args.split, data_dir=data_dir, download=args.download)
     if list(ds.classes) != tr.classes:
         from cnnlab.errors import ConfigError
 

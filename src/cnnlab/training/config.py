@@ -22,6 +22,7 @@ class TrainConfig:
     model_options: dict = field(default_factory=dict)  # extra builder options (e.g. dropout)
     data: str = "digits"
     data_dir: str | None = None
+    download: bool = False  # fetch missing official archives (torchvision) when online
     input_size: int | None = None  # model input side; None: the zoo's registered size
     val_fraction: float = 0.0  # >0: hold out this fraction of train as validation (else: test)
     # how long / how big

@@ -139,10 +139,11 @@ def load_data(cfg: TrainConfig):
     """(train, eval) ImageSets: the test split, or a seeded hold-out of ``val_fraction``."""
     from cnnlab.data import load_dataset
 
-    train_set = load_dataset(cfg.data, split="train", data_dir=cfg.data_dir)
+    get = dict(data_dir=cfg.data_dir, download=cfg.download)
+    train_set = load_dataset(cfg.data, split="train", **get)
     if cfg.val_fraction > 0:
         return split_holdout(train_set, cfg.val_fraction, cfg.seed)
-    return train_set, load_dataset(cfg.data, split="test", data_dir=cfg.data_dir)
+    return train_set, load_dataset(cfg.data, split="test", **get)
 
 
 def split_holdout(ds, fraction: float, seed: int):

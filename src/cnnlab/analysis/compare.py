@@ -334,48 +334,50 @@ def _f(quantity, ea, eb, va, vb, sa, sb, key):
     return Formula(quantity, ea, eb, va, vb, get(sa), get(sb))
 
 
-def five_vs_three(channels: int = 64, size: int = 56, convention="lecture") -> Comparison:
-    """Seed 001 (VGG): one 5x5 conv vs two 3x3 convs, C -> C at H x W (bias-free)."""
-    c, h = channels, size
+def _one_big_vs_stacked_3x3(k: int, c: int, h: int, convention: str, note: str) -> Comparison:
+    """One kxk conv vs (k-1)/2 stacked 3x3 convs, C -> C at H x W: same receptive field k."""
+    n = (k - 1) // 2
+    words = {2: "two", 3: "three"}.get(n, str(n))
     cmp = compare(
-        _conv_stack(c, 5, 1, 2),
-        _conv_stack(c, 3, 2, 1),
+        _conv_stack(c, k, 1, (k - 1) // 2),
+        _conv_stack(c, 3, n, 1),
         (c, h, h),
         convention=convention,
-        label_a="one 5x5",
-        label_b="two 3x3",
-        title=f"one 5x5 conv vs two 3x3 convs (C={c}, H=W={h})",
+        label_a=f"one {k}x{k}",
+        label_b=f"{words} 3x3",
+        title=f"one {k}x{k} conv vs {words} 3x3 convs (C={c}, H=W={h})",
     )
     a, b = cmp.a, cmp.b
+    big, small = k * k, 9 * n
+    rf_b = " + ".join(["3"] + ["2"] * (n - 1)) + f" = {k}"
     cmp.formulas = [
-        _f("params", "25C^2", "18C^2", 25 * c * c, 18 * c * c, a, b, "params"),
-        _f("MACs", "25C^2HW", "18C^2HW", 25 * c * c * h * h, 18 * c * c * h * h, a, b, "macs"),
-        _f("receptive field", "5", "3 + 2 = 5", 5, 5, a, b, "rf"),
+        _f("params", f"{big}C^2", f"{small}C^2", big * c * c, small * c * c, a, b, "params"),
+        _f(
+            "MACs",
+            f"{big}C^2HW",
+            f"{small}C^2HW",
+            big * c * c * h * h,
+            small * c * c * h * h,
+            a,
+            b,
+            "macs",
+        ),  # fmt: skip
+        _f("receptive field", str(k), rf_b, k, k, a, b, "rf"),
     ]
-    cmp.notes.append("convolutions without bias, as the seed's formulas; ReLU after each conv")
+    cmp.notes.append(note)
     return cmp
+
+
+def five_vs_three(channels: int = 64, size: int = 56, convention="lecture") -> Comparison:
+    """Seed 001 (VGG): one 5x5 conv vs two 3x3 convs, C -> C at H x W (bias-free)."""
+    note = "convolutions without bias, as the seed's formulas; ReLU after each conv"
+    return _one_big_vs_stacked_3x3(5, channels, size, convention, note)
 
 
 def seven_vs_three(channels: int = 64, size: int = 56, convention="lecture") -> Comparison:
     """Seed 002 (VGG): one 7x7 conv vs three 3x3 convs: 49 vs 27 weights per channel pair."""
-    c, h = channels, size
-    cmp = compare(
-        _conv_stack(c, 7, 1, 3),
-        _conv_stack(c, 3, 3, 1),
-        (c, h, h),
-        convention=convention,
-        label_a="one 7x7",
-        label_b="three 3x3",
-        title=f"one 7x7 conv vs three 3x3 convs (C={c}, H=W={h})",
-    )
-    a, b = cmp.a, cmp.b
-    cmp.formulas = [
-        _f("params", "49C^2", "27C^2", 49 * c * c, 27 * c * c, a, b, "params"),
-        _f("MACs", "49C^2HW", "27C^2HW", 49 * c * c * h * h, 27 * c * c * h * h, a, b, "macs"),
-        _f("receptive field", "7", "3 + 2 + 2 = 7", 7, 7, a, b, "rf"),
-    ]
-    cmp.notes.append("convolutions without bias; ReLU after each conv (more non-linearity)")
-    return cmp
+    note = "convolutions without bias; ReLU after each conv (more non-linearity)"
+    return _one_big_vs_stacked_3x3(7, channels, size, convention, note)
 
 
 class _Inception(nn.Module):

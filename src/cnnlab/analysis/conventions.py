@@ -46,6 +46,10 @@ FREE_OPS = frozenset(f"aten.{n}" for n in (
     "pixel_unshuffle", "channel_shuffle", "index_select", "gather", "roll", "flip", "repeat",
     "unfold", "as_strided_", "index", "_unsafe_index", "masked_select", "tril", "triu",
 ))
+# Module types priced as convolutions by the module-hook presets (ptflops, thop).
+_CONV_MODULES = (nn.Conv1d, nn.Conv2d, nn.Conv3d,
+                 nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)  # fmt: skip
+
 _ACTIVATIONS = (
     "relu", "relu_", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "elu", "elu_", "gelu",
     "gelu_", "silu", "silu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "hardswish", "hardswish_",
@@ -416,17 +420,7 @@ def _ptflops() -> Convention:
             return 0, int(_numel(x) * math.prod(scale))
         return 0, int(_numel(x) * scale ** (x.dim() - 2))
 
-    modules = {
-        t: conv
-        for t in (
-            nn.Conv1d,
-            nn.Conv2d,
-            nn.Conv3d,
-            nn.ConvTranspose1d,
-            nn.ConvTranspose2d,
-            nn.ConvTranspose3d,
-        )
-    }
+    modules = dict.fromkeys(_CONV_MODULES, conv)
     modules.update(
         {
             t: numel_out
@@ -561,17 +555,7 @@ def _thop() -> Convention:
         )
         return 0, factor * call.output_numel
 
-    modules = {
-        t: conv
-        for t in (
-            nn.Conv1d,
-            nn.Conv2d,
-            nn.Conv3d,
-            nn.ConvTranspose1d,
-            nn.ConvTranspose2d,
-            nn.ConvTranspose3d,
-        )
-    }
+    modules = dict.fromkeys(_CONV_MODULES, conv)
     modules.update(
         {
             t: norm

@@ -65,7 +65,7 @@ def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
         "thread slows small products 10x; 2 is ~1.4x faster on an idle 2-core machine)",
     )
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    t.set_defaults(func=_escaped(_train))
+    t.set_defaults(func=_train)
 
     e = ss.add_parser(
         "eval",
@@ -76,7 +76,7 @@ def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
     )
     e.add_argument("model", help="a .npz written by 'cnnlab scratch train --save'")
     _data_args(e)
-    e.set_defaults(func=_escaped(_eval))
+    e.set_defaults(func=_eval)
 
     s = ss.add_parser(
         "summary",
@@ -88,7 +88,7 @@ def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
     s.add_argument("spec", help="'lenet5', a spec file or a saved .npz")
     s.add_argument("--input", default="28,28,1", help="per-sample input h,w,c (default 28,28,1)")
     s.add_argument("--classes", type=int, default=10)
-    s.set_defaults(func=_escaped(_summary))
+    s.set_defaults(func=_summary)
 
     g = ss.add_parser(
         "gradcheck",
@@ -103,29 +103,7 @@ def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
     g.add_argument("--only", default=None, help="only cases whose title contains this text")
     g.add_argument("--eps", type=float, default=1e-6, help="finite-difference step (default 1e-6)")
     g.add_argument("--tol", type=float, default=1e-6, help="largest relative error that passes")
-    g.set_defaults(func=_escaped(_gradcheck))
-
-
-def _escaped(handler):
-    """Run ``handler``, printing user errors with their shapes intact: the messages quote shapes
-    like ``[mb, h, w, 6]``, which rich would otherwise read as markup and drop."""
-
-    def run(args):
-        from rich.console import Console
-        from rich.markup import escape
-
-        from cnnlab.errors import CnnlabError
-
-        try:
-            return handler(args)
-        except CnnlabError as e:
-            err = Console(stderr=True)
-            err.print(f"[bold red]error:[/] {escape(e.message)}", highlight=False)
-            if e.hint:
-                err.print(f"[yellow]hint:[/] {escape(e.hint)}", highlight=False)
-            return 2
-
-    return run
+    g.set_defaults(func=_gradcheck)
 
 
 def _data_args(p):

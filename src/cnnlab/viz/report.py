@@ -38,7 +38,7 @@ table{border-collapse:collapse;font-size:.8em} td,th{border:1px solid #ddd;paddi
 text-align:right} th{background:#f0f0f0} .scroll{overflow:auto;max-height:32em}
 .grid{display:flex;flex-wrap:wrap;gap:12px} .grid figure{margin:0;text-align:center;
 font-size:.8em} .grid img{width:112px;image-rendering:pixelated;border:1px solid #ccc}
-.missing{color:#a33}
+.missing{color:#a33} .pair img{max-width:49%}
 """
 
 
@@ -146,7 +146,11 @@ def build_report(run, out=None, *, test_limit: int = 2000, n_mistakes: int = 12)
 def _config(sec, run: Path, cfg: dict) -> None:
     path = run / "config.yaml"
     text = path.read_text() if path.is_file() else json.dumps(cfg, indent=2)
-    sec.body.append(f"<pre>{html.escape(text)}</pre>")
+    n = len(text.splitlines())
+    sec.body.append(
+        f"<details><summary>config.yaml ({n} lines)</summary><pre>{html.escape(text)}</pre>"
+        "</details>"
+    )
 
 
 def _layers(sec, source) -> None:
@@ -179,7 +183,12 @@ def _curves(sec, run: Path, tmp: Path, cfg: dict) -> None:
             return _missing(sec, "no metrics.jsonl in the run folder: no epoch finished")
         paths = plot_history(history, tmp, title=f"{cfg.get('model', '')} on {cfg.get('data', '')}")
         pngs = [p.read_bytes() for p in paths]
-    sec.body.append(_img(pngs[0], "loss per epoch") + _img(pngs[1], "accuracy per epoch"))
+    sec.body.append(
+        '<div class="pair">'
+        + _img(pngs[0], "loss per epoch")
+        + _img(pngs[1], "accuracy per epoch")
+        + "</div>"
+    )
 
 
 def _confusion_section(sec, run: Path, tmp: Path) -> None:

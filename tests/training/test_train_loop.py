@@ -8,7 +8,8 @@ import torch.nn.functional as F
 import yaml
 
 from cnnlab.training.checkpoint import load_checkpoint
-from cnnlab.training.trainer import classification_loss, train
+from cnnlab.training.tasks import classification_loss
+from cnnlab.training.trainer import train
 
 
 def _same_weights(a: dict, b: dict) -> bool:
@@ -20,10 +21,11 @@ def test_run_folder_and_summary_schema(tmp_path, bars, tiny_config):
     res = train(tiny_config(tmp_path, epochs=2, plots=True), train_set=tr, eval_set=te)
     d = res.run_dir
     assert res.status == "completed"
-    for f in ["config.yaml", "metrics.csv", "metrics.jsonl", "last.pt", "last.pt.sha256",
-              "best.pt", "best.pt.sha256", "loss.png", "accuracy.png", "confusion.csv",
-              "confusion.png", "per_class.csv", "summary.json"]:  # fmt: skip
+    for f in ["config.yaml", "metrics.csv", "metrics.jsonl", "last.pt", "best.pt", "loss.png",
+              "accuracy.png", "confusion.csv", "confusion.png", "per_class.csv",
+              "summary.json"]:  # fmt: skip
         assert (d / f).is_file(), f
+    assert not list(d.glob("*.sha256")) and not list(d.glob(".*.tmp"))  # checksum inside
     s = json.loads((d / "summary.json").read_text())
     assert {"model", "dataset", "epochs", "wall_seconds", "final", "best"} <= s.keys()
     assert set(s["final"]) == {"top1", "top5", "loss"} and set(s["best"]) == {"epoch", "top1"}
@@ -121,7 +123,7 @@ def test_aux_losses_weighted():
 def test_googlenet_aux_weight_comes_from_the_zoo():
     from cnnlab.models.googlenet import AUX_LOSS_WEIGHT
     from cnnlab.training.config import TrainConfig
-    from cnnlab.training.trainer import aux_weight
+    from cnnlab.training.tasks import aux_weight
 
     assert aux_weight(TrainConfig()) == AUX_LOSS_WEIGHT == 0.3
     assert aux_weight(TrainConfig(aux_weight=0.5)) == 0.5

@@ -119,7 +119,8 @@ class Comparison:
         from rich import box
         from rich.table import Table
 
-        from cnnlab.analysis.render import si, wide_console
+        from cnnlab._util import fmt_count
+        from cnnlab.analysis.render import wide_console
 
         t = Table(title=self.title, title_justify="left", box=box.SIMPLE_HEAD)
         t.add_column("")
@@ -156,7 +157,7 @@ class Comparison:
                     else [
                         "x".join(map(str, r.output_shape or [])),
                         f"{r.params:,}" if r.params else "",
-                        si(r.macs),
+                        fmt_count(r.macs),
                     ]
                 )
             cells.append("" if row["status"] == "same" else row["status"])

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from cnnlab._util import parse_input
 from cnnlab.analysis import render
 from cnnlab.analysis.conventions import get_convention
 from cnnlab.analysis.trace import Trace, TraceError, trace
@@ -127,27 +128,6 @@ def _layer_geometry(row: LayerRow, call) -> None:
         if op.name in ("aten.addmm", "aten.mm", "aten.bmm", "aten.baddbmm"):
             row.filters = int(op.out.shape[-1])
             return
-
-
-def _parse_input(input_size) -> tuple[int, ...]:
-    if isinstance(input_size, str):
-        from cnnlab.analysis.resolve import parse_input
-
-        return parse_input(input_size)
-    try:
-        dims = tuple(int(d) for d in input_size)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"input_size must be a tuple of positive integers like (3, 224, 224), "
-            f"got {input_size!r}",
-            "give the input as C, H, W (no batch dimension; use batch_size=)",
-        ) from None
-    if not dims or any(d <= 0 for d in dims) or any(d != x for d, x in zip(dims, input_size)):
-        raise ConfigError(
-            f"input_size must hold positive integers, got {input_size!r}",
-            "for example (3, 224, 224)",
-        )
-    return dims
 
 
 def _torch_dtype(dtype) -> torch.dtype:
@@ -431,7 +411,7 @@ def summary(
     """
     if not isinstance(model, nn.Module):
         raise ConfigError(f"summary() needs a torch.nn.Module, got {type(model).__name__}")
-    dims = _parse_input(input_size)
+    dims = parse_input(input_size, flag="input_size")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     conv = get_convention(convention)  # fail fast on a bad name

@@ -27,7 +27,8 @@ COMMAND_MODULES = [
     "cnnlab.cli.shape",  # shape: one layer's arithmetic, step by step
     "cnnlab.cli.summary",  # summary, compare
     "cnnlab.cli.models",  # models
-    "cnnlab.cli.train",  # train, eval, predict, demo
+    "cnnlab.cli.train",  # train, eval, predict, recipes
+    "cnnlab.cli.demo",  # demo
     "cnnlab.cli.scratch",  # scratch train / gradcheck
 ]
 
@@ -43,6 +44,11 @@ EXAMPLES = """examples:
   cnnlab scratch train lenet5 --data digits
 
 Every command has its own --help. Docs: README.md and docs/."""
+
+
+def cli_note(message: str) -> None:
+    """A note to the user on stderr (e.g. how an ambiguous --input was read)."""
+    err_console.print(f"[cyan]note:[/] {escape(message)}", highlight=False)
 
 
 def build_parser() -> argparse.ArgumentParser:

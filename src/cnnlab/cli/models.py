@@ -112,7 +112,7 @@ def _family_order(family: str) -> int:
 
 
 def _measure(names, args, console):
-    from cnnlab.models.registry import zoo_table
+    from cnnlab.analysis.zoo import zoo_table
 
     if args.no_macs or args.format != "table":
         return zoo_table(names, macs=not args.no_macs, cache=not args.no_cache)
@@ -130,22 +130,18 @@ def _cell(column: str, value) -> str:
     if column == "params":
         return f"{value:,}"
     if column == "macs":
-        return _si(value)
+        from cnnlab._util import fmt_count
+
+        return fmt_count(value)
     return str(value)
-
-
-def _si(n: int) -> str:
-    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if n >= div:
-            return f"{n / div:.2f} {unit}"
-    return str(n)
 
 
 def _details(args, console) -> int:
     import inspect
     import sys
 
-    from cnnlab.models.registry import get_info, model_options, zoo_table
+    from cnnlab.analysis.zoo import zoo_table
+    from cnnlab.models.registry import get_info, model_options
 
     info = get_info(args.name)
     row = zoo_table([info.name], macs=not args.no_macs, cache=not args.no_cache)[0]

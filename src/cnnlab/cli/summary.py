@@ -102,11 +102,15 @@ def _emit(text: str, output: str | None) -> None:
 
 
 def run_summary(args) -> int:
+    from cnnlab._util import parse_input
     from cnnlab.analysis import summary
-    from cnnlab.analysis.resolve import load_model, parse_input
+    from cnnlab.analysis.resolve import load_model
+    from cnnlab.cli import cli_note
     from cnnlab.errors import ConfigError
 
-    dims = parse_input(args.input) if args.input else None  # bad --input fails before loading
+    dims = (
+        parse_input(args.input, on_note=cli_note) if args.input else None
+    )  # bad --input fails before loading
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
     model, default, name = load_model(args.model)
@@ -142,8 +146,9 @@ def _side(text, dims):
 
 
 def run_compare(args) -> int:
+    from cnnlab._util import parse_input
     from cnnlab.analysis.compare import BUILTINS, builtin, compare
-    from cnnlab.analysis.resolve import parse_input
+    from cnnlab.cli import cli_note
     from cnnlab.errors import ConfigError
 
     name = args.builtin or (args.a if args.a in BUILTINS and args.b is None else None)
@@ -155,8 +160,10 @@ def run_compare(args) -> int:
                 "compare needs two models or layer specs, or a built-in",
                 f"e.g. cnnlab compare resnet18 resnet34, or one of: {', '.join(BUILTINS)}",
             )
-        dims = parse_input(args.input) if args.input else None
-        dims_b = parse_input(args.input_b) if args.input_b else dims
+        dims = parse_input(args.input, on_note=cli_note) if args.input else None
+        dims_b = (
+            parse_input(args.input_b, flag="--input-b", on_note=cli_note) if args.input_b else dims
+        )
         ma, ia, la = _side(args.a, dims)
         mb, ib, lb = _side(args.b, dims_b)
         cmp = compare(

@@ -1,4 +1,4 @@
-"""``cnnlab train | eval | predict | demo | recipes``: training and using trained models.
+"""``cnnlab train | eval | predict | recipes``: training and using trained models.
 
 Torch and the training package are imported inside the handlers so ``cnnlab --help`` is instant.
 """
@@ -23,62 +23,33 @@ Every run writes runs/<name>/: config.yaml, metrics.csv/.jsonl, last.pt/best.pt 
 loss.png, accuracy.png, confusion.csv/.png, per_class.csv and summary.json.
 """
 
-# flag -> TrainConfig field; every flag defaults to None so a recipe's value survives
-# unless the flag is given.
-_FLAGS = [
-    ("--data", dict(metavar="NAME", help="digits (built in), mnist, fashion-mnist, cifar10, "
-                    "cifar100, cifar10-jpeg, or an image folder [default: digits]")),
-    ("--data-dir", dict(metavar="DIR", help="where the dataset files are "
-                        "[default: $CNNLAB_DATA or ~/.cache/cnnlab/data]")),
-    ("--epochs", dict(type=float, help="epochs (fractions allowed) [default: 10]")),
-    ("--batch-size", dict(type=int, help="global batch size [default: 128]")),
-    ("--lr", dict(type=float, help="peak learning rate [default: 0.05]")),
-    ("--optimizer", dict(choices=["sgd", "nesterov", "adamw"], help="[default: sgd]")),
-    ("--momentum", dict(type=float, help="SGD momentum [default: 0.9]")),
-    ("--schedule", dict(choices=["constant", "step", "cosine", "onecycle"],
-                        help="lr schedule after the warm-up [default: cosine]")),
-    ("--warmup", dict(type=float, metavar="EPOCHS", help="linear warm-up [default: 0]")),
-    ("--weight-decay", dict(type=float, help="decoupled weight decay on weights (not biases/BN) "
-                            "[default: 5e-4]")),
-    ("--l2", dict(type=float, metavar="LAMBDA", help="L2 loss term LAMBDA*sum W^2 [default: 0]")),
-    ("--l1", dict(type=float, metavar="LAMBDA", help="L1 loss term LAMBDA*sum |W|; with "
-                  "--elastic-net the elastic net's strength [default: 0]")),
-    ("--elastic-net", dict(type=float, metavar="BETA", help="elastic net (seed 001): "
-                           "l1 * sum(BETA*W^2 + |W|)")),
-    ("--label-smoothing", dict(type=float, help="[default: 0]")),
-    ("--aux-weight", dict(type=float, help="GoogLeNet's auxiliary loss weight [default: 0.3]")),
-    ("--augment", dict(metavar="PRESET", help="batch augmentation preset of cnnlab.data "
-                       "[default: none]")),
-    ("--preprocess", dict(choices=["standardize", "channel-mean", "mean-image", "none"],
-                          help="fitted on the training split, stored in the checkpoint "
-                          "[default: standardize]")),
-    ("--tta", dict(choices=["none", "flip", "10crop", "multiscale"],
-                   help="test-time augmentation of the final evaluation [default: none]")),
-    ("--ema", dict(type=float, metavar="DECAY", help="keep an EMA of the weights, e.g. 0.999")),
-    ("--input-size", dict(type=int, metavar="PX", help="model input side [default: the model's]")),
-    ("--val-fraction", dict(type=float, help="hold out this fraction of train for validation "
-                            "instead of scoring the test split [default: 0]")),
-    ("--seed", dict(type=int, help="[default: 0]")),
-    ("--device", dict(help="cpu, cuda, cuda:N or auto [default: auto]")),
-    ("--threads", dict(type=int, help="CPU threads [default: all cores this process may use]")),
-    ("--target", dict(type=float, metavar="TOP1", dest="target_top1",
-                      help="stop once the validation top-1 reaches TOP1 percent")),
-    ("--eval-every", dict(type=int, metavar="EPOCHS", help="[default: 1]")),
-    ("--name", dict(help="run folder name [default: MODEL-DATA-TIME]")),
-    ("--runs-dir", dict(metavar="DIR", help="[default: runs]")),
-    ("--finetune", dict(metavar="CKPT", help="start from a cnnlab checkpoint or a state-dict file "
-                        "(e.g. torchvision's); the head is replaced for the new class count")),
-    ("--backbone-lr-mult", dict(type=float, metavar="M", help="backbone lr = M x --lr when "
-                                "fine-tuning [default: 1]")),
-]  # fmt: skip
-_SWITCHES = [
-    ("--download", "fetch a missing MNIST / Fashion-MNIST / CIFAR archive when online"),
-    ("--amp", "bf16 autocast (CUDA; allowed on CPU but rarely faster there)"),
-    ("--compile", "torch.compile the model"),
-    ("--deterministic", "deterministic algorithms and seeded everything: runs repeat exactly"),
-    ("--freeze-backbone", "fine-tuning: train only the new head"),
-    ("--channels-last", "channels_last (NHWC) memory format [default: on]"),
-]
+
+def train_flags():
+    """``(flag, field name, argparse keywords)`` for every TrainConfig field made with ``opt``:
+    the type, choices and ``[default: ...]`` come from the field, so the flags cannot drift
+    from the config. Every flag defaults to None so a recipe's value survives unless given."""
+    import dataclasses
+    import typing
+
+    from cnnlab.training.config import TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    out = []
+    for f in dataclasses.fields(TrainConfig):
+        if "help" not in f.metadata:
+            continue
+        flag = f.metadata["flag"] or "--" + f.name.replace("_", "-")
+        kind = next(
+            t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None)
+        )
+        kw = dict(f.metadata["argparse"], dest=f.name, default=None)
+        shown = "" if f.default is None else f" [default: {f.default}]"
+        if kind is bool:
+            kw.update(action="store_true", help=f.metadata["help"])
+        else:
+            kw.update(type=kind, help=(f.metadata["help"] + shown).strip())
+        out.append((flag, f.name, kw))
+    return out
 
 
 def register(sub, formatter_class) -> None:
@@ -94,10 +65,8 @@ def register(sub, formatter_class) -> None:
     p.add_argument("model", nargs="?", metavar="MODEL", help="a zoo model (`cnnlab models`)")
     p.add_argument("--recipe", metavar="NAME", help="start from a named recipe (`cnnlab recipes`)")
     p.add_argument("--config", metavar="YAML", help="start from a config.yaml of an earlier run")
-    for flag, kw in _FLAGS:
-        p.add_argument(flag, default=None, **kw)
-    for flag, text in _SWITCHES:
-        p.add_argument(flag, action="store_true", default=None, help=text)
+    for flag, _, kw in train_flags():
+        p.add_argument(flag, **kw)
     p.add_argument("--option", "-O", action="append", metavar="KEY=VALUE", default=[],
                    help="a model builder option, e.g. -O dropout=0.3 -O widths=[24,48] "
                    "(values read as YAML; repeatable)")  # fmt: skip
@@ -105,6 +74,12 @@ def register(sub, formatter_class) -> None:
     p.add_argument("--nproc", type=int, metavar="N", help="run N processes with torchrun (DDP)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (CSVs stay)")
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        default=None,
+        help="channels_last (NHWC) memory format [default: on]",
+    )
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW tensors")
     p.set_defaults(func=_train)
 
@@ -145,22 +120,6 @@ def register(sub, formatter_class) -> None:
     pr.add_argument("--device", default="cpu")
     pr.set_defaults(func=_predict)
 
-    d = sub.add_parser(
-        "demo",
-        help="train LeNet-5 on the built-in digits in under a minute (no download)",
-        description="The main job: print LeNet-5's layer table, train it on scikit-learn's "
-        "digits (built in, upscaled to 32x32) on the CPU, print the accuracy and leave the run "
-        "folder with its plots.",
-        epilog="example:\n  cnnlab demo\n  cnnlab demo --epochs 3 --runs-dir /tmp/runs\n",
-        formatter_class=formatter_class,
-    )
-    d.add_argument("--epochs", type=float, default=None)
-    d.add_argument("--runs-dir", default="runs")
-    d.add_argument("--name", default=None)
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--quiet", action="store_true")
-    d.set_defaults(func=_demo)
-
     r = sub.add_parser(
         "recipes",
         help="list the named training recipes",
@@ -185,18 +144,15 @@ def config_from_args(args):
     changes = {}
     if args.model:
         changes["model"] = args.model
-    for flag, kw in _FLAGS:
-        key = kw.get("dest") or flag.lstrip("-").replace("-", "_")
+    for _, key, _ in train_flags():
         if getattr(args, key, None) is not None:
             changes[key] = getattr(args, key)
-    for flag, _ in _SWITCHES:
-        key = flag.lstrip("-").replace("-", "_")
-        if getattr(args, key, None):
-            changes[key] = True
     if args.quiet:
         changes["quiet"] = True
     if args.no_plots:
         changes["plots"] = False
+    if args.channels_last:
+        changes["channels_last"] = True
     if args.no_channels_last:
         changes["channels_last"] = False
     if args.option:
@@ -235,19 +191,19 @@ def _train(args) -> int:
         from cnnlab.training.config import TrainConfig
 
         cfg = TrainConfig(epochs=args.epochs or 0.0001, quiet=bool(args.quiet))
-        result = train(cfg, resume=args.resume)
+        result = train(cfg, resume=args.resume, on_finish=[print_outcome])
     else:
-        result = train(config_from_args(args))
-    return report(result)
+        result = train(config_from_args(args), on_finish=[print_outcome])
+    return exit_code(result)
 
 
-def report(result) -> int:
-    """Print a run's outcome; the exit status says how it ended."""
+def print_outcome(folder, result) -> None:
+    """The ``on_finish`` hook of ``cnnlab train`` and ``cnnlab demo``: the run's outcome as a
+    table (or the interruption / divergence message on stderr)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    if int(os.environ.get("RANK", "0")) != 0:
-        return 0
     console = Console()
     s = result.summary
     if result.status in ("completed", "target-reached"):
@@ -258,15 +214,17 @@ def report(result) -> int:
         t.add_row("epochs / steps", f"{s['epochs']} / {s['steps']}")
         t.add_row("wall time", f"{s['wall_seconds']:.1f} s on {s['device']}"
                   + (f" x{s['world_size']}" if s["world_size"] > 1 else ""))  # fmt: skip
-        t.add_row("run folder", str(result.run_dir))
+        t.add_row("run folder", str(folder.path))
         console.print(t)
-        return 0
-    err = Console(stderr=True)
-    if result.status == "interrupted":
-        err.print(f"[yellow]{result.message}[/]", highlight=False)
-        return 130
-    err.print(f"[bold red]error:[/] {result.message}", highlight=False)
-    return 1
+    elif result.status == "interrupted":
+        Console(stderr=True).print(f"[yellow]{escape(result.message)}[/]", highlight=False)
+    else:
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(result.message)}", highlight=False)
+
+
+def exit_code(result) -> int:
+    """0 when the run completed (or reached its target), 130 interrupted, 1 diverged."""
+    return {"completed": 0, "target-reached": 0, "interrupted": 130}.get(result.status, 1)
 
 
 def _torchrun(args) -> int:
@@ -304,7 +262,8 @@ def _eval(args) -> int:
     from cnnlab.data import load_dataset
     from cnnlab.training.evaluate import evaluate
     from cnnlab.training.inference import load_trained
-    from cnnlab.training.trainer import resolve_device, save_confusion
+    from cnnlab.training.run_folder import RunFolder
+    from cnnlab.training.trainer import resolve_device
 
     device = resolve_device(args.device)
     tr = load_trained(args.checkpoint, device=device, ema=not args.no_ema)
@@ -336,10 +295,9 @@ def _eval(args) -> int:
     console.print(t)
     console.print(f"top-1 [bold]{res.top1:.2f}%[/]  top-5 {res.top5:.2f}%  loss {res.loss:.4f}  "
                   f"({res.n} images, TTA {args.tta})")  # fmt: skip
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent
-    out.mkdir(parents=True, exist_ok=True)
+    out = RunFolder(Path(args.out) if args.out else Path(args.checkpoint).parent)
     stem = f"confusion-{Path(str(name)).name}-{args.split}-{args.tta}"
-    csv_path, png = save_confusion(res, tr.classes, out, stem=stem)
+    csv_path, png = out.save_confusion(res, tr.classes, split=args.split, stem=stem)
     console.print(f"confusion matrix: {csv_path}, {png}")
     return 0
 
@@ -381,18 +339,6 @@ def _predict(args) -> int:
             t.add_row(str(r), tr.classes[ci], f"{100 * pi:.2f}%")
         console.print(t)
     return 0
-
-
-# ------------------------------------------------------------------------------------- demo
-
-
-def _demo(args) -> int:
-    from rich.console import Console
-
-    from cnnlab.training.demo import run_demo
-
-    return run_demo(epochs=args.epochs, runs_dir=args.runs_dir, name=args.name, seed=args.seed,
-                    quiet=args.quiet, console=Console())  # fmt: skip
 
 
 def _recipes(args) -> int:

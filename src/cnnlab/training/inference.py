@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cnnlab.data.pipeline import InputPipeline
 from cnnlab.errors import DataError
+from cnnlab.models import create
 from cnnlab.training.checkpoint import load_checkpoint
-from cnnlab.training.models import build_model
-from cnnlab.training.pipeline import InputPipeline
 
 
 @dataclass
@@ -40,7 +40,7 @@ def load_trained(path: str | Path, *, device="cpu", ema: bool = True) -> Trained
             f"{path} is not a cnnlab training checkpoint",
             "give runs/<name>/best.pt or last.pt written by `cnnlab train`",
         )
-    model = build_model(state["model_name"], **state["model_options"])
+    model = create(state["model_name"], **state["model_options"])
     use_ema = bool(ema and state.get("ema"))
     model.load_state_dict(state["ema"]["module"] if use_ema else state["model"])
     model.to(device).eval()

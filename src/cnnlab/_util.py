@@ -98,7 +98,8 @@ def parse_input(
     dims = tuple(int(p) for p in parts)
     if any(d <= 0 for d in dims):
         raise ConfigError(
-            f"malformed {flag} {text!r}: a dimension is zero", "every dimension must be > 0"
+            f"malformed {flag} {text!r}: a dimension is zero",
+            "every dimension must be > 0; " + _FORM,
         )
     if len(dims) == 1 and flat:
         return dims

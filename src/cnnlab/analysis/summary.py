@@ -19,26 +19,10 @@ from torch import nn
 from cnnlab._util import parse_input
 from cnnlab.analysis import render
 from cnnlab.analysis.conventions import get_convention
+from cnnlab.analysis.ops import ADAPTIVE_POOL_OPS, CONV_OPS, MATMUL_OPS, POOL_OPS
 from cnnlab.analysis.trace import Trace, TraceError, trace
 from cnnlab.arithmetic import activation_bytes, dtype_bits
 from cnnlab.errors import ConfigError, ShapeError
-
-_POOL_OPS = {
-    "aten.max_pool1d",
-    "aten.max_pool2d",
-    "aten.max_pool3d",
-    "aten.max_pool2d_with_indices",
-    "aten.max_pool3d_with_indices",
-    "aten.avg_pool1d",
-    "aten.avg_pool2d",
-    "aten.avg_pool3d",
-}
-_ADAPTIVE_OPS = {
-    "aten._adaptive_avg_pool2d",
-    "aten._adaptive_avg_pool3d",
-    "aten.adaptive_max_pool2d",
-    "aten.adaptive_max_pool3d",
-}
 
 
 @dataclass
@@ -92,7 +76,7 @@ def _ints(v, n):
 def _layer_geometry(row: LayerRow, call) -> None:
     """Fill filters/kernel/stride/padding from the row's main op (conv, pool or matmul)."""
     for op in call.ops:
-        if op.name in ("aten.convolution", "aten._convolution"):
+        if op.name in CONV_OPS:
             w = op.args[1]
             n = w.dim() - 2
             out = op.out
@@ -103,7 +87,7 @@ def _layer_geometry(row: LayerRow, call) -> None:
             row.dilation = dil if any(d != 1 for d in dil) else None
             row.groups = groups if groups != 1 else None
             return
-        if op.name in _POOL_OPS:
+        if op.name in POOL_OPS:
             n = (op.out[0] if isinstance(op.out, tuple) else op.out).dim() - 2
             row.kernel = _ints(op.args[1], n)
             row.stride = _ints(op.args[2] if len(op.args) > 2 else None, n) or row.kernel
@@ -112,7 +96,7 @@ def _layer_geometry(row: LayerRow, call) -> None:
                 dil = _ints(op.args[4], n)
                 row.dilation = dil if any(d != 1 for d in dil) else None
             return
-        if op.name in _ADAPTIVE_OPS or (op.name == "aten.mean" and op.args[0].dim() >= 3):
+        if op.name in ADAPTIVE_POOL_OPS or (op.name == "aten.mean" and op.args[0].dim() >= 3):
             x = op.args[0]
             out = op.out[0] if isinstance(op.out, tuple) else op.out
             n = x.dim() - 2
@@ -125,7 +109,7 @@ def _layer_geometry(row: LayerRow, call) -> None:
                 row.kernel, row.stride = [int(a) for a in x.shape[2:]], [1] * n
             row.padding = [0] * n if row.kernel else None
             return
-        if op.name in ("aten.addmm", "aten.mm", "aten.bmm", "aten.baddbmm"):
+        if op.name in MATMUL_OPS:
             row.filters = int(op.out.shape[-1])
             return
 

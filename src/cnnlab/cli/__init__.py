@@ -14,13 +14,11 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
+# coloured --help that keeps example lines as written (rich-argparse is a dependency)
+from rich_argparse import RawDescriptionRichHelpFormatter as HelpFormatter
+
 from cnnlab import __version__
 from cnnlab.errors import CnnlabError
-
-try:  # coloured --help that keeps example lines as written
-    from rich_argparse import RawDescriptionRichHelpFormatter as HelpFormatter
-except ImportError:  # pragma: no cover
-    HelpFormatter = argparse.RawDescriptionHelpFormatter
 
 # One module per part; each defines ``register(subparsers)``.
 COMMAND_MODULES = [
@@ -29,6 +27,7 @@ COMMAND_MODULES = [
     "cnnlab.cli.models",  # models
     "cnnlab.cli.train",  # train, eval, predict, recipes
     "cnnlab.cli.demo",  # demo
+    "cnnlab.cli.cache",  # cache [clear]
     "cnnlab.cli.scratch",  # scratch train / gradcheck
 ]
 

@@ -187,13 +187,9 @@ def _train(args):
 
 
 def _blas_threads(n):
-    """Limit BLAS threads with threadpoolctl (installed with scikit-learn), if available."""
-    import contextlib
+    """Limit BLAS threads with threadpoolctl (a dependency)."""
+    from threadpoolctl import threadpool_limits
 
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        return contextlib.nullcontext()
     return threadpool_limits(n, user_api="blas")
 
 

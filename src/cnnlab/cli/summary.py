@@ -89,14 +89,15 @@ def _common(p, formats=FORMATS) -> None:
 
 def _emit(text: str, output: str | None) -> None:
     if output:
-        from pathlib import Path
-
+        from cnnlab._util import atomic_write
         from cnnlab.errors import ConfigError
 
         try:
-            Path(output).write_text(text, encoding="utf-8")
+            atomic_write(output, text)
         except OSError as e:
-            raise ConfigError(f"cannot write {output!r}: {e.strerror}") from None
+            raise ConfigError(
+                f"cannot write {output!r}: {e.strerror}", "choose a writable --output path"
+            ) from None
     else:
         sys.stdout.write(text)
 

@@ -2,6 +2,9 @@
 
 ``create(name, num_classes=..., in_channels=..., **options)`` builds a model; an unknown
 name suggests close names, and an option the builder does not take names the ones it does.
+Families register themselves when ``cnnlab.models`` imports them; importing this module
+imports its package first, so the registry is full whenever it is used (and it imports no
+family back: the arrows point one way).
 """
 
 from __future__ import annotations
@@ -58,19 +61,12 @@ def register_model(
     return deco
 
 
-def _load_families() -> None:
-    # Importing the package imports every family module, which registers its builders.
-    import cnnlab.models  # noqa: F401
-
-
 def list_models(family: str | None = None) -> list[str]:
     """Names of all registered models (optionally of one family), sorted."""
-    _load_families()
     return sorted(n for n, i in _REGISTRY.items() if family is None or i.family == family)
 
 
 def get_info(name: str) -> ModelInfo:
-    _load_families()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -119,11 +115,9 @@ def create(name: str, *, weights: str | None = None, **options):
 
 def registration_order() -> list[str]:
     """All model names in the order their families registered them (a family's own order)."""
-    _load_families()
     return list(_REGISTRY)
 
 
 def families() -> list[str]:
     """Family names, in registration order of their first model."""
-    _load_families()
     return list(dict.fromkeys(i.family for i in _REGISTRY.values()))

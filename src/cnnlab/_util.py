@@ -66,7 +66,7 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable) -> Path:
 # ------------------------------------------------------------------------------ input sizes
 
 _SEP = re.compile(r"\s*[x×X*,]\s*")
-_FORM = "write it as CxHxW (channels first), e.g. --input 3x224x224"
+_FORM = "expected CxHxW like 3x227x227 (channels first)"
 
 
 def parse_input(
@@ -92,14 +92,15 @@ def parse_input(
                 "give the input as C, H, W (no batch dimension)",
             )
         return dims
+    form = _FORM + (", or a single number for fc" if flat else "")
     parts = _SEP.split(str(text).strip()) if isinstance(text, str) else []
     if not parts or not all(p.isdigit() for p in parts):
-        raise ConfigError(f"malformed {flag} {text!r}", _FORM + (" or one number" * flat))
+        raise ConfigError(f"malformed {flag} {text!r}", form)
     dims = tuple(int(p) for p in parts)
     if any(d <= 0 for d in dims):
         raise ConfigError(
             f"malformed {flag} {text!r}: a dimension is zero",
-            "every dimension must be > 0; " + _FORM,
+            "every dimension must be > 0; " + form,
         )
     if len(dims) == 1 and flat:
         return dims

@@ -21,7 +21,8 @@ def digits_run(tmp_path_factory):
 def test_train_writes_the_run(digits_run):
     s = json.loads((digits_run / "summary.json").read_text())
     assert s["model"] == "lenet5" and s["dataset"] == "digits" and s["epochs"] == 1
-    assert 0 <= s["final"]["top1"] <= 100 and s["final"]["top5"] >= s["final"]["top1"]
+    assert 0 <= s["test"]["top1"] <= 100 and s["test"]["top5"] >= s["test"]["top1"]
+    assert s["splits"]["test"]["images"] == 359 and s["splits"]["validation"]["images"] == 144
     assert (digits_run / "loss.png").stat().st_size > 1000
 
 

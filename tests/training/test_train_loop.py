@@ -18,7 +18,7 @@ def _same_weights(a: dict, b: dict) -> bool:
 
 def test_run_folder_and_summary_schema(tmp_path, bars, tiny_config):
     tr, te = bars
-    res = train(tiny_config(tmp_path, epochs=2, plots=True), train_set=tr, eval_set=te)
+    res = train(tiny_config(tmp_path, epochs=2, plots=True), train_set=tr, test_set=te)
     d = res.run_dir
     assert res.status == "completed"
     for f in ["config.yaml", "metrics.csv", "metrics.jsonl", "last.pt", "best.pt", "loss.png",
@@ -27,10 +27,14 @@ def test_run_folder_and_summary_schema(tmp_path, bars, tiny_config):
         assert (d / f).is_file(), f
     assert not list(d.glob("*.sha256")) and not list(d.glob(".*.tmp"))  # checksum inside
     s = json.loads((d / "summary.json").read_text())
-    assert {"model", "dataset", "epochs", "wall_seconds", "final", "best"} <= s.keys()
-    assert set(s["final"]) == {"top1", "top5", "loss"} and set(s["best"]) == {"epoch", "top1"}
+    assert {"model", "dataset", "epochs", "wall_seconds", "validation", "test", "best"} <= s.keys()
+    assert {"top1", "top5", "loss", "n", "weights"} <= set(s["test"])
+    assert set(s["best"]) == {"epoch", "top1"} and s["validation"]["epoch"] == 2
     assert s["model"] == "lenet5" and s["dataset"] == "bars" and s["epochs"] == 2
-    assert s["final"]["top1"] > 50  # the bars are learnable in 12 steps
+    assert s["splits"] == {"train": {"name": "bars[train]", "images": 173},
+                           "validation": {"name": "bars[val]", "images": 19},
+                           "test": {"name": "bars", "images": 64}}  # fmt: skip
+    assert s["test"]["top1"] > 50 and s["test"]["n"] == 64  # the bars are learnable
     rows = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
     assert (d / "metrics.csv").read_text().splitlines()[0].startswith("epoch,step,lr,")
@@ -132,5 +136,6 @@ def test_googlenet_aux_weight_comes_from_the_zoo():
 def test_holdout_when_only_a_training_set_is_given(tmp_path, bars, tiny_config):
     tr, _ = bars
     res = train(tiny_config(tmp_path, epochs=1, val_fraction=0.25), train_set=tr)
-    assert res.final.n == 48  # 25% of 192 held out, never trained on
-    assert res.summary["dataset"] == "bars[train]"
+    assert res.final is None and res.summary["test"] is None  # no test split given
+    assert res.summary["splits"]["validation"] == {"name": "bars[val]", "images": 48}
+    assert res.summary["splits"]["train"]["images"] == 144  # 25% held out, never trained on

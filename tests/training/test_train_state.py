@@ -95,7 +95,7 @@ def test_on_finish_hooks_get_the_folder_and_the_result(tmp_path, bars, tiny_conf
 
     def hook(folder, result):
         seen.append((folder.name, result.status, folder.file("summary.json").is_file()))
-        folder.write_text("report.txt", f"top-1 {result.summary['final']['top1']}\n")
+        folder.write_text("report.txt", f"top-1 {result.summary['test']}\n")
 
     res = train(tiny_config(tmp_path, epochs=1), train_set=tr, eval_set=te, on_finish=[hook])
     assert seen == [("t", "completed", True)]

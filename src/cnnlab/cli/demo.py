@@ -63,8 +63,10 @@ def run_demo(*, epochs=None, runs_dir="runs", name=None, seed=0, quiet=False, co
     def where_next(folder, result) -> None:
         if result.status == "completed":
             console.print(
-                f"test accuracy [bold green]{result.summary['final']['top1']:.2f}%[/] on "
-                f"{result.final.n} held-out digits in {result.summary['wall_seconds']:.1f} s.\n"
+                f"test accuracy [bold green]{result.summary['test']['top1']:.2f}%[/] on "
+                f"{result.final.n} unseen test digits (best.pt chosen on "
+                f"{result.summary['splits']['validation']['images']} validation digits) in "
+                f"{result.summary['wall_seconds']:.1f} s.\n"
                 f"plots: {folder.path}/loss.png, accuracy.png, confusion.png; try\n"
                 f"  cnnlab eval {folder.path}/best.pt\n"
                 f"  cnnlab train --recipe lenet5-mnist --data-dir DIR   (MNIST, 99%+)"

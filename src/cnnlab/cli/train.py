@@ -97,7 +97,10 @@ def register(sub, formatter_class) -> None:
     e.add_argument("--data", help="dataset [default: the one it was trained on]")
     e.add_argument("--data-dir", metavar="DIR")
     e.add_argument("--download", action="store_true", help="fetch a missing archive when online")
-    e.add_argument("--split", default="test", choices=["train", "test"])
+    e.add_argument("--split", default="test", choices=["train", "val", "test"],
+                   help="test (default); val: the run's validation split (its own, or the part "
+                   "of train it held out, drawn again from its seed); train: the part it "
+                   "trained on")  # fmt: skip
     e.add_argument("--tta", default="none", choices=["none", "flip", "10crop", "multiscale"])
     e.add_argument("--batch-size", type=int, default=512)
     e.add_argument("--device", default="auto")
@@ -141,6 +144,18 @@ def config_from_args(args):
     cfg = TrainConfig.load_yaml(args.config) if args.config else TrainConfig()
     if args.recipe:
         cfg = cfg.replace(**get_recipe(args.recipe).config, recipe=args.recipe)
+    changes = explicit_changes(args, cfg)
+    cfg = cfg.replace(**changes)
+    if not (args.model or args.recipe or args.config):
+        raise ConfigError(
+            "which model? give MODEL, --recipe NAME or --config YAML",
+            "e.g. `cnnlab train lenet5 --data digits` or `cnnlab train --recipe lenet5-mnist`",
+        )
+    return cfg.validate()
+
+
+def explicit_changes(args, cfg=None) -> dict:
+    """The config fields the command line sets explicitly (MODEL, flags, switches, -O)."""
     changes = {}
     if args.model:
         changes["model"] = args.model
@@ -156,14 +171,9 @@ def config_from_args(args):
     if args.no_channels_last:
         changes["channels_last"] = False
     if args.option:
-        changes["model_options"] = {**cfg.model_options, **_parse_options(args.option)}
-    cfg = cfg.replace(**changes)
-    if not (args.model or args.recipe or args.config):
-        raise ConfigError(
-            "which model? give MODEL, --recipe NAME or --config YAML",
-            "e.g. `cnnlab train lenet5 --data digits` or `cnnlab train --recipe lenet5-mnist`",
-        )
-    return cfg.validate()
+        base = cfg.model_options if cfg is not None else {}
+        changes["model_options"] = {**base, **_parse_options(args.option)}
+    return changes
 
 
 def _parse_options(items: list[str]) -> dict:
@@ -188,10 +198,16 @@ def _train(args) -> int:
     from cnnlab.training.trainer import train
 
     if args.resume:
-        from cnnlab.training.config import TrainConfig
+        if args.recipe or args.config:
+            from cnnlab.errors import ConfigError
 
-        cfg = TrainConfig(epochs=args.epochs or 0.0001, quiet=bool(args.quiet))
-        result = train(cfg, resume=args.resume, on_finish=[print_outcome])
+            raise ConfigError(
+                "--resume continues a run with its own settings; it cannot take "
+                + ("--recipe" if args.recipe else "--config"),
+                "drop it (the run's config is in its checkpoint), or start a new run",
+            )
+        changes = explicit_changes(args)
+        result = train(None, resume=args.resume, changes=changes, on_finish=[print_outcome])
     else:
         result = train(config_from_args(args), on_finish=[print_outcome])
     return exit_code(result)
@@ -206,11 +222,20 @@ def print_outcome(folder, result) -> None:
 
     console = Console()
     s = result.summary
-    if result.status in ("completed", "target-reached"):
+    if result.status in ("completed", "target-reached", "early-stopped"):
         t = Table(title=f"{s['model']} on {s['dataset']}: {result.status}", show_header=False)
-        t.add_row("final top-1 / top-5", f"{s['final']['top1']:.2f}% / {s['final']['top5']:.2f}%")
-        t.add_row("final loss", f"{s['final']['loss']:.4f}")
-        t.add_row("best top-1", f"{s['best']['top1']:.2f}% (epoch {s['best']['epoch']})")
+        if s["test"] is not None:
+            te = s["test"]
+            t.add_row("test top-1 / top-5", f"{te['top1']:.2f}% / {te['top5']:.2f}%  "
+                      f"({te['n']:,} images, scored once)")  # fmt: skip
+            t.add_row("test loss", f"{te['loss']:.4f}")
+            t.add_row("weights tested", te["weights"])
+        else:
+            t.add_row("test", "no test split: nothing scored on unseen data")
+        if s["best"]["epoch"] is not None:
+            n_val = s["splits"]["validation"]["images"]
+            t.add_row("best validation top-1", f"{s['best']['top1']:.2f}% (epoch "
+                      f"{s['best']['epoch']}, {n_val:,} images)")  # fmt: skip
         t.add_row("epochs / steps", f"{s['epochs']} / {s['steps']}")
         t.add_row("wall time", f"{s['wall_seconds']:.1f} s on {s['device']}"
                   + (f" x{s['world_size']}" if s["world_size"] > 1 else ""))  # fmt: skip
@@ -223,8 +248,10 @@ def print_outcome(folder, result) -> None:
 
 
 def exit_code(result) -> int:
-    """0 when the run completed (or reached its target), 130 interrupted, 1 diverged."""
-    return {"completed": 0, "target-reached": 0, "interrupted": 130}.get(result.status, 1)
+    """0 when the run finished (completed, target reached, stopped early), 130 interrupted,
+    1 diverged."""
+    codes = {"completed": 0, "target-reached": 0, "early-stopped": 0, "interrupted": 130}
+    return codes.get(result.status, 1)
 
 
 def _torchrun(args) -> int:
@@ -259,21 +286,26 @@ def _eval(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from cnnlab.data import load_dataset
+    from cnnlab.errors import ConfigError
+    from cnnlab.training.config import TrainConfig
     from cnnlab.training.evaluate import evaluate
     from cnnlab.training.inference import load_trained
     from cnnlab.training.run_folder import RunFolder
-    from cnnlab.training.trainer import resolve_device
+    from cnnlab.training.trainer import resolve_device, split_data
 
     device = resolve_device(args.device)
     tr = load_trained(args.checkpoint, device=device, ema=not args.no_ema)
-    cfg = tr.state["config"]
-    name = args.data or cfg["data"]
-    data_dir = args.data_dir or cfg.get("data_dir")
-    ds = load_dataset(name, split=args.split, data_dir=data_dir, download=args.download)
+    cfg = TrainConfig.from_dict(tr.state["config"])
+    name = args.data or cfg.data
+    cfg = cfg.replace(data=name, data_dir=args.data_dir or cfg.data_dir, download=args.download,
+                      target_top1=None, patience=None)  # fmt: skip
+    splits = dict(zip(("train", "val", "test"), split_data(cfg)))  # as the run split them
+    ds = splits[args.split]
+    if ds is None:
+        have = ", ".join(k for k, v in splits.items() if v is not None)
+        raise ConfigError(f"{name} has no {args.split} split for this run",
+                          f"use --split with one of: {have}")  # fmt: skip
     if list(ds.classes) != tr.classes:
-        from cnnlab.errors import ConfigError
-
         raise ConfigError(
             f"{name} has classes {ds.classes[:5]}..., the checkpoint was trained on "
             f"{tr.classes[:5]}...", "evaluate on the dataset the model was trained on")  # fmt: skip

@@ -49,9 +49,17 @@ class TrainConfig:
         metavar="DIR",
     )
     download: bool = opt(False, "fetch a missing MNIST / Fashion-MNIST / CIFAR archive when online")
+    image_size: int | None = opt(
+        None,
+        "resize every image on load: its shorter side to N, then the centre N x N crop "
+        "(for image folders of mixed sizes)",
+        metavar="N",
+    )
     input_size: int | None = opt(None, "model input side [default: the model's]", metavar="PX")
     val_fraction: float = opt(
-        0.0, "hold out this fraction of train for validation instead of scoring the test split"
+        0.1,
+        "fraction of the training split held out for validation, which chooses best.pt, early "
+        "stopping and --target (a dataset's own val split is used when it has one); 0: none",
     )
     # how long / how big
     epochs: float = opt(10, "epochs (fractions allowed)")
@@ -105,6 +113,11 @@ class TrainConfig:
     target_top1: float | None = opt(
         None, "stop once the validation top-1 reaches TOP1 percent", flag="--target", metavar="TOP1"
     )
+    patience: int | None = opt(
+        None,
+        "early stopping: stop after N evaluations without a better validation score",
+        metavar="N",
+    )
     eval_every: int = opt(
         1, "epochs between evaluations (the last is always evaluated)", metavar="EPOCHS"
     )
@@ -147,6 +160,11 @@ class TrainConfig:
             )
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        for k in ("eval_every", "eval_batch_size", "patience", "image_size", "input_size",
+                  "threads"):  # fmt: skip
+            v = getattr(self, k)
+            if v is not None and v < 1:
+                raise ConfigError(f"--{k.replace('_', '-')} must be >= 1, got {v}")
         if self.backbone_lr_mult < 0:
             raise ConfigError(f"--backbone-lr-mult must be >= 0, got {self.backbone_lr_mult}")
         return self
@@ -156,18 +174,22 @@ class TrainConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
+    def from_dict(cls, d: dict, *, source: str = "the config") -> TrainConfig:
+        """A config from plain data (a YAML file, a checkpoint); each value's type is checked
+        against its field, so a typo says which key and what it should be."""
+        if not isinstance(d, dict):
+            raise ConfigError(
+                f"{source} is not a mapping of keys to values (it holds a {type(d).__name__})",
+                "write one `key: value` per line, like runs/<name>/config.yaml",
+            )
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = [k for k in d if k not in names]
+        unknown = [str(k) for k in d if k not in names]
         if unknown:
             raise ConfigError(
-                f"unknown config key(s): {', '.join(unknown)}",
+                f"unknown key(s) in {source}: {', '.join(unknown)}",
                 suggest(unknown[0], names) or "see `cnnlab train --help`",
             )
-        d = dict(d)
-        for k in ("betas", "step_milestones"):
-            if k in d and d[k] is not None:
-                d[k] = tuple(d[k])
+        d = {k: _checked(k, v, source) for k, v in d.items()}
         return cls(**d)
 
     def replace(self, **changes) -> TrainConfig:
@@ -185,4 +207,60 @@ class TrainConfig:
     def load_yaml(cls, path: str | Path) -> TrainConfig:
         import yaml
 
-        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            what = (
+                "is not UTF-8 text"
+                if isinstance(e, UnicodeDecodeError)
+                else ("does not exist" if not path.exists() else f"cannot be read ({e.strerror})")
+            )
+            raise ConfigError(
+                f"--config {path} {what}",
+                "give the config.yaml of an earlier run (runs/<name>/config.yaml)",
+            ) from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            where = getattr(e, "problem_mark", None)
+            at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+            raise ConfigError(
+                f"--config {path} is not valid YAML{at}: {getattr(e, 'problem', e)}",
+                "write one `key: value` per line, like runs/<name>/config.yaml",
+            ) from None
+        return cls.from_dict(data or {}, source=f"--config {path}")
+
+
+def _checked(key: str, value, source: str):
+    """``value`` as field ``key``'s type, or a ConfigError naming the key and the type."""
+    import types
+    import typing
+
+    hint = typing.get_type_hints(TrainConfig)[key]
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    if optional:
+        hint = next(t for t in typing.get_args(hint) if t is not type(None))
+    kind = typing.get_origin(hint) or hint
+    if value is None:
+        if optional:
+            return None
+    elif kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if isinstance(value, int) else value
+    elif kind is tuple and isinstance(value, (list, tuple)):
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            return tuple(value)
+    elif (
+        kind is int
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        or kind in (str, bool, dict)
+        and isinstance(value, kind)
+    ):
+        return value
+    want = {float: "a number", int: "a whole number", str: "text", bool: "true or false",
+            tuple: "a list of numbers", dict: "a mapping"}[kind]  # fmt: skip
+    raise ConfigError(
+        f"{key} in {source} must be {want}, got {value!r}",
+        f"fix the value of {key} (see `cnnlab train --help` for --{key.replace('_', '-')})",
+    )

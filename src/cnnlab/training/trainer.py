@@ -46,6 +46,13 @@ from cnnlab.training.tasks import make_task
 __all__ = ["RunResult", "StepState", "TrainingDiverged", "metric_columns", "train"]
 
 
+FINISHED = ("completed", "target-reached", "early-stopped")
+# What `--resume` may change; everything else is the run's and stays as it was.
+RESUME_CAN_CHANGE = ("epochs", "quiet", "plots", "device", "threads", "eval_batch_size",
+                     "eval_every", "target_top1", "patience", "tta", "data_dir", "download",
+                     "compile")  # fmt: skip
+
+
 class TrainingDiverged(CnnlabError):
     """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
 
@@ -64,13 +71,13 @@ class StepState:
 
 @dataclass
 class RunResult:
-    status: str  # completed | target-reached | interrupted | diverged
+    status: str  # completed | target-reached | early-stopped | interrupted | diverged
     run_dir: Path | None
     summary: dict
     history: list[dict]
     model: nn.Module
     message: str = ""
-    final: object | None = None  # the task's result of the final evaluation
+    final: object | None = None  # the task's result on the test split (None: no test split)
     extras: dict = field(default_factory=dict)
 
 
@@ -83,29 +90,37 @@ def train(
     *,
     train_set=None,
     eval_set=None,
+    test_set=None,
     callbacks: list[Callable[[StepState], None]] | None = None,
     on_finish: list[Callable[[RunFolder, RunResult], None]] | None = None,
     resume: str | Path | None = None,
+    changes: dict | None = None,
     progress: bool | None = None,
 ) -> RunResult:
     """Train ``cfg.model`` on ``cfg.data`` (or the given ImageSets) and write ``runs/<name>/``.
 
+    Splits: ``eval_set`` is the *validation* set, evaluated every epoch to choose ``best.pt``,
+    stop early and reach ``--target``; ``test_set`` is scored once at the end, with the weights
+    validation chose. Loading ``cfg.data`` gives the dataset's test split and its validation
+    split (its own, or ``val_fraction`` held out of the training split).
+
     ``resume`` is a run folder or a checkpoint in one: the run continues with the checkpoint's
-    config (``cfg`` only supplies a larger ``epochs`` and ``quiet``). ``callbacks`` run after
-    every optimizer step; ``on_finish`` hooks run once at the end with ``(folder, result)``.
+    config; ``changes`` (or the fields where ``cfg`` differs from it) may change only
+    :data:`RESUME_CAN_CHANGE`. ``callbacks`` run after every optimizer step; ``on_finish``
+    hooks run once at the end with ``(folder, result)``.
     """
     folder, ckpt = None, None
     if resume is not None:
         folder, ckpt = open_resume(resume)
-        cfg = resume_config(ckpt, cfg)
+        cfg = resume_config(ckpt, cfg, changes)
     cfg = cfg.validate()
     device, dist = setup_devices(cfg)
     main = dist.is_main
 
     # data, model, input pipeline, optimizer: everything a step needs
-    train_set, eval_set = split_data(cfg, train_set, eval_set)
+    train_set, val_set, test_set = split_data(cfg, train_set, eval_set, test_set)
     task = make_task(cfg, train_set.classes)
-    in_ch, data_h, data_w = train_set.images.shape[1:]
+    in_ch = train_set.images.shape[1]
     torch.manual_seed(derive_seed(cfg.seed, "init"))  # every rank starts from the same weights
     model, heads, frozen = build_start_model(cfg, task.num_classes, in_ch, device)
     pipeline = make_pipeline(cfg, train_set, model, ckpt)
@@ -127,29 +142,24 @@ def train(
     else:
         folder = RunFolder.create(cfg.runs_dir, run_name(cfg), write=main)
     cfg = parts.cfg = cfg.replace(name=folder.name)
-    state.meta = {"kind": "train", "config": cfg.to_dict(), "model_name": cfg.model,
-                  "model_options": {"num_classes": task.num_classes, "in_channels": int(in_ch),
-                                    **cfg.model_options},
-                  "pipeline": pipeline.state_dict(), "classes": list(task.classes),
-                  "data": {"name": train_set.name, "size": [int(in_ch), int(data_h), int(data_w)]},
-                  "schedule": {"name": cfg.schedule, "total_steps": total_steps}}  # fmt: skip
+    state.meta = run_meta(cfg, task, train_set, pipeline, total_steps)
     folder.save_config(cfg)
     columns = metric_columns(task)
     parts.bar = TrainProgress(total_steps, enabled=progress if main else False,
                               quiet=cfg.quiet or not main)  # fmt: skip
 
     # epochs: train, evaluate, checkpoint
-    status, message, last_ev, saved_step = "completed", "", None, state.step
+    status, message, saved_step = "completed", "", state.step
     try:
         with StopSignals() as stop:
             while state.epoch < n_epochs:
                 train_epoch(parts, state, stop)
                 row = epoch_row(parts, state, n_epochs)
-                last_ev = None
-                if state.epoch + 1 == n_epochs or (state.epoch + 1) % cfg.eval_every == 0:
-                    last_ev = run_eval(parts, eval_set)
-                    row.update(val_loss=last_ev.loss,
-                               **{f"val_{k}": v for k, v in last_ev.metrics().items()})  # fmt: skip
+                due = state.epoch + 1 == n_epochs or (state.epoch + 1) % cfg.eval_every == 0
+                if val_set is not None and due:
+                    ev = run_eval(parts, val_set)
+                    row.update(val_loss=ev.loss,
+                               **{f"val_{k}": v for k, v in ev.metrics().items()})  # fmt: skip
                 score = row.get(f"val_{state.metric}")
                 state.end_epoch(row)
                 if state.improved(score):
@@ -160,9 +170,9 @@ def train(
                 folder.write_metrics(state.history, columns)
                 folder.log_scalars(row)
                 parts.bar.log(epoch_line(row, n_epochs, state.metric))
-                hit = cfg.target_top1 is not None and score is not None and score >= cfg.target_top1
-                if D.broadcast_flag(hit, dist, device):
-                    status = "target-reached"
+                stop_now = should_stop(cfg, state, score)
+                if D.broadcast_flag(bool(stop_now), dist, device):
+                    status = stop_now or "early-stopped"
                     break
     except KeyboardInterrupt:
         status = "interrupted"
@@ -184,12 +194,13 @@ def train(
         parts.bar.close()
         folder.close()
 
-    # finish: the final evaluation, the run's files, the hooks
-    final = None
-    if status in ("completed", "target-reached"):
-        final = run_eval(parts, eval_set, cfg.tta) if cfg.tta != "none" else last_ev
-        final = final or run_eval(parts, eval_set)
-    summary = make_summary(cfg, state, final, status, train_set, device, dist)
+    # finish: the test split, scored once with the weights validation chose; files; hooks
+    final, weights = None, None
+    if status in FINISHED and test_set is not None:
+        weights = restore_best(parts, state, folder)
+        final = run_eval(parts, test_set, cfg.tta)
+    splits = {"train": train_set, "validation": val_set, "test": test_set}
+    summary = make_summary(cfg, state, final, weights, status, splits, device, dist)
     result = RunResult(status, folder.path, summary, state.history, model, message, final)
     folder.write_metrics(state.history, columns)
     if cfg.plots:
@@ -406,12 +417,41 @@ def open_resume(resume: str | Path) -> tuple[RunFolder, dict]:
     return folder, ckpt
 
 
-def resume_config(ckpt: dict, cfg: TrainConfig | None) -> TrainConfig:
-    """The resumed run's config: the checkpoint's, with a larger ``epochs`` and ``quiet``."""
+def resume_config(ckpt: dict, cfg: TrainConfig | None, changes: dict | None) -> TrainConfig:
+    """The resumed run's config: the checkpoint's, with ``changes`` (or where ``cfg`` differs
+    from it) applied when they are in :data:`RESUME_CAN_CHANGE`; any other change is refused,
+    naming it, since the run could not continue as the same run."""
     stored = TrainConfig.from_dict(ckpt["config"])
-    if cfg is None:
-        return stored
-    return stored.replace(epochs=max(stored.epochs, cfg.epochs), quiet=cfg.quiet)
+    if changes is None:
+        mine = cfg.to_dict() if cfg is not None else {}
+        theirs = stored.to_dict()
+        changes = {k: v for k, v in mine.items()
+                   if v != theirs[k] and k not in ("name", "runs_dir", "recipe")}  # fmt: skip
+    refused = sorted(k for k in changes if k not in RESUME_CAN_CHANGE)
+    if refused:
+        names = ", ".join(flag_name(k) for k in refused)
+        raise ConfigError(
+            f"--resume continues a run with its own settings; it cannot change {names}",
+            f"drop {names}, or start a new run from its config: cnnlab train --config "
+            f"RUN/config.yaml {refused and flag_name(refused[0])} ... --name NEW "
+            f"(--resume may change: {', '.join(flag_name(k) for k in RESUME_CAN_CHANGE)})",
+        )
+    trained = len(ckpt.get("history") or [])
+    if "epochs" in changes and changes["epochs"] < max(trained, 1e-9):
+        raise ConfigError(
+            f"--epochs {changes['epochs']:g} is fewer than the {trained} epochs this run has "
+            "already trained",
+            f"give --epochs of at least {trained} (or leave it out to finish the planned "
+            f"{stored.epochs:g})",
+        )
+    return stored.replace(**changes)
+
+
+def flag_name(field_name: str) -> str:
+    """The ``cnnlab train`` flag of a config field (``target_top1`` -> ``--target``)."""
+    special = {"target_top1": "--target", "plots": "--no-plots", "model": "MODEL",
+               "model_options": "--option"}  # fmt: skip
+    return special.get(field_name, "--" + field_name.replace("_", "-"))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -454,21 +494,55 @@ def setup_devices(cfg: TrainConfig) -> tuple[torch.device, D.DistInfo]:
     return device, dist
 
 
-def split_data(cfg: TrainConfig, train_set=None, eval_set=None):
-    """(train, eval) ImageSets: the given ones, or ``cfg.data``'s; a seeded hold-out of
-    ``val_fraction`` of the training split when asked (or when only a training set is given)."""
-    from cnnlab.data import load_dataset
+def split_data(cfg: TrainConfig, train_set=None, val_set=None, test_set=None):
+    """``(train, validation, test)`` ImageSets: the given ones, or ``cfg.data``'s (its train
+    and test splits, and its own val split when it ships one). Without a validation set,
+    ``val_fraction`` of the training split is held out (seeded); with ``val_fraction`` 0 there
+    is none. ``--target`` and ``--patience`` need one."""
+    from cnnlab.data.datasets import load_dataset, shipped_splits
     from cnnlab.data.split import holdout_split
 
     if train_set is None:
-        get = dict(data_dir=cfg.data_dir, download=cfg.download)
+        get = dict(data_dir=cfg.data_dir, download=cfg.download, image_size=cfg.image_size)
         train_set = load_dataset(cfg.data, split="train", **get)
-        if cfg.val_fraction > 0:
-            return holdout_split(train_set, cfg.val_fraction, cfg.seed)
-        return train_set, load_dataset(cfg.data, split="test", **get)
-    if eval_set is None:
-        return holdout_split(train_set, cfg.val_fraction or 0.1, cfg.seed)
-    return train_set, eval_set
+        have = shipped_splits(cfg.data)
+        test_set = load_dataset(cfg.data, split="test", **get) if "test" in have else None
+        if "val" in have:
+            val_set = load_dataset(cfg.data, split="val", **get)
+    if val_set is None and cfg.val_fraction > 0:
+        train_set, val_set = holdout_split(train_set, cfg.val_fraction, cfg.seed)
+    if val_set is None and (cfg.target_top1 is not None or cfg.patience is not None):
+        raise ConfigError(
+            "--target and --patience watch the validation score, and this run has no "
+            "validation split",
+            "hold one out with --val-fraction F (e.g. 0.1)",
+        )
+    return train_set, val_set, test_set
+
+
+def should_stop(cfg: TrainConfig, state: TrainState, score) -> str | None:
+    """``"target-reached"`` or ``"early-stopped"`` when the run should end after this epoch."""
+    if cfg.target_top1 is not None and score is not None and score >= cfg.target_top1:
+        return "target-reached"
+    if cfg.patience is not None and state.best["epoch"] is not None:
+        since = [r for r in state.history if r["epoch"] > state.best["epoch"]
+                 and r.get(f"val_{state.metric}") is not None]  # fmt: skip
+        if len(since) >= cfg.patience:
+            return "early-stopped"
+    return None
+
+
+def restore_best(p: Parts, state: TrainState, folder: RunFolder) -> str:
+    """Load the weights validation chose (``best.pt``) for the test split; says which."""
+    last = state.history[-1]["epoch"] if state.history else 0
+    best = state.best.get("epoch")
+    if best is None or best == last:
+        return f"last (epoch {last})"
+    ck = folder.load_checkpoint("best.pt")
+    p.model.load_state_dict(ck["model"])
+    if p.ema is not None and ck.get("ema"):
+        p.ema.load_state_dict(ck["ema"])
+    return f"best.pt (epoch {best}, chosen on validation)"
 
 
 def make_augment(spec: str, num_classes: int):
@@ -629,26 +703,50 @@ def wrap(model: nn.Module, cfg: TrainConfig, dist: D.DistInfo, device) -> nn.Mod
     return torch.compile(net) if cfg.compile else net
 
 
+def run_meta(cfg: TrainConfig, task, train_set, pipeline, total_steps: int) -> dict:
+    """What every checkpoint of the run repeats: enough to rebuild the model and its inputs."""
+    c, h, w = (int(v) for v in train_set.images.shape[1:])
+    return {
+        "kind": "train",
+        "config": cfg.to_dict(),
+        "model_name": cfg.model,
+        "model_options": {"num_classes": task.num_classes, "in_channels": c, **cfg.model_options},
+        "pipeline": pipeline.state_dict(),
+        "classes": list(task.classes),
+        "data": {"name": train_set.name, "size": [c, h, w]},
+        "schedule": {"name": cfg.schedule, "total_steps": total_steps},
+    }
+
+
 def run_name(cfg: TrainConfig) -> str:
     return cfg.name or f"{cfg.model}-{cfg.data.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def make_summary(cfg, state: TrainState, final, status, train_set, device, dist) -> dict:
-    """summary.json: the final evaluation (else the last one of the history), best, status."""
+def make_summary(cfg, state: TrainState, final, weights, status, splits, device, dist) -> dict:
+    """summary.json, each number under the split it was measured on: ``validation`` (the last
+    evaluation, and ``best``, the epoch it chose) and ``test`` (scored once, at the end)."""
     m = state.metric
+    last = next((r for r in reversed(state.history) if r.get(f"val_{m}") is not None), None)
+    val = None
+    if last is not None:
+        val = {k.removeprefix("val_"): v for k, v in last.items() if k.startswith("val_")}
+        val["epoch"] = last["epoch"]
+    test = None
     if final is not None:
-        final_d = {**final.metrics(), "loss": final.loss}
-    else:  # interrupted / diverged: the last evaluation we have
-        last = next((r for r in reversed(state.history) if r.get(f"val_{m}") is not None), {})
-        final_d = {k.removeprefix("val_"): last.get(k) for k in last if k.startswith("val_")}
-        final_d = final_d or {"top1": None, "top5": None, "loss": None}
+        test = {**final.metrics(), "loss": final.loss, "n": final.n, "weights": weights,
+                "tta": cfg.tta}  # fmt: skip
     return {
         "model": cfg.model,
-        "dataset": train_set.name,
+        "dataset": cfg.data,
+        "splits": {
+            k: (None if v is None else {"name": v.name, "images": len(v)})
+            for k, v in splits.items()
+        },  # fmt: skip
         "epochs": state.history[-1]["epoch"] if state.history else 0,
         "wall_seconds": state.wall_seconds,
-        "final": final_d,
+        "validation": val,
         "best": state.best,
+        "test": test,
         "status": status,
         "steps": state.step,
         "device": str(device),

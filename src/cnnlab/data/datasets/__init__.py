@@ -21,6 +21,7 @@ from cnnlab.data.datasets.registry import (
     default_data_dir,
     list_datasets,
     load_dataset,
+    shipped_splits,
 )
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "load_dataset",
     "md5sum",
     "safe_extract",
+    "shipped_splits",
 ]

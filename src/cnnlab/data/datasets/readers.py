@@ -362,10 +362,9 @@ def load_cifar10_jpeg(split: str, data_dir: Path) -> ImageSet:
 
 
 def load_image_folder(path: Path, split: str, image_size: int | None) -> ImageSet:
-    """``<path>/<split>/<class>/*`` if that exists (``val`` also counts as test), else
-    ``<path>/<class>/*`` split 80/20 per class with a fixed seed."""
-    candidates = [path / split] + ([path / "val"] if split == "test" else [])
-    root = next((p for p in candidates if p.is_dir()), None)
+    """``<path>/<split>/<class>/*`` if that exists (``val/`` is the validation split, never
+    the test split), else ``<path>/<class>/*`` split 80/20 per class with a fixed seed."""
+    root = path / split if (path / split).is_dir() else None
     name = path.resolve().name
     if root is not None:
         ds = _decode_folder_cached(root, image_size)
@@ -442,7 +441,8 @@ def _decode_folder(root: Path, image_size: int | None, folder=None) -> ImageSet:
         raise DataError(
             f"images under {root} have {len(sizes)} different sizes ({shown}"
             f"{', ...' if len(sizes) > 6 else ''}); a batch needs one size",
-            "pass image_size=N (--image-size N) to resize the shorter side to N and centre-crop",
+            "pass --image-size N (image_size=N) to resize each image's shorter side to N and "
+            "crop its centre to N x N",
         )
     return ImageSet(torch.stack(decoded), labels, list(folder.classes), root.name, "", str(root))
 

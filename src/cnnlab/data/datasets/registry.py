@@ -34,7 +34,7 @@ from cnnlab.data.datasets import readers
 from cnnlab.data.datasets.readers import ImageSet
 from cnnlab.errors import ConfigError, ShapeError, suggest
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "val", "test")
 
 DATASETS = {
     "digits": "scikit-learn 8x8 digits upscaled to 32x32, 1,438 train / 359 test, built in",
@@ -66,6 +66,22 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("CNNLAB_DATA") or Path.home() / ".cache" / "cnnlab" / "data")
 
 
+def _key(name) -> str:
+    key = str(name).strip().lower().replace("_", "-")
+    return _ALIASES.get(key, key)
+
+
+def shipped_splits(name) -> tuple[str, ...]:
+    """The splits a dataset comes with: ``("train", "test")`` for the named ones; for an image
+    folder the split folders it has (``train``, ``val``, ``test``), or ``("train", "test")``
+    when it has none (then split 80/20 per class)."""
+    if _key(name) in DATASETS:
+        return ("train", "test")
+    path = Path(name).expanduser()
+    have = tuple(s for s in SPLITS if (path / s).is_dir())
+    return have or ("train", "test")
+
+
 def load_dataset(
     name: str,
     split: str = "train",
@@ -82,7 +98,8 @@ def load_dataset(
     Args:
         name: ``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``, ``cifar100``,
             ``cifar10-jpeg``, or the path of an image folder.
-        split: ``"train"`` or ``"test"``.
+        split: ``"train"``, ``"test"``, or ``"val"`` for a dataset that ships a validation split
+            (an image folder with ``val/``; see :func:`shipped_splits`).
         data_dir: where the dataset files are (default ``$CNNLAB_DATA`` or
             ``~/.cache/cnnlab/data``).
         download: fetch MNIST / Fashion-MNIST / CIFAR through torchvision when missing (online).
@@ -95,10 +112,15 @@ def load_dataset(
     """
     if split not in SPLITS:
         raise ConfigError(
-            f"unknown split {split!r}; choose 'train' or 'test'", suggest(split, SPLITS) or None
+            f"unknown split {split!r}; choose 'train', 'val' or 'test'",
+            suggest(split, SPLITS) or None,
         )
-    key = str(name).strip().lower().replace("_", "-")
-    key = _ALIASES.get(key, key)
+    key = _key(name)
+    if split == "val" and "val" not in shipped_splits(name):
+        raise ConfigError(
+            f"{name} ships no validation split",
+            "hold one out of the training split instead (cnnlab train --val-fraction F)",
+        )
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     if coarse and key != "cifar100":
         raise ConfigError("coarse labels exist only for cifar100")

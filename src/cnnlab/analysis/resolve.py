@@ -77,6 +77,23 @@ def build_meta(builder, **kwargs):
         return builder(**kwargs)
 
 
+def _import_from_cwd(target: str):
+    """Import ``package.module`` as ``python -m`` would: the current folder first on the path.
+    The ``cnnlab`` console script's path starts with its own bin folder, not the user's project,
+    so ``cnnlab summary mypkg.nets:build`` failed from the project folder (0.1)."""
+    import os
+
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(target)
+    finally:
+        if added:
+            sys.path.remove(cwd)
+
+
 def _from_factory(spec: str):
     target, _, factory = spec.rpartition(":")
     try:
@@ -93,7 +110,7 @@ def _from_factory(spec: str):
             sys.modules[mod_name] = module
             spec_.loader.exec_module(module)
         else:
-            module = importlib.import_module(target)
+            module = _import_from_cwd(target)
     except CnnlabError:
         raise
     except Exception as e:

@@ -114,6 +114,24 @@ def _layer_geometry(row: LayerRow, call) -> None:
             return
 
 
+def _materialize_lazy(model: nn.Module, dims) -> nn.Module:
+    """Give lazy layers (``nn.LazyLinear`` ...) their sizes with one forward pass of one zero
+    image (on the model's own device: lazy parameters cannot be moved to meta unsized)."""
+    if not any(isinstance(m, nn.modules.lazy.LazyModuleMixin) for m in model.modules()):
+        return model
+    device = next((p.device for p in model.parameters() if not p.is_meta), None) or "cpu"
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *dims, device=device))
+    except Exception as e:
+        raise ShapeError(
+            f"the model's lazy layers cannot be sized from the input {'x'.join(map(str, dims))}: "
+            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}",
+            "check --input (C x H x W) against the model",
+        ) from None
+    return model
+
+
 def _torch_dtype(dtype) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype
@@ -400,6 +418,7 @@ def summary(
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     conv = get_convention(convention)  # fail fast on a bad name
     dt = _torch_dtype(dtype)
+    model = _materialize_lazy(model, dims)
     notes = []
     try:
         tr = trace(model, (batch_size, *dims), dt)

@@ -136,6 +136,17 @@ def _cell(column: str, value) -> str:
     return str(value)
 
 
+def _plain(doc: str) -> str:
+    """A docstring's reST markup as plain text for the terminal: ``code`` -> code,
+    :func:`name` -> name, `text <url>`_ -> text (url), *emphasis* -> emphasis."""
+    import re
+
+    doc = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", doc)
+    doc = re.sub(r"`([^`<]+?)\s*<([^>]+)>`_+", r"\1 (\2)", doc)
+    doc = re.sub(r"``([^`]+)``", r"\1", doc)
+    return re.sub(r"(?<![\w*])\*\*?([^*\n]+?)\*\*?(?![\w*])", r"\1", doc)
+
+
 def _details(args, console) -> int:
     import inspect
     import sys
@@ -176,7 +187,8 @@ def _details(args, console) -> int:
     console.print("\n[bold]options[/] (create(name, option=value)):")
     for k, v in options.items():
         console.print(f"  {k} = {v!r}", highlight=False)
-    console.print(f"\n[bold]{escape(info.description)}[/]\n{escape(builder_doc)}", soft_wrap=True)
+    console.print(f"\n[bold]{escape(_plain(info.description))}[/]\n{escape(_plain(builder_doc))}",
+                  soft_wrap=True)  # fmt: skip
     console.print(f"\n[bold]family notes[/] ({info.builder.__module__})", soft_wrap=True)
-    console.print(escape(family_doc), soft_wrap=True, highlight=False)
+    console.print(escape(_plain(family_doc)), soft_wrap=True, highlight=False)
     return 0

@@ -113,7 +113,9 @@ def run_summary(args) -> int:
         parse_input(args.input, on_note=cli_note) if args.input else None
     )  # bad --input fails before loading
     if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+        raise ConfigError(
+            f"--batch-size must be at least 1, got {args.batch_size}", "e.g. --batch-size 1"
+        )
     model, default, name = load_model(args.model)
     s = summary(
         model,
@@ -131,7 +133,7 @@ def run_summary(args) -> int:
 
 
 def _side(text, dims):
-    from cnnlab.analysis.compare import is_spec, materialize, parse_spec
+    from cnnlab.analysis.compare import is_spec, parse_spec
     from cnnlab.analysis.resolve import load_model
     from cnnlab.errors import ConfigError
 
@@ -141,7 +143,7 @@ def _side(text, dims):
                 f"layer spec {text!r} needs an input size",
                 "add --input CxHxW, e.g. --input 64x56x56",
             )
-        return materialize(parse_spec(text, dims[0]), dims), dims, text
+        return parse_spec(text, dims[0], dims), dims, text
     model, default, name = load_model(text)
     return model, dims or default or (3, 224, 224), name
 

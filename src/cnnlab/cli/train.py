@@ -293,6 +293,10 @@ def _eval(args) -> int:
     from cnnlab.training.run_folder import RunFolder
     from cnnlab.training.trainer import resolve_device, split_data
 
+    if args.batch_size < 1:
+        raise ConfigError(
+            f"--batch-size must be at least 1, got {args.batch_size}", "e.g. --batch-size 512"
+        )
     device = resolve_device(args.device)
     tr = load_trained(args.checkpoint, device=device, ema=not args.no_ema)
     cfg = TrainConfig.from_dict(tr.state["config"])
@@ -352,10 +356,15 @@ def _predict(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from cnnlab.errors import ConfigError
     from cnnlab.training.inference import load_trained, read_images
+    from cnnlab.training.trainer import resolve_device
 
-    tr = load_trained(args.checkpoint, device=args.device)
-    x = read_images(args.images, tr.data_size).to(args.device)
+    if args.topk < 1:
+        raise ConfigError(f"--topk must be at least 1, got {args.topk}", "e.g. --topk 5")
+    device = resolve_device(args.device)
+    tr = load_trained(args.checkpoint, device=device)
+    x = read_images(args.images, tr.data_size).to(device)
     with torch.inference_mode():
         out = tr.model(tr.pipeline(x))
         probs = torch.softmax((out[0] if isinstance(out, (tuple, list)) else out).float(), 1)

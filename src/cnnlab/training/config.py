@@ -147,26 +147,24 @@ class TrainConfig:
             )
         for k in ("epochs", "batch_size", "lr"):
             if not getattr(self, k) > 0:
-                raise ConfigError(f"--{k.replace('_', '-')} must be > 0, got {getattr(self, k)}")
-        for k in ("weight_decay", "l2", "l1", "warmup", "label_smoothing"):
+                _out_of_range(k, getattr(self, k), "> 0", self)
+        for k in ("weight_decay", "l2", "l1", "warmup", "label_smoothing", "backbone_lr_mult"):
             if getattr(self, k) < 0:
-                raise ConfigError(f"--{k.replace('_', '-')} must be >= 0, got {getattr(self, k)}")
+                _out_of_range(k, getattr(self, k), ">= 0", self)
         if self.label_smoothing >= 1:
-            raise ConfigError(f"--label-smoothing must be < 1, got {self.label_smoothing}")
+            _out_of_range("label_smoothing", self.label_smoothing, "< 1", self)
         if self.elastic_net is not None and self.l1 <= 0:
             raise ConfigError(
                 "--elastic-net BETA needs a strength: the penalty is l1 * sum(beta*W^2 + |W|)",
                 "add --l1 LAMBDA, e.g. --elastic-net 0.5 --l1 1e-5",
             )
         if not 0 <= self.val_fraction < 1:
-            raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+            _out_of_range("val_fraction", self.val_fraction, "in [0, 1)", self)
         for k in ("eval_every", "eval_batch_size", "patience", "image_size", "input_size",
                   "threads"):  # fmt: skip
             v = getattr(self, k)
             if v is not None and v < 1:
-                raise ConfigError(f"--{k.replace('_', '-')} must be >= 1, got {v}")
-        if self.backbone_lr_mult < 0:
-            raise ConfigError(f"--backbone-lr-mult must be >= 0, got {self.backbone_lr_mult}")
+                _out_of_range(k, v, ">= 1", self)
         return self
 
     def to_dict(self) -> dict:
@@ -230,6 +228,13 @@ class TrainConfig:
                 "write one `key: value` per line, like runs/<name>/config.yaml",
             ) from None
         return cls.from_dict(data or {}, source=f"--config {path}")
+
+
+def _out_of_range(key: str, value, rule: str, cfg: TrainConfig):
+    flag = "--" + key.replace("_", "-")
+    default = getattr(TrainConfig, key, None)
+    example = f" (the default is {default})" if default is not None else ""
+    raise ConfigError(f"{flag} must be {rule}, got {value}", f"give {flag} a value {rule}{example}")
 
 
 def _checked(key: str, value, source: str):

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from cnnlab._util import derive_seed
-from cnnlab.errors import CnnlabError, ConfigError, DataError
+from cnnlab.errors import ConfigError, DataError, TrainingDiverged
 from cnnlab.training import distributed as D
 from cnnlab.training.checkpoint import FORMAT, load_checkpoint
 from cnnlab.training.config import TrainConfig
@@ -51,10 +51,6 @@ FINISHED = ("completed", "target-reached", "early-stopped")
 RESUME_CAN_CHANGE = ("epochs", "quiet", "plots", "device", "threads", "eval_batch_size",
                      "eval_every", "target_top1", "patience", "tta", "data_dir", "download",
                      "compile")  # fmt: skip
-
-
-class TrainingDiverged(CnnlabError):
-    """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
 
 
 @dataclass

@@ -59,6 +59,7 @@ def tiny_run(tmp_path_factory):
     """A finished LeNet-5 run on the built-in digits (a fraction of an epoch: seconds)."""
     from cnnlab.training.config import TrainConfig
     from cnnlab.training.trainer import train
+    from cnnlab.viz.report import write_report
 
     runs = tmp_path_factory.mktemp("runs")
     torch.set_num_threads(1)
@@ -75,6 +76,8 @@ def tiny_run(tmp_path_factory):
         quiet=True,
         seed=0,
     )
-    result = train(cfg)
+    result = train(cfg, on_finish=[write_report])  # the hook `cnnlab train` and `demo` use
     assert result.status == "completed"
+    # keep what the hook wrote: tests rebuild report.html later
+    (result.run_dir / "report.html").rename(result.run_dir / "report-from-hook.html")
     return result.run_dir

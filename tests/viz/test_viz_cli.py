@@ -250,3 +250,15 @@ def test_draw_and_report_commands(tmp_path, tiny_run, capsys):
     assert '<section id="mistakes">' in out.read_text()
     r = cli("report", str(tmp_path / "missing-run"))
     assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_demo_writes_filters_feature_maps_and_report(tmp_path):
+    assert (
+        main(["demo", "--epochs", "0.3", "--runs-dir", str(tmp_path), "--name", "d", "--quiet"])
+        == 0
+    )
+    run = tmp_path / "d"
+    for name in ("filters.png", "features.png"):
+        assert _is_png(run / name)
+    page = (run / "report.html").read_text()
+    assert '<section id="filters">' in page and '<section id="features">' in page

@@ -34,6 +34,12 @@ def test_report_is_self_contained_with_every_section(report, tiny_run):
     assert (tiny_run / "filters.png").is_file() and (tiny_run / "features.png").is_file()
 
 
+def test_the_end_of_run_hook_wrote_the_report(tiny_run):
+    page = (tiny_run / "report-from-hook.html").read_text()
+    assert all(f'<section id="{key}">' in page for key in SECTIONS)
+    assert "lenet5 on digits: test top-1" in page
+
+
 def test_report_of_something_that_is_not_a_run(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         build_report(tmp_path / "nope")

@@ -207,10 +207,17 @@ def _train(args) -> int:
                 "drop it (the run's config is in its checkpoint), or start a new run",
             )
         changes = explicit_changes(args)
-        result = train(None, resume=args.resume, changes=changes, on_finish=[print_outcome])
+        result = train(None, resume=args.resume, changes=changes, on_finish=finish_hooks())
     else:
-        result = train(config_from_args(args), on_finish=[print_outcome])
+        result = train(config_from_args(args), on_finish=finish_hooks())
     return exit_code(result)
+
+
+def finish_hooks() -> list:
+    """What ``cnnlab train`` does when a run ends: print the outcome, write report.html."""
+    from cnnlab.viz.report import write_report
+
+    return [print_outcome, write_report]
 
 
 def print_outcome(folder, result) -> None:

@@ -220,7 +220,6 @@ def _filter(args) -> int:
             "e.g. cnnlab filter sample:china --kernel outline -o out.png "
             "(cnnlab filter --list shows the kernels)",
         )
-    from cnnlab.viz.figure import check_output
     from cnnlab.viz.filters import (
         apply_kernel,
         get_kernel,
@@ -228,6 +227,7 @@ def _filter(args) -> int:
         plot_kernel_figure,
     )
     from cnnlab.viz.images import read_image, to_model_channels
+    from cnnlab.viz.plots import check_output
 
     out_path = check_output(args.out)
     kernel = get_kernel(args.kernel)
@@ -275,7 +275,7 @@ def _filter(args) -> int:
 
 
 def _source(args, console):
-    from cnnlab.viz.figure import check_output
+    from cnnlab.viz.plots import check_output
     from cnnlab.viz.source import load_source
 
     check_output(args.out)

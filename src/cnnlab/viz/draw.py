@@ -517,8 +517,7 @@ def to_png(d: Drawing, dpi: int = 100) -> bytes:
     from matplotlib.patches import Circle, FancyArrowPatch, Polygon, Rectangle
     from matplotlib.path import Path as MPath
 
-    from cnnlab.viz.figure import figure_bytes
-    from cnnlab.viz.plots import _pyplot
+    from cnnlab.viz.plots import _pyplot, figure_bytes
 
     plt = _pyplot()
     c = d.canvas
@@ -565,8 +564,8 @@ def draw(model, input_size, path, *, model_name: str | None = None):
     from pathlib import Path
 
     import cnnlab
+    from cnnlab._util import atomic_write
     from cnnlab.errors import ConfigError
-    from cnnlab.training.checkpoint import _atomic_write
 
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
@@ -575,5 +574,5 @@ def draw(model, input_size, path, *, model_name: str | None = None):
     s = cnnlab.summary(model, input_size, model_name=model_name)
     d = layout(s)
     data = to_svg(d).encode() if fmt == "svg" else to_png(d)
-    _atomic_write(path, lambda f: f.write(data))
+    atomic_write(path, data)
     return d

@@ -72,8 +72,8 @@ class Source:
 
 
 def _imagenet_pipeline(c: int, hw: tuple[int, int]):
+    from cnnlab.data.pipeline import InputPipeline
     from cnnlab.data.preprocess import Preprocessor
-    from cnnlab.training.pipeline import InputPipeline
 
     pre = Preprocessor("standardize" if c == 3 else "none")
     if c == 3:
@@ -98,7 +98,8 @@ def load_source(
     spec: str, *, weights: str | None = None, input_size=None, allow_random: bool = True
 ) -> Source:
     """Resolve SOURCE (see the module docstring) into a :class:`Source`."""
-    from cnnlab.analysis.resolve import load_model, parse_input
+    from cnnlab._util import parse_input
+    from cnnlab.analysis.resolve import load_model
 
     spec = str(spec)
     path = Path(spec)

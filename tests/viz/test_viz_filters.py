@@ -143,3 +143,12 @@ def test_filter_tiles_rgb_mean_channels():
     assert tiles.shape == (24, 3, 3, 1)
     with pytest.raises(ConfigError, match="3 input channels"):
         filter_tiles(torch.randn(4, 6, 3, 3), "rgb")
+
+
+def test_the_package_exposes_apply_kernel_and_attribute():
+    import cnnlab.viz
+    from cnnlab.viz import attribute as attribute_module_or_function
+
+    assert cnnlab.viz.apply_kernel is apply_kernel
+    assert callable(attribute_module_or_function)
+    assert cnnlab.viz.attribute.__name__ == "attribute"

@@ -119,7 +119,7 @@ def render_report(run, *, test_limit: int = 2000, n_mistakes: int = 12):
         _features(sections["features"], source, tmp, test)
         _mistakes(sections["mistakes"], source, test, n_mistakes)
         pictures = {p.name: p.read_bytes() for p in tmp.glob("*.png") if p.name in PICTURES}
-    test_score = (summary.get("test") or {}).get("top1")
+    test_score = (summary.get("test") or summary.get("final") or {}).get("top1")  # 0.1: final
     head = (
         f"{html.escape(str(state.get('model_name', '')))} on "
         f"{html.escape(str(cfg.get('data', '')))}: "

@@ -192,8 +192,8 @@ call for every method.
 
 ### ZFNet's figure 2: `cnnlab viz top-patches`
 
-The dataset (here the run's own test split; `--data-dir` defaults to the run's) images that
-excite one unit (channel) of a layer most, each cropped to the
+The images of a dataset (`--data`, test split by default; `--data-dir` defaults to the run's)
+that excite one unit (channel) of a layer most, each cropped to the
 receptive field of the position where the maximum sits, beside the deconvnet projection of that
 one activation. The crop comes from the receptive field and jump `cnnlab summary` computes, and
 the centre of position 0 follows from the same rows (each conv/pool moves it by

@@ -59,13 +59,22 @@ class Page:
         path.write_text("\n".join(self.parts))
 
 
-def cifar_image(data_dir: str, index: int, out: Path) -> str:
-    """One CIFAR-10 (JPEG) test image as a PNG for the attribution examples."""
+def cifar_image(run: str, data_dir: str, out: Path) -> str:
+    """The first CIFAR-10 (JPEG) test image the run classifies right with confidence > 0.6,
+    as a PNG for the attribution examples; returns its class."""
+    import torch
     from torchvision.io import write_png
 
     from cnnlab.data import load_dataset
+    from cnnlab.viz.source import load_source
 
+    src = load_source(run)
     ds = load_dataset("cifar10-jpeg", split="test", data_dir=data_dir)
+    with torch.inference_mode():
+        p = torch.softmax(src.model(src.pipeline(ds.images[:200])), 1)
+    conf, pred = p.max(1)
+    ok = ((pred == ds.labels[:200]) & (conf > 0.6)).nonzero().flatten()
+    index = int(ok[0]) if len(ok) else 0
     write_png(ds.images[index], str(out))
     return ds.classes[int(ds.labels[index])]
 
@@ -86,7 +95,6 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="a CIFAR-10 (JPEG) run folder")
     p.add_argument("--data-dir", required=True, help="where cifar10-jpeg.tar.gz is")
-    p.add_argument("--image", type=int, default=3, help="CIFAR-10 test image index")
     args = p.parse_args()
     IMG.mkdir(parents=True, exist_ok=True)
     run = args.run
@@ -95,7 +103,7 @@ def main() -> None:
     cfg = (Path(run) / "config.yaml").read_text()
     aug = next(ln.split(":", 1)[1].strip() for ln in cfg.splitlines() if ln.startswith("augment"))
     img = IMG / "cifar-test.png"
-    label = cifar_image(args.data_dir, args.image, img)
+    label = cifar_image(run, args.data_dir, img)
     page = Page()
     page.text(f"""
 # Seeing what a CNN computes: `cnnlab filter`, `cnnlab viz`, `cnnlab draw`, `cnnlab report`
@@ -110,8 +118,8 @@ architectures. Every picture on this page was made by the command printed above 
 
 The trained model here is cnnlab's LeNet-5 (modern form) on CIFAR-10 (JPEG), run folder
 `{run}`: `cnnlab train lenet5 --data cifar10-jpeg --augment {aug} --epochs
-{summary['epochs']}` on this 2-core CPU, {score:.2f}% test top-1 after
-{summary['wall_seconds'] / 60:.0f} minutes (a small, quick model: the point is the pictures,
+{summary["epochs"]}` on this 2-core CPU, {score:.2f}% test top-1 after
+{summary["wall_seconds"] / 60:.0f} minutes (a small, quick model: the point is the pictures,
 not the score). Its first layer has six 5x5 RGB filters.
 
 SOURCE, in every `cnnlab viz` command, is a run folder, a checkpoint (`.pt`), a model name
@@ -169,7 +177,8 @@ shape and receptive field as `cnnlab summary` computes them.
     page.text(f"""
 ## 4. ZFNet's deconvnet and attributions: `cnnlab viz attribute`
 
-Which pixels made the model say "{label}" for this CIFAR-10 test image? Captum
+Which pixels made the model say "{label}" for this CIFAR-10 test image (the first of the
+test split it classifies right with more than 60% confidence)? Captum
 (`captum.attr`) computes each method; cnnlab resolves the model, the layer and the class,
 prepares the image as the run was trained and draws the result. `--target` takes a class index
 or name (default: the predicted class).
@@ -183,7 +192,8 @@ or name (default: the predicted class).
 | `occlusion` | ZFNet's occlusion experiment: how much the class score drops when a grey patch covers each place |
 """)
     for method in ("deconv", "guided", "saliency", "gradcam", "occlusion"):
-        page.run(f"viz attribute {run} {img} --method {method} -o {IMG}/attr-{method}.png",
+        page.run(f"viz attribute {run} {img} --method {method} --target {label} "
+                 f"-o {IMG}/attr-{method}.png",
                  f"{IMG}/attr-{method}.png")  # fmt: skip
     page.text("""
 From Python, `cnnlab.viz.attribute(model, x, method, target, layer=None)` returns a tensor

@@ -17,7 +17,7 @@ from cnnlab.metrics import detection_map
 NUM_CLASSES = 5  # class 4 is predicted but never in the ground truth
 
 
-def _random_set(seed, n_images=14):
+def _random_set(seed, n_images=14, difficult=False):
     """Random ground truth and noisy predictions, with the awkward cases on purpose."""
     g = torch.Generator().manual_seed(seed)
     preds, targets = [], []
@@ -45,15 +45,29 @@ def _random_set(seed, n_images=14):
             boxes, labels = boxes[:0], labels[:0]
         scores = torch.rand(len(boxes), generator=g)
         preds.append({"boxes": boxes, "scores": scores, "labels": labels})
-        targets.append({"boxes": gt_boxes, "labels": gt_labels})
+        target = {"boxes": gt_boxes, "labels": gt_labels}
+        if difficult:
+            target["difficult"] = torch.rand(n_gt, generator=g) < 0.25
+        targets.append(target)
     return preds, targets
+
+
+class _IgnoringCOCOeval(COCOeval):
+    """pycocotools with VOC's difficult objects as its 'ignore' flag (iscrowd stays 0)."""
+
+    def _prepare(self):
+        super()._prepare()
+        for gts in self._gts.values():
+            for g in gts:
+                g["ignore"] = int(g.get("difficult", 0))
 
 
 def _pycocotools(preds, targets):
     images, anns, dets = [], [], []
     for i, (p, t) in enumerate(zip(preds, targets)):
         images.append({"id": i})
-        for box, label in zip(t["boxes"].tolist(), t["labels"].tolist()):
+        flags = t.get("difficult", torch.zeros(len(t["labels"]), dtype=torch.bool)).tolist()
+        for box, label, diff in zip(t["boxes"].tolist(), t["labels"].tolist(), flags):
             w, h = box[2] - box[0], box[3] - box[1]
             anns.append(
                 {
@@ -63,6 +77,7 @@ def _pycocotools(preds, targets):
                     "bbox": [box[0], box[1], w, h],
                     "area": w * h,
                     "iscrowd": 0,
+                    "difficult": bool(diff),
                 }
             )
         for box, score, label in zip(
@@ -84,7 +99,7 @@ def _pycocotools(preds, targets):
     }
     with contextlib.redirect_stdout(io.StringIO()):
         gt.createIndex()
-        ev = COCOeval(gt, gt.loadRes(dets), "bbox")
+        ev = _IgnoringCOCOeval(gt, gt.loadRes(dets), "bbox")
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
@@ -95,13 +110,14 @@ def _voc_devkit(preds, targets, classes):
     """The VOC2010+ devkit's procedure, one class and one detection at a time (the reference)."""
     aps = []
     for c in classes:
-        gts = {
-            i: {
+        gts = {}
+        for i, t in enumerate(targets):
+            diff = t.get("difficult", torch.zeros(len(t["labels"]), dtype=torch.bool))
+            gts[i] = {
                 "boxes": t["boxes"][t["labels"] == c],
+                "difficult": diff[t["labels"] == c].tolist(),
                 "claimed": [False] * int((t["labels"] == c).sum()),
             }
-            for i, t in enumerate(targets)
-        }
         dets = [
             (float(s), i, b)
             for i, p in enumerate(preds)
@@ -109,7 +125,7 @@ def _voc_devkit(preds, targets, classes):
             if lab == c
         ]
         dets.sort(key=lambda d: -d[0])
-        npos = sum(len(g["claimed"]) for g in gts.values())
+        npos = sum(d is False for g in gts.values() for d in g["difficult"])
         tp, fp = [], []
         for _, i, box in dets:
             g = gts[i]
@@ -126,6 +142,8 @@ def _voc_devkit(preds, targets, classes):
                     )
                     if inter / union > best:
                         best, jbest = inter / union, j
+            if best >= 0.5 and g["difficult"][jbest]:
+                continue  # a difficult object: neither right nor wrong
             if best >= 0.5 and not g["claimed"][jbest]:
                 g["claimed"][jbest] = True
                 tp.append(1)
@@ -144,9 +162,7 @@ def _voc_devkit(preds, targets, classes):
     return aps
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_coco_numbers_equal_pycocotools_and_torchmetrics(seed):
-    preds, targets = _random_set(seed)
+def _check_against_pycocotools(preds, targets):
     ours = detection_map(preds, targets)
     ev = _pycocotools(preds, targets)
     assert ours["map"] == pytest.approx(ev.stats[0], abs=1e-12)
@@ -154,6 +170,22 @@ def test_coco_numbers_equal_pycocotools_and_torchmetrics(seed):
     assert ours["map_75"] == pytest.approx(ev.stats[2], abs=1e-12)
     assert ours["mar_100"] == pytest.approx(ev.stats[8], abs=1e-12)
     assert 0 < ours["map"] < ours["map_50"] < 1  # the random set is neither trivial nor hopeless
+    return ours
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_difficult_objects_are_pycocotools_ignored_ground_truth(seed):
+    preds, targets = _random_set(seed, difficult=True)
+    assert sum(int(t["difficult"].sum()) for t in targets) > 3
+    ours = _check_against_pycocotools(preds, targets)
+    ref = _voc_devkit(preds, targets, ours["classes"])
+    assert ours["ap_50_voc_per_class"] == pytest.approx(ref, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_coco_numbers_equal_pycocotools_and_torchmetrics(seed):
+    preds, targets = _random_set(seed)
+    ours = _check_against_pycocotools(preds, targets)
 
     tm = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=True)
     tm.update(preds, targets)

@@ -23,9 +23,11 @@ precision-recall curve with precision made non-increasing ("all-point" interpola
 11-point rule of VOC2007). "map_50_voc" is the mean over classes with (non-difficult) ground
 truth.
 
-A class with no ground truth in any image has no AP and does not count in the means (its
-detections cannot be scored); images without objects still contribute false positives. With
-no ground truth at all every mean is NaN. COCO ignores "difficult" (its format has no such flag).
+Difficult objects are ignored by both: they do not count as objects to find, and a detection
+that matches one (and nothing that counts) is neither right nor wrong (pycocotools' "ignore").
+A class without ground truth that counts has no AP and is left out of the means (its detections
+cannot be scored); images without objects still contribute false positives. With no ground
+truth at all every mean is NaN.
 
 Matching is vectorised over images and thresholds: one IoU matrix per image (torchvision's
 ``box_iou``), padded into one array, and a loop over detection ranks only, so a test set of
@@ -128,39 +130,49 @@ def _rank_within_label(labels: np.ndarray) -> np.ndarray:
     return rank
 
 
-def _coco_match(iou: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """True-positive flags [T, N, D] of COCO's greedy matching, all images and thresholds at once.
+def _coco_match(iou: np.ndarray, valid: np.ndarray, ignored: np.ndarray):
+    """COCO's greedy matching for all images and thresholds at once.
 
-    ``iou`` is [N, D, G] (detections in score order, -1 for another class or padding).
+    ``iou`` is [N, D, G] (detections in score order, -1 for another class or padding),
+    ``ignored`` [N, G] the ground truth to ignore (difficult). Returns (true positive, ignored
+    detection) flags, each [T, N, D]. As pycocotools: a detection takes the free box of its
+    class with the highest IoU >= t among the boxes that count, and only if there is none, an
+    ignored one, which makes the detection itself ignored.
     """
     n, d_max, g_max = iou.shape
     thr = np.minimum(COCO_IOU_THRESHOLDS, 1 - 1e-10)[:, None, None]  # pycocotools' bound
     tp = np.zeros((len(thr), n, d_max), dtype=bool)
+    det_ignored = np.zeros_like(tp)
     if g_max == 0:
-        return tp
+        return tp, det_ignored
     taken = np.zeros((len(thr), n, g_max), dtype=bool)
     for d in range(d_max):
         iou_d = iou[:, d, :][None]  # [1, N, G]
-        cand = (iou_d >= thr) & ~taken
-        # the highest IoU among free boxes; on a tie pycocotools keeps the later box
+        free = (iou_d >= thr) & ~taken
+        main = free & ~ignored[None]
+        side = free & ignored[None]
+        has_main = main.any(-1)
+        cand = np.where(has_main[..., None], main, side)
+        # the highest IoU among the candidates; on a tie pycocotools keeps the later box
         score = np.where(cand, iou_d, -np.inf)[..., ::-1]
         g = g_max - 1 - score.argmax(-1)  # [T, N]
         hit = cand.any(-1) & valid[None, :, d]
-        tp[:, :, d] = hit
+        tp[:, :, d] = hit & has_main
+        det_ignored[:, :, d] = hit & ~has_main
         t_idx, n_idx = np.nonzero(hit)
         taken[t_idx, n_idx, g[t_idx, n_idx]] = True
-    return tp
+    return tp, det_ignored
 
 
-def _coco_class(tp: np.ndarray, scores: np.ndarray, n_gt: int):
+def _coco_class(tp: np.ndarray, ignored: np.ndarray, scores: np.ndarray, n_gt: int):
     """(precision at the 101 recall points [T, R], final recall [T]) of one class."""
     order = np.argsort(-scores, kind="stable")
-    tp = tp[:, order]
+    tp, ignored = tp[:, order], ignored[:, order]
     n_det = tp.shape[1]
     if n_det == 0:
         return np.zeros((tp.shape[0], len(COCO_RECALL_POINTS))), np.zeros(tp.shape[0])
-    tps = np.cumsum(tp, axis=1, dtype=np.float64)
-    fps = np.cumsum(~tp, axis=1, dtype=np.float64)
+    tps = np.cumsum(tp & ~ignored, axis=1, dtype=np.float64)
+    fps = np.cumsum(~tp & ~ignored, axis=1, dtype=np.float64)
     rc = tps / n_gt
     pr = tps / (fps + tps + np.spacing(1))
     pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # non-increasing from the right
@@ -229,8 +241,9 @@ def detection_map(preds, targets) -> dict:
         coco_valid[i, :p] = _rank_within_label(pl) < COCO_MAX_DETS
         gt_labels[i, :g], gt_difficult[i, :g] = gl, gd
 
-    classes = np.unique(gt_labels[gt_labels >= 0])
-    tp_coco = _coco_match(iou, coco_valid)  # [T, N, D]
+    # the classes that can be scored: those with ground truth that counts (not difficult)
+    classes = np.unique(gt_labels[(gt_labels >= 0) & ~gt_difficult])
+    tp_coco, ig_coco = _coco_match(iou, coco_valid, gt_difficult)  # [T, N, D] each
 
     # VOC: each detection against the box of its class it overlaps most (first on a tie)
     if g_max:
@@ -255,17 +268,14 @@ def detection_map(preds, targets) -> dict:
     flat_coco = coco_valid.ravel()
     flat_voc = (exists & ~voc_ignored).ravel()
     tp_coco = tp_coco.reshape(len(COCO_IOU_THRESHOLDS), -1)
+    ig_coco = ig_coco.reshape(len(COCO_IOU_THRESHOLDS), -1)
     precision, recall, ap_voc = [], [], []
     for k in classes:
-        n_gt = int((gt_labels == k).sum())
+        n_pos = int(((gt_labels == k) & ~gt_difficult).sum())
         sel = np.flatnonzero(flat_coco & (flat_labels == k))
-        q, r = _coco_class(tp_coco[:, sel], flat_scores[sel], n_gt)
+        q, r = _coco_class(tp_coco[:, sel], ig_coco[:, sel], flat_scores[sel], n_pos)
         precision.append(q)
         recall.append(r)
-        n_pos = int(((gt_labels == k) & ~gt_difficult).sum())
-        if n_pos == 0:
-            ap_voc.append(float("nan"))
-            continue
         sel = np.flatnonzero(flat_voc & (flat_labels == k))
         sel = sel[np.argsort(-flat_scores[sel], kind="stable")]
         ap_voc.append(_all_point_ap(tp_voc[sel], n_pos))

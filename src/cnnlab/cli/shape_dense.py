@@ -56,7 +56,7 @@ examples:
 
 def add_shape_flags(p) -> None:
     """The dense types' flags on the `cnnlab shape` parser."""
-    g = p.add_argument_group("spp, roipool and yolo (seed 004)")
+    g = p.add_argument_group("detection layers (seed 004)")
     g.add_argument(
         "--bins", metavar="N,N,..", help="spp: pyramid levels, e.g. 4,2,1 (n or HxW each)"
     )

@@ -37,10 +37,13 @@ def detection_set(n_images, n_dets, n_classes, seed=0):
         xy = torch.rand(n_gt, 2, generator=g) * 200
         gt = torch.cat([xy, xy + torch.rand(n_gt, 2, generator=g) * 60 + 8], 1)
         labels = torch.randint(0, n_classes, (n_gt,), generator=g)
-        near = gt[torch.randint(0, n_gt, (n_dets,), generator=g)]
-        boxes = near + torch.randn(n_dets, 4, generator=g) * 6
+        which = torch.randint(0, n_gt, (n_dets,), generator=g)
+        boxes = gt[which] + torch.randn(n_dets, 4, generator=g) * 6
         boxes = torch.cat([boxes[:, :2], torch.maximum(boxes[:, 2:], boxes[:, :2] + 1)], 1)
-        det_labels = torch.randint(0, n_classes, (n_dets,), generator=g)
+        wrong = torch.rand(n_dets, generator=g) < 0.2  # a fifth of them get a random class
+        det_labels = torch.where(
+            wrong, torch.randint(0, n_classes, (n_dets,), generator=g), labels[which]
+        )
         scores = torch.rand(n_dets, generator=g)
         preds.append({"boxes": boxes, "scores": scores, "labels": det_labels})
         targets.append({"boxes": gt, "labels": labels})
@@ -76,11 +79,15 @@ def main() -> None:
 
     t_ours, r_ours = timed(ours_det, args.repeat)
     t_ref, r_ref = timed(torchmetrics_det, args.repeat)
-    assert abs(r_ours["map"] - float(r_ref["map"])) < 1e-6, (r_ours["map"], r_ref["map"])
+    # torchmetrics hands pycocotools float32 xywh boxes: an IoU right at a threshold may round
+    # the other way, so agreement is to ~1e-5 here (the tests pin exact equality with
+    # pycocotools on float64 boxes)
+    assert abs(r_ours["map"] - float(r_ref["map"])) < 1e-4, (r_ours["map"], r_ref["map"])
     voc = r_ours["map_50_voc"]
     print(
         f"detection: {args.images} images x {args.dets} detections, {args.classes} classes "
-        f"(COCO mAP {r_ours['map']:.4f} in both; VOC mAP@0.5 {voc:.4f})"
+        f"(COCO mAP {r_ours['map']:.6f}, torchmetrics {float(r_ref['map']):.6f}; "
+        f"VOC mAP@0.5 {voc:.4f})"
     )
     print(f"  cnnlab detection_map (COCO + VOC)      {t_ours:8.3f} s")
     print(f"  torchmetrics MeanAveragePrecision      {t_ref:8.3f} s   ({t_ref / t_ours:.1f}x)")

@@ -65,6 +65,7 @@ def main() -> None:
     from torchmetrics.detection import MeanAveragePrecision
 
     from cnnlab.metrics import detection_map, segmentation_scores
+    from cnnlab.metrics.detection import COCO_IOU_THRESHOLDS, COCO_RECALL_POINTS
 
     torch.set_num_threads(1)
     preds, targets = detection_set(args.images, args.dets, args.classes)
@@ -73,16 +74,20 @@ def main() -> None:
         return detection_map(preds, targets)
 
     def torchmetrics_det():
-        m = MeanAveragePrecision(box_format="xyxy", iou_type="bbox")
+        # pycocotools' own thresholds: torchmetrics' defaults are float32 linspaces, which move
+        # a recall point that lands exactly on k/100 (e.g. 3/10 > float32(0.3) is False)
+        m = MeanAveragePrecision(
+            box_format="xyxy",
+            iou_type="bbox",
+            iou_thresholds=COCO_IOU_THRESHOLDS.tolist(),
+            rec_thresholds=COCO_RECALL_POINTS.tolist(),
+        )
         m.update(preds, targets)
         return m.compute()
 
     t_ours, r_ours = timed(ours_det, args.repeat)
     t_ref, r_ref = timed(torchmetrics_det, args.repeat)
-    # torchmetrics hands pycocotools float32 xywh boxes: an IoU right at a threshold may round
-    # the other way, so agreement is to ~1e-5 here (the tests pin exact equality with
-    # pycocotools on float64 boxes)
-    assert abs(r_ours["map"] - float(r_ref["map"])) < 1e-4, (r_ours["map"], r_ref["map"])
+    assert abs(r_ours["map"] - float(r_ref["map"])) < 1e-6, (r_ours["map"], r_ref["map"])
     voc = r_ours["map_50_voc"]
     print(
         f"detection: {args.images} images x {args.dets} detections, {args.classes} classes "

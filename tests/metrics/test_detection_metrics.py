@@ -13,6 +13,7 @@ from torchmetrics.detection import MeanAveragePrecision
 
 from cnnlab.errors import ConfigError, ShapeError
 from cnnlab.metrics import detection_map
+from cnnlab.metrics.detection import COCO_IOU_THRESHOLDS, COCO_RECALL_POINTS
 
 NUM_CLASSES = 5  # class 4 is predicted but never in the ground truth
 
@@ -187,7 +188,15 @@ def test_coco_numbers_equal_pycocotools_and_torchmetrics(seed):
     preds, targets = _random_set(seed)
     ours = _check_against_pycocotools(preds, targets)
 
-    tm = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=True)
+    # with pycocotools' thresholds: torchmetrics' defaults are float32 linspaces, which move a
+    # recall point that lands exactly on k/100 (pycocotools itself agrees with us to 1e-12)
+    tm = MeanAveragePrecision(
+        box_format="xyxy",
+        iou_type="bbox",
+        class_metrics=True,
+        iou_thresholds=COCO_IOU_THRESHOLDS.tolist(),
+        rec_thresholds=COCO_RECALL_POINTS.tolist(),
+    )
     tm.update(preds, targets)
     ref = tm.compute()
     for key in ("map", "map_50", "map_75", "mar_100"):
@@ -308,3 +317,22 @@ def test_bad_input_names_the_image_and_the_field():
         detection_map(bad, targets)
     with pytest.raises(ConfigError, match="lists with one dict per image"):
         detection_map(preds[0], targets[0])
+
+
+def test_crowded_images_equal_pycocotools():
+    # 150 detections per image around few objects of 3 classes: the 100-per-class cut, many
+    # duplicates and IoUs spread over all thresholds
+    g = torch.Generator().manual_seed(7)
+    preds, targets = [], []
+    for _ in range(12):
+        n_gt = int(torch.randint(1, 5, (1,), generator=g))
+        xy = torch.rand(n_gt, 2, generator=g) * 100
+        gt = torch.cat([xy, xy + torch.rand(n_gt, 2, generator=g) * 40 + 8], 1)
+        labels = torch.randint(0, 3, (n_gt,), generator=g)
+        which = torch.randint(0, n_gt, (150,), generator=g)
+        boxes = gt[which] + torch.randn(150, 4, generator=g) * 4
+        boxes = torch.cat([boxes[:, :2], torch.maximum(boxes[:, 2:], boxes[:, :2] + 1)], 1)
+        preds.append({"boxes": boxes, "scores": torch.rand(150, generator=g),
+                      "labels": labels[which]})  # fmt: skip
+        targets.append({"boxes": gt, "labels": labels})
+    _check_against_pycocotools(preds, targets)

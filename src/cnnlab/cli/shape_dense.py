@@ -27,6 +27,10 @@ _LAYER_FLAGS = {
     "ceil_mode": False,
     "floor": False,
     "no_bias": False,
+    "dtype": "float32",
+    "rf_in": 1,
+    "jump_in": 1,
+    "name": "",
 }
 # flags only the dense types read, and which types read them
 _DENSE_FLAGS = {

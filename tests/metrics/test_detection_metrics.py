@@ -315,6 +315,10 @@ def test_bad_input_names_the_image_and_the_field():
     bad[2]["boxes"][0, 0] = float("nan")
     with pytest.raises(ShapeError, match=r"preds\[2\] holds NaN"):
         detection_map(bad, targets)
+    bad = [dict(t) for t in targets]
+    bad[0] = {"boxes": torch.tensor([[0.0, 0, 1, 1]]), "labels": torch.tensor([-1])}
+    with pytest.raises(ShapeError, match=r"targets\[0\] has label -1"):
+        detection_map(preds, bad)
     with pytest.raises(ConfigError, match="lists with one dict per image"):
         detection_map(preds[0], targets[0])
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
+from cnnlab._util import parse_size
 from cnnlab.cli import shape_dense
 
 DESCRIPTION = """\
@@ -31,9 +30,6 @@ examples:
   cnnlab shape --type yolo --S 7 --B 2 --C 20                                  # 7x7x30
 """
 
-_INPUT_FORM = "expected CxHxW like 3x227x227, or a single number for fc"
-_SEP = re.compile(r"\s*[x×X*,]\s*")
-
 
 def register(sub, formatter_class) -> None:
     p = sub.add_parser(
@@ -43,7 +39,12 @@ def register(sub, formatter_class) -> None:
         epilog=EPILOG,
         formatter_class=formatter_class,
     )
-    p.add_argument("--input", metavar="CxHxW", help=f"input shape; {_INPUT_FORM}")
+    p.add_argument(
+        "--input",
+        metavar="CxHxW",
+        help="input shape CxHxW like 3x227x227 (HxWxC like 227x227x3 is read with a note), "
+        "or one number for fc",
+    )
     p.add_argument(
         "--type",
         default="conv",
@@ -114,32 +115,6 @@ def register(sub, formatter_class) -> None:
 
 
 # ----------------------------------------------------------------------------- parsing
-
-
-def parse_input(text: str) -> tuple[int, ...]:
-    """'3x227x227' -> (3, 227, 227); '9216' -> (9216,)."""
-    from cnnlab.errors import ConfigError
-
-    parts = _SEP.split(text.strip())
-    if len(parts) not in (1, 3) or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise ConfigError(f"malformed --input {text!r}", _INPUT_FORM)
-    return tuple(int(p) for p in parts)
-
-
-def parse_size(text: str | None, flag: str, *, minimum: int = 1):
-    """'3' -> 3, '3x5' -> (3, 5), None -> None."""
-    from cnnlab.errors import ConfigError
-
-    if text is None:
-        return None
-    parts = _SEP.split(str(text).strip())
-    if len(parts) not in (1, 2) or not all(p.isdigit() and int(p) >= minimum for p in parts):
-        raise ConfigError(
-            f"malformed {flag} {text!r}",
-            f"expected a whole number >= {minimum} like 3, or HxW like 3x5",
-        )
-    values = tuple(int(p) for p in parts)
-    return values[0] if len(values) == 1 else values
 
 
 def parse_pad(text: str):
@@ -268,7 +243,9 @@ def run(args) -> int:
 
     from rich.console import Console
 
+    from cnnlab._util import parse_input
     from cnnlab.arithmetic import FlooredSizeWarning, LayerSpec, compute_layer
+    from cnnlab.cli import cli_note
     from cnnlab.errors import ConfigError
 
     kind = shape_dense.DENSE_TYPES.get(args.type.strip().lower())
@@ -277,10 +254,14 @@ def run(args) -> int:
         return 0
     shape_dense.check_flags(args, None)
     if args.input is None:
-        raise ConfigError(f"--type {args.type} needs --input", _INPUT_FORM)
+        raise ConfigError(
+            f"--type {args.type} needs --input",
+            "give the input as CxHxW like 3x227x227, or one number for fc",
+        )
+
     spec = LayerSpec(
         type=args.type,
-        input_shape=parse_input(args.input),
+        input_shape=parse_input(args.input, flat=True, on_note=cli_note),
         filters=args.filters,
         kernel=parse_size(args.kernel, "--kernel"),
         stride=parse_size(args.stride, "--stride"),

@@ -115,7 +115,7 @@ def _numbers(text: str, flag: str, cast=float) -> list:
 
 
 def _bins(text: str) -> list:
-    from cnnlab.cli.shape import parse_size
+    from cnnlab._util import parse_size
     from cnnlab.errors import ConfigError
 
     try:
@@ -162,8 +162,9 @@ def check_flags(args, kind: str | None) -> None:
 
 def compute(args, kind: str):
     """The arithmetic record of one `cnnlab shape --type spp|roipool|yolo` call."""
+    from cnnlab._util import parse_input, parse_size
     from cnnlab.arithmetic.dense import roi_pool_output, spp_output, yolo_output
-    from cnnlab.cli.shape import parse_input, parse_size
+    from cnnlab.cli import cli_note
     from cnnlab.errors import ConfigError
 
     check_flags(args, kind)
@@ -179,7 +180,7 @@ def compute(args, kind: str):
         )
     if args.input is None:
         raise ConfigError(f"--type {kind} needs --input CxHxW", "e.g. --input 256x13x13")
-    shape = parse_input(args.input)
+    shape = parse_input(args.input, flat=True, on_note=cli_note)
     if len(shape) != 3:
         raise ConfigError(
             f"--type {kind} needs a feature map CxHxW, got --input {args.input!r}",
@@ -297,8 +298,8 @@ def show(row, fmt: str, kind: str) -> None:
 
 
 def run_anchors(args) -> int:
+    from cnnlab._util import parse_size
     from cnnlab.arithmetic.dense import anchor_boxes
-    from cnnlab.cli.shape import parse_size
     from cnnlab.errors import ConfigError
 
     stride = parse_size(args.stride, "--stride")

@@ -340,3 +340,16 @@ def test_crowded_images_equal_pycocotools():
                       "labels": labels[which]})  # fmt: skip
         targets.append({"boxes": gt, "labels": labels})
     _check_against_pycocotools(preds, targets)
+
+
+def test_an_iou_tie_goes_to_the_later_box_as_in_pycocotools():
+    # the first detection overlaps A and B equally (95/105); pycocotools gives it the later box
+    # B, which leaves A free for the second detection at every threshold
+    a, b = [0.0, 0, 10, 10], [1.0, 0, 11, 10]
+    preds, targets = _one_image([[0.5, 0, 10.5, 10], a], [0.9, 0.8], [0, 0], [a, b], [0, 0])
+    ours = detection_map(preds, targets)
+    ev = _pycocotools(preds, targets)
+    assert ours["map"] == pytest.approx(ev.stats[0], abs=1e-12)
+    assert ours["mar_100"] == pytest.approx(ev.stats[8], abs=1e-12)
+    # had the tie gone to A, the second detection would miss above IoU 9/11 and recall drop
+    assert ours["mar_100"] == pytest.approx((9 * 1.0 + 1 * 0.5) / 10)

@@ -138,3 +138,68 @@ def test_bad_images_and_categories(tmp_path):
         )
     with pytest.raises(DataError, match="does not exist"):
         read_coco_detection(tmp_path / "nope.json")
+
+
+def _mask_set(tmp_path, annotations):
+    images = [{"id": 1, "file_name": "a.jpg", "width": 40, "height": 30}]
+    cats = [{"id": 18, "name": "dog"}, {"id": 1, "name": "person"}]
+    return read_coco_detection(_coco(tmp_path, images, annotations, cats))
+
+
+def test_semantic_mask_paints_polygons_and_rle_with_crowd_as_void(tmp_path):
+    import numpy as np
+    from pycocotools import mask as mask_utils
+
+    band = np.zeros((30, 40), dtype=np.uint8, order="F")
+    band[:, 30:35] = 1  # a person, given as compressed RLE
+    person = mask_utils.encode(band)
+    anns = [
+        # a crowd over columns 10..14, uncompressed RLE (column-major counts)
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 0, 5, 30], "iscrowd": 1,
+         "segmentation": {"size": [30, 40], "counts": [300, 150, 750]}},
+        # a dog polygon painted over part of it
+        {"id": 2, "image_id": 1, "category_id": 18, "bbox": [2, 3, 10, 5],
+         "segmentation": [[2, 3, 12, 3, 12, 8, 2, 8]]},
+        {"id": 3, "image_id": 1, "category_id": 1, "bbox": [30, 0, 5, 30],
+         "segmentation": {"size": [30, 40], "counts": person["counts"].decode("ascii")}},
+    ]  # fmt: skip
+    mask = _mask_set(tmp_path, anns).semantic_mask(0)
+    assert mask.shape == (30, 40) and mask.dtype == torch.uint8
+    assert set(mask.unique().tolist()) == {0, 1, 2, 255}
+    assert (mask[:, 30:35] == 1).all() and (mask[:, 35:] == 0).all()
+    assert (mask[15:, 10:15] == 255).all() and (mask[:, :2] == 0).all()
+    assert (mask[4:7, 3:11] == 2).all() and mask[5, 11] == 2  # the dog over the crowd
+    assert 45 <= int((mask == 2).sum()) <= 70  # 10 x 5 up to the rasteriser's edge pixels
+
+
+@pytest.mark.parametrize(
+    ("segmentation", "message"),
+    [
+        (None, r"annotations\[0\] \(id 5\) in image a\.jpg \(dog\): no 'segmentation'"),
+        ([[1, 2, 3, 4]], "not a list of polygons"),
+        ({"size": [20, 40], "counts": [800]}, r"RLE size \[20, 40\] is not the image's"),
+        ({"size": [30, 40], "counts": [10, 20]}, "RLE counts add up to 30, not 30 x 40"),
+        ("oops", "'segmentation' is str, neither polygons nor RLE"),
+    ],
+)
+def test_bad_segmentations_name_the_record(tmp_path, segmentation, message):
+    ann = {"id": 5, "image_id": 1, "category_id": 18, "bbox": [2, 3, 10, 5]}
+    if segmentation is not None:
+        ann["segmentation"] = segmentation
+    ds = _mask_set(tmp_path, [ann])
+    with pytest.raises(DataError, match=message):
+        ds.semantic_mask(0)
+
+
+def test_semantic_mask_without_pycocotools_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    from cnnlab.errors import ConfigError
+
+    ann = {"id": 5, "image_id": 1, "category_id": 18, "bbox": [2, 3, 10, 5],
+           "segmentation": [[2, 3, 12, 3, 12, 8, 2, 8]]}  # fmt: skip
+    ds = _mask_set(tmp_path, [ann])
+    monkeypatch.setitem(sys.modules, "pycocotools", None)
+    with pytest.raises(ConfigError, match="needs pycocotools") as e:
+        ds.semantic_mask(0)
+    assert "pip install pycocotools" in str(e.value)

@@ -17,15 +17,17 @@ annotations are kept with empty targets.
 Bad input is an error naming the file and the record: JSON that does not parse (with line and
 column), a missing list or field, an annotation whose image or category id does not exist (a
 class id out of range), a box with zero area or leaving its image (``bad_boxes="skip"`` drops
-it and lists it), an image file that is not there. Segmentation polygons are not read.
+it and lists it), an image file that is not there. ``semantic_mask(i)`` turns an image's
+polygons and RLE masks into one class-id mask (decoded by pycocotools).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from cnnlab.data.annotations import (
@@ -35,16 +37,97 @@ from cnnlab.data.annotations import (
     check_policy,
     warn_skipped,
 )
-from cnnlab.errors import DataError
+from cnnlab.errors import ConfigError, DataError
 
 __all__ = ["CocoDetectionSet", "read_coco_detection"]
 
 
 @dataclass
 class CocoDetectionSet(DetectionSet):
-    """A DetectionSet whose label k is COCO category ``category_ids[k - 1]``."""
+    """A DetectionSet whose label k is COCO category ``category_ids[k - 1]``.
+
+    ``semantic_mask(i)`` paints image i's annotation masks into one class-id mask.
+    """
 
     category_ids: list[int] | None = None
+    # per record: (label, segmentation as in the file or None, iscrowd, where) of each kept object
+    segments: list[list[tuple]] = field(default_factory=list, repr=False)
+
+    def semantic_mask(self, i: int) -> torch.Tensor:
+        """uint8 [H, W] class ids of image ``i``: 0 background, label k where an object of
+        label k lies (later annotations paint over earlier ones), 255 over crowd regions (void,
+        as VOC's borders: score with ``ignore_index=255``).
+
+        Polygons and RLE are decoded with pycocotools (``pip install pycocotools``), COCO's own
+        rasteriser, so the masks are the ones COCO's tools see.
+        """
+        try:
+            from pycocotools import mask as mask_utils
+        except ImportError:
+            raise ConfigError(
+                "decoding COCO masks needs pycocotools", "pip install pycocotools"
+            ) from None
+        rec = self.records[i]
+        h, w = rec.height, rec.width
+        if len(self.classes) >= VOID:
+            raise ConfigError(
+                f"{len(self.classes)} classes do not fit a uint8 mask with {VOID} as void",
+                "use fewer than 255 categories",
+            )
+        out = np.zeros((h, w), dtype=np.uint8)
+        for label, segm, crowd, where in self.segments[i]:
+            out[_decode_segmentation(segm, h, w, where, mask_utils)] = VOID if crowd else label
+        return torch.from_numpy(out)
+
+
+VOID = 255  # crowd regions in a semantic mask, as VOC's void borders
+
+
+def _decode_segmentation(segm, h: int, w: int, where: str, mask_utils) -> np.ndarray:
+    """One annotation's 'segmentation' (polygons, or RLE with list or string counts) as a bool
+    [h, w] mask; anything else is an error naming the record."""
+    if segm is None:
+        raise DataError(
+            f"{where}: no 'segmentation'",
+            "masks need polygons or RLE; boxes alone cannot paint one",
+        )
+    if isinstance(segm, list):
+        if not segm or not all(
+            isinstance(poly, list)
+            and len(poly) >= 6
+            and len(poly) % 2 == 0
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in poly)
+            for poly in segm
+        ):
+            raise DataError(
+                f"{where}: 'segmentation' is not a list of polygons",
+                "each polygon is [x1, y1, x2, y2, ...] with at least 3 points",
+            )
+        rle = mask_utils.merge(mask_utils.frPyObjects(segm, h, w))
+    elif isinstance(segm, dict) and "counts" in segm and "size" in segm:
+        if list(segm["size"]) != [h, w]:
+            raise DataError(
+                f"{where}: RLE size {segm['size']} is not the image's [height, width] = [{h}, {w}]",
+                "encode the mask at the image's size",
+            )
+        counts = segm["counts"]
+        if isinstance(counts, list):
+            if sum(counts) != h * w:
+                raise DataError(
+                    f"{where}: RLE counts add up to {sum(counts)}, not {h} x {w} = {h * w}",
+                    "uncompressed RLE counts cover every pixel, column by column",
+                )
+            rle = mask_utils.frPyObjects(segm, h, w)
+        elif isinstance(counts, str):
+            rle = {"size": [h, w], "counts": counts.encode("ascii")}
+        else:
+            raise DataError(f"{where}: RLE counts are {type(counts).__name__}", "see the format")
+    else:
+        raise DataError(
+            f"{where}: 'segmentation' is {type(segm).__name__}, neither polygons nor RLE",
+            "see the COCO format",
+        )
+    return mask_utils.decode(rle).astype(bool)
 
 
 def _load(path: Path) -> dict:
@@ -122,6 +205,7 @@ def read_coco_detection(
         if w < 1 or h < 1:
             raise DataError(f"{where} ({name}): size {w}x{h}", "width and height must be >= 1")
         images[iid] = {"name": name, "w": w, "h": h, "boxes": [], "labels": [], "crowd": []}
+        images[iid]["segm"] = []
         images[iid]["where"] = []
         order.append(iid)
 
@@ -152,12 +236,22 @@ def read_coco_detection(
         rec["labels"].append(label_of[cid])
         rec["crowd"].append(bool(ann.get("iscrowd", 0)))
         rec["where"].append(f"{where} in image {rec['name']} ({cats[cid]})")
+        rec["segm"].append(ann.get("segmentation"))
 
-    records, skipped = [], []
+    records, skipped, segments = [], [], []
     for iid in order:
         rec = images[iid]
         boxes = torch.tensor(rec["boxes"], dtype=torch.float32).reshape(-1, 4)
         keep = check_boxes(boxes, rec["w"], rec["h"], rec["where"], bad_boxes, skipped)
+        segments.append(
+            [
+                (lab, seg, crowd, where)
+                for lab, seg, crowd, where, k in zip(
+                    rec["labels"], rec["segm"], rec["crowd"], rec["where"], keep.tolist()
+                )
+                if k
+            ]
+        )
         image_path = image_dir / rec["name"]
         if not image_path.is_file():
             raise DataError(
@@ -183,4 +277,5 @@ def read_coco_detection(
         str(path),
         skipped,
         category_ids=category_ids,
+        segments=segments,
     )

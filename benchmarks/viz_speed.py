@@ -47,15 +47,47 @@ def main() -> None:
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         cases = [
-            ("viz features resnet50 (224)", 3.0,
-             [py, "-m", "cnnlab", "viz", "features", "resnet50", "sample:china", "-o",
-              f"{tmp}/f.png"], "resnet50"),
-            ("viz attribute --method gradcam resnet50 (224)", 3.0,
-             [py, "-m", "cnnlab", "viz", "attribute", "resnet50", "sample:china", "--method",
-              "gradcam", "-o", f"{tmp}/a.png"], "resnet50"),
-            ("draw resnet152 (svg)", 2.0,
-             [py, "-m", "cnnlab", "draw", "resnet152", "-o", f"{tmp}/r.svg"], "resnet152"),
-        ]  # fmt: skip
+            (
+                "viz features resnet50 (224)",
+                3.0,
+                [
+                    py,
+                    "-m",
+                    "cnnlab",
+                    "viz",
+                    "features",
+                    "resnet50",
+                    "sample:china",
+                    "-o",
+                    f"{tmp}/f.png",
+                ],
+                "resnet50",
+            ),
+            (
+                "viz attribute --method gradcam resnet50 (224)",
+                3.0,
+                [
+                    py,
+                    "-m",
+                    "cnnlab",
+                    "viz",
+                    "attribute",
+                    "resnet50",
+                    "sample:china",
+                    "--method",
+                    "gradcam",
+                    "-o",
+                    f"{tmp}/a.png",
+                ],
+                "resnet50",
+            ),
+            (
+                "draw resnet152 (svg)",
+                2.0,
+                [py, "-m", "cnnlab", "draw", "resnet152", "-o", f"{tmp}/r.svg"],
+                "resnet152",
+            ),
+        ]
         floors: dict[str, list[float]] = {}
         times: dict[str, list[float]] = {name: [] for name, *_ in cases}
         for _ in range(args.repeat):  # interleaved: a busy neighbour slows every case alike
@@ -66,17 +98,23 @@ def main() -> None:
                         wall([py, "-c", FLOOR.format(model=model)], env)
                     )
     load = os.getloadavg()
-    print(f"median of {args.repeat} runs, {args.threads} threads, load average "
-          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {time.strftime('%Y-%m-%d %H:%M %Z')}")  # fmt: skip
+    print(
+        f"median of {args.repeat} runs, {args.threads} threads, load average "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {time.strftime('%Y-%m-%d %H:%M %Z')}"
+    )
     print()
-    print("| command | cnnlab (s) | floor: import + build + 1 forward (s) | x floor | target (s) "
-          "| target / cnnlab |")  # fmt: skip
+    print(
+        "| command | cnnlab (s) | floor: import + build + 1 forward (s) | x floor | target (s) "
+        "| target / cnnlab |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, target, _cmd, model in cases:
         t = statistics.median(times[name])
         f = statistics.median(floors[model])
-        print(f"| `cnnlab {name}` | {t:.2f} | {f:.2f} | {t / f:.2f} | {target:.1f} | "
-              f"{target / t:.2f} {'met' if t < target else 'NOT met'} |")  # fmt: skip
+        print(
+            f"| `cnnlab {name}` | {t:.2f} | {f:.2f} | {t / f:.2f} | {target:.1f} | "
+            f"{target / t:.2f} {'met' if t < target else 'NOT met'} |"
+        )
 
 
 if __name__ == "__main__":

@@ -100,6 +100,12 @@ def main() -> None:
     run = args.run
     summary = json.loads((Path(run) / "summary.json").read_text())
     score = (summary.get("test") or summary.get("final"))["top1"]
+    how = (
+        " (a run of cnnlab 0.1's trainer, before the validation split: the score is the test "
+        "split after the last epoch)"
+        if "final" in summary
+        else ""
+    )
     cfg = (Path(run) / "config.yaml").read_text()
     aug = next(ln.split(":", 1)[1].strip() for ln in cfg.splitlines() if ln.startswith("augment"))
     img = IMG / "cifar-test.png"
@@ -117,10 +123,13 @@ architectures. Every picture on this page was made by the command printed above 
 `docs/make_visualization.py`.
 
 The trained model here is cnnlab's LeNet-5 (modern form) on CIFAR-10 (JPEG), run folder
-`{run}`: `cnnlab train lenet5 --data cifar10-jpeg --augment {aug} --epochs
-{summary["epochs"]}` on this 2-core CPU, {score:.2f}% test top-1 after
-{summary["wall_seconds"] / 60:.0f} minutes (a small, quick model: the point is the pictures,
-not the score). Its first layer has six 5x5 RGB filters.
+`{run}`, trained on this 2-core CPU with
+
+    cnnlab train lenet5 --data cifar10-jpeg --augment {aug} --epochs {summary['epochs']}
+
+{score:.2f}% test top-1 after {summary['wall_seconds'] / 60:.0f} minutes{how}
+(a small, quick model: the point is the pictures, not the score). Its first layer has six 5x5
+RGB filters.
 
 SOURCE, in every `cnnlab viz` command, is a run folder, a checkpoint (`.pt`), a model name
 (cnnlab zoo or torchvision; `--weights FILE` loads a state dict such as torchvision's `.pth`,

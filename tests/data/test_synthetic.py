@@ -11,7 +11,7 @@ from cnnlab.errors import ConfigError, DataError
 
 
 def _small(**kw):
-    return make_digit_scenes(12, canvas=64, scale=(14, 24), **kw)
+    return make_digit_scenes(12, **{"canvas": 64, "scale": (14, 24), **kw})
 
 
 def test_deterministic_per_seed():

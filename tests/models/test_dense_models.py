@@ -9,8 +9,16 @@ from cnnlab.models import create, list_models
 from cnnlab.models.fcn import bilinear_kernel, bilinear_upsampler
 from cnnlab.models.yolo import YoloLoss, decode, encode_targets
 
-DENSE = ["fcn32s", "fcn16s", "fcn8s", "fcn8s_small", "yolov1", "yolov1_small", "fasterrcnn",
-         "fasterrcnn_small"]  # fmt: skip
+DENSE = [
+    "fcn32s",
+    "fcn16s",
+    "fcn8s",
+    "fcn8s_small",
+    "yolov1",
+    "yolov1_small",
+    "fasterrcnn",
+    "fasterrcnn_small",
+]
 
 
 def test_registered():
@@ -74,9 +82,12 @@ def test_yolov1_paper_head_is_7x7x30():
 
 def _targets():
     return [
-        {"boxes": torch.tensor([[10.0, 12, 40, 50], [60, 5, 90, 30]]), "labels": torch.tensor([3, 7])},
+        {
+            "boxes": torch.tensor([[10.0, 12, 40, 50], [60, 5, 90, 30]]),
+            "labels": torch.tensor([3, 7]),
+        },
         {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)},
-    ]  # fmt: skip
+    ]
 
 
 def test_yolo_encode_decode_round_trip():

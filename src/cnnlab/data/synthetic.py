@@ -39,11 +39,23 @@ __all__ = ["DenseSet", "PRESETS", "load_preset", "make_digit_scenes"]
 INK = 96  # a pixel at or above this value (of 255) belongs to its digit's mask and box
 
 PRESETS: dict[str, dict] = {
-    "digits-det": dict(task="detection", canvas=96, count=(1, 4), scale=(16, 36),
-                       max_overlap=0.0, sizes={"train": 2400, "test": 400}),
-    "digits-seg": dict(task="segmentation", canvas=64, count=(1, 3), scale=(14, 30),
-                       max_overlap=0.1, sizes={"train": 2400, "test": 400}),
-}  # fmt: skip
+    "digits-det": dict(
+        task="detection",
+        canvas=96,
+        count=(1, 4),
+        scale=(16, 36),
+        max_overlap=0.0,
+        sizes={"train": 2400, "test": 400},
+    ),
+    "digits-seg": dict(
+        task="segmentation",
+        canvas=64,
+        count=(1, 3),
+        scale=(14, 30),
+        max_overlap=0.1,
+        sizes={"train": 2400, "test": 400},
+    ),
+}
 _SPLIT_SEED = {"train": 0, "test": 1}
 
 
@@ -80,8 +92,13 @@ class DenseSet:
 
     def subset(self, index) -> DenseSet:
         m = self.masks[index] if self.masks is not None else None
-        return replace(self, images=self.images[index], masks=m, boxes=self.boxes[index],
-                       labels=self.labels[index])  # fmt: skip
+        return replace(
+            self,
+            images=self.images[index],
+            masks=m,
+            boxes=self.boxes[index],
+            labels=self.labels[index],
+        )
 
     def targets(self, index=None) -> list[dict]:
         """torchvision's target dicts (``boxes`` xyxy float, ``labels``) of the given images."""
@@ -100,8 +117,10 @@ class DenseSet:
         k = self.num_classes
         if self.masks is not None:
             if tuple(self.masks.shape) != (n, h, w):
-                raise DataError(f"{self.name}: masks are {list(self.masks.shape)}, images "
-                                f"{[n, h, w]} (N, H, W must match)")  # fmt: skip
+                raise DataError(
+                    f"{self.name}: masks are {list(self.masks.shape)}, images "
+                    f"{[n, h, w]} (N, H, W must match)"
+                )
             bad = (self.masks.long() > k).flatten(1).any(1).nonzero()
             if len(bad):
                 i = int(bad[0])
@@ -113,8 +132,10 @@ class DenseSet:
         valid = self.labels >= 0
         if (self.labels >= k).any():
             i, j = (self.labels >= k).nonzero()[0].tolist()
-            raise DataError(f"{self.name}: record {i}, object {j}: label {int(self.labels[i, j])} "
-                            f"is out of range for {k} classes")  # fmt: skip
+            raise DataError(
+                f"{self.name}: record {i}, object {j}: label {int(self.labels[i, j])} "
+                f"is out of range for {k} classes"
+            )
         b = self.boxes
         outside = (b[..., 0] < 0) | (b[..., 1] < 0) | (b[..., 2] > w) | (b[..., 3] > h)
         empty = (b[..., 2] <= b[..., 0]) | (b[..., 3] <= b[..., 1])
@@ -123,16 +144,17 @@ class DenseSet:
             if len(hit):
                 i, j = hit[0].tolist()
                 raise DataError(
-                    f"{self.name}: record {i}, object {j}: box {b[i, j].tolist()} {what} "
-                    f"({w}x{h})",
+                    f"{self.name}: record {i}, object {j}: box {b[i, j].tolist()} {what} ({w}x{h})",
                     "boxes are [x_min, y_min, x_max, y_max] in pixels, inside the image",
                 )
         return self
 
     def __repr__(self) -> str:
         c, h, w = self.image_shape
-        return (f"DenseSet({self.name!r}, split={self.split!r}, task={self.task!r}, {len(self)} "
-                f"images {c}x{h}x{w}, {self.num_classes} classes)")  # fmt: skip
+        return (
+            f"DenseSet({self.name!r}, split={self.split!r}, task={self.task!r}, {len(self)} "
+            f"images {c}x{h}x{w}, {self.num_classes} classes)"
+        )
 
 
 def _glyphs(source: str, split: str, data_dir) -> tuple[torch.Tensor, torch.Tensor]:
@@ -201,6 +223,7 @@ def make_digit_scenes(
         raise ConfigError("clutter and noise must be >= 0")
     glyphs, glabels = _glyphs(source, split, data_dir)
     rng = np.random.RandomState(seed)
+    rng_clutter = np.random.RandomState([seed, 1])  # clutter never moves the objects
     images = torch.zeros(n, h_img, w_img)
     masks = torch.zeros(n, h_img, w_img, dtype=torch.uint8)
     all_boxes: list[list] = []
@@ -220,7 +243,10 @@ def make_digit_scenes(
                 y = int(rng.randint(-r0, h_img - r1 + 1))
                 x = int(rng.randint(-c0, w_img - c1 + 1))
                 box = [x + c0, y + r0, x + c1, y + r1]
-                ok = not _touches(box, boxes) if max_overlap == 0 else _iou(box, boxes) <= max_overlap  # fmt: skip
+                if max_overlap == 0:
+                    ok = not _touches(box, boxes)
+                else:
+                    ok = _iou(box, boxes) <= max_overlap
                 if ok:
                     break
             else:
@@ -229,19 +255,22 @@ def make_digit_scenes(
             boxes.append(box)
             labels.append(int(glabels[g]))
         for _ in range(clutter):  # a fragment (a quarter) of some glyph, fainter, unlabelled
-            g = int(rng.randint(len(glyphs)))
-            size = int(rng.randint(s_lo, s_hi + 1))
+            g = int(rng_clutter.randint(len(glyphs)))
+            size = int(rng_clutter.randint(s_lo, s_hi + 1))
             patch = _resize(glyphs[g], size)
             half = size // 2
-            qy, qx = int(rng.randint(2)) * half, int(rng.randint(2)) * half
+            qy, qx = int(rng_clutter.randint(2)) * half, int(rng_clutter.randint(2)) * half
             frag = patch[qy : qy + half, qx : qx + half] * 0.6
-            y, x = int(rng.randint(0, h_img - half + 1)), int(rng.randint(0, w_img - half + 1))
+            y, x = (
+                int(rng_clutter.randint(0, h_img - half + 1)),
+                int(rng_clutter.randint(0, w_img - half + 1)),
+            )
             region = images[i, y : y + half, x : x + half]
             region.copy_(torch.maximum(region, frag))
         all_boxes.append(boxes)
         all_labels.append(labels)
     if noise > 0:
-        gen = torch.Generator().manual_seed(int(rng.randint(2**31)))
+        gen = torch.Generator().manual_seed(seed)
         images += torch.randn(images.shape, generator=gen) * (noise * 255)
     k = max(1, max(len(b) for b in all_boxes))
     box_t = torch.zeros(n, k, 4)
@@ -264,8 +293,13 @@ def make_digit_scenes(
 
 
 def _resize(glyph: torch.Tensor, size: int) -> torch.Tensor:
-    return F.interpolate(glyph[None, None], size=(size, size), mode="bilinear",
-                         align_corners=False)[0, 0].clamp(0, 255).round()  # fmt: skip
+    return (
+        F.interpolate(glyph[None, None], size=(size, size), mode="bilinear", align_corners=False)[
+            0, 0
+        ]
+        .clamp(0, 255)
+        .round()
+    )
 
 
 def _paste(image, mask, patch, ink, x: int, y: int, mask_id: int) -> None:
@@ -279,7 +313,9 @@ def _paste(image, mask, patch, ink, x: int, y: int, mask_id: int) -> None:
     mask[y0:y1, x0:x1][ink[y0 - y : y1 - y, x0 - x : x1 - x]] = mask_id
 
 
-def load_preset(name: str, split: str = "train", *, size: int | None = None, data_dir=None) -> DenseSet:  # fmt: skip
+def load_preset(
+    name: str, split: str = "train", *, size: int | None = None, data_dir=None
+) -> DenseSet:
     """One split of ``digits-det`` or ``digits-seg`` (``size`` overrides the image count)."""
     if name not in PRESETS:
         from cnnlab.errors import suggest
@@ -289,6 +325,11 @@ def load_preset(name: str, split: str = "train", *, size: int | None = None, dat
         raise ConfigError(f"unknown split {split!r}; choose 'train' or 'test'")
     p = dict(PRESETS[name])
     sizes = p.pop("sizes")
-    return make_digit_scenes(size or sizes[split], seed=_SPLIT_SEED[split], split=split,
-                           data_dir=data_dir, name=name, **p)  # fmt: skip
-    return ds
+    return make_digit_scenes(
+        size or sizes[split],
+        seed=_SPLIT_SEED[split],
+        split=split,
+        data_dir=data_dir,
+        name=name,
+        **p,
+    )

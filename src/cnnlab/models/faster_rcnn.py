@@ -157,18 +157,34 @@ def build_faster_rcnn(
     )
 
 
-@register_model("fasterrcnn", family="Faster R-CNN", paper=PAPER, year=2015,
-                input_size=(3, 600, 800), num_classes=21,
-                description="Faster R-CNN, VGG-16 conv5_3, 9 anchors, RoI pooling (VOC: 21)")  # fmt: skip
-def fasterrcnn(num_classes: int = 21, in_channels: int = 3, backbone: str = "vgg16",
-               min_size: int = 600, max_size: int = 1000) -> FasterRCNN:  # fmt: skip
+@register_model(
+    "fasterrcnn",
+    family="Faster R-CNN",
+    paper=PAPER,
+    year=2015,
+    input_size=(3, 600, 800),
+    num_classes=21,
+    description="Faster R-CNN, VGG-16 conv5_3, 9 anchors, RoI pooling (VOC: 21)",
+)
+def fasterrcnn(
+    num_classes: int = 21,
+    in_channels: int = 3,
+    backbone: str = "vgg16",
+    min_size: int = 600,
+    max_size: int = 1000,
+) -> FasterRCNN:
     """Faster R-CNN as in Ren et al. 2015 (VGG-16 backbone, one map, 9 anchors, 2k/4k RPN)."""
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # torchvision's ImageNet statistics
     if in_channels != 3:
         mean, std = (0.5,) * in_channels, (0.5,) * in_channels
-    return build_faster_rcnn(zoo_backbone(backbone, in_channels), num_classes,
-                             min_size=min_size, max_size=max_size, image_mean=list(mean),
-                             image_std=list(std))  # fmt: skip
+    return build_faster_rcnn(
+        zoo_backbone(backbone, in_channels),
+        num_classes,
+        min_size=min_size,
+        max_size=max_size,
+        image_mean=list(mean),
+        image_std=list(std),
+    )
 
 
 SMALL_BODY = [(32, 1), (32, 2), (64, 1), (64, 2), (128, 1), (128, 2), (128, 1)]  # stride 8
@@ -183,11 +199,19 @@ def small_body(in_channels: int) -> Backbone:
     return Backbone(*layers, out_channels=c)
 
 
-@register_model("fasterrcnn_small", family="Faster R-CNN", paper=PAPER, year=2015,
-                input_size=(1, 96, 96), num_classes=11, variant="digits",
-                description="small Faster R-CNN for digits-det: stride-8 map, 9 anchors")  # fmt: skip
-def fasterrcnn_small(num_classes: int = 11, in_channels: int = 1, size: int = 96,
-                     representation: int = 256) -> FasterRCNN:  # fmt: skip
+@register_model(
+    "fasterrcnn_small",
+    family="Faster R-CNN",
+    paper=PAPER,
+    year=2015,
+    input_size=(1, 96, 96),
+    num_classes=11,
+    variant="digits",
+    description="small Faster R-CNN for digits-det: stride-8 map, 9 anchors",
+)
+def fasterrcnn_small(
+    num_classes: int = 11, in_channels: int = 1, size: int = 96, representation: int = 256
+) -> FasterRCNN:
     """Faster R-CNN's structure on a 7-conv body for 96x96 digits-det (class 0 = background)."""
     return build_faster_rcnn(
         small_body(in_channels),

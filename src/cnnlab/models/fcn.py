@@ -45,7 +45,11 @@ PAPER = "Long, Shelhamer & Darrell, 2015"
 STRIDES = (32, 16, 8)
 
 # (upscore2 crop of score_pool4, crop of score_pool3, final crop) in the paper nets (pad 100)
-PAPER_OFFSETS = {32: {"out": 19}, 16: {"pool4": 5, "out": 27}, 8: {"pool4": 5, "pool3": 9, "out": 31}}  # fmt: skip
+PAPER_OFFSETS = {
+    32: {"out": 19},
+    16: {"pool4": 5, "out": 27},
+    8: {"pool4": 5, "pool3": 9, "out": 31},
+}
 
 SMALL_CONFIG = [16, M, 32, M, 64, 64, M, 128, 128, M, 128, 128, M]
 
@@ -117,7 +121,7 @@ class FCN(nn.Module):
         self.offsets = dict(offsets or {})
         self.taps = {pools[2]: "pool3", pools[3]: "pool4"}
         convs = [m for m in features if isinstance(m, nn.Conv2d)]
-        width = {"pool3": _width_before(features, pools[2]), "pool4": _width_before(features, pools[3])}
+        width = {t: _width_before(features, pools[i]) for i, t in ((2, "pool3"), (3, "pool4"))}
         self.features = features
         # the paper nets crop a padded-by-100 result; "same"-padded nets need no border, and
         # a transposed conv with padding f/2 upsamples them exactly f times
@@ -134,8 +138,9 @@ class FCN(nn.Module):
         self.score_fr = nn.Conv2d(head_width, num_classes, 1)
 
         def up(f: int, trainable: bool = True) -> nn.ConvTranspose2d:
-            return bilinear_upsampler(num_classes, f, padding=0 if paper else f // 2,
-                                      trainable=trainable)  # fmt: skip
+            return bilinear_upsampler(
+                num_classes, f, padding=0 if paper else f // 2, trainable=trainable
+            )
 
         if stride <= 16:
             self.upscore2 = up(2)
@@ -145,10 +150,10 @@ class FCN(nn.Module):
             self.score_pool3 = nn.Conv2d(width["pool3"], num_classes, 1)
         # the last upsampling stays bilinear (section 4.3: "fixed to bilinear interpolation")
         self.upscore = up(stride, trainable=False)
-        for m in [self.score_fr, getattr(self, "score_pool4", None), getattr(self, "score_pool3", None)]:  # fmt: skip
-            if m is not None:  # zero-initialised class scoring and skip layers (section 4.3)
-                nn.init.zeros_(m.weight)
-                nn.init.zeros_(m.bias)
+        for n in ("score_fr", "score_pool4", "score_pool3"):
+            if hasattr(self, n):  # the class scoring and skip layers start at zero (4.3)
+                nn.init.zeros_(getattr(self, n).weight)
+                nn.init.zeros_(getattr(self, n).bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         taps = {}
@@ -208,8 +213,15 @@ def _register(stride: int) -> None:
 
     build.__name__ = name
     build.__doc__ = f"FCN-{stride}s on VGG-16 (Long et al. 2015, Figure 3)."
-    register_model(name, family="FCN", paper=PAPER, year=2015, input_size=(3, 224, 224),
-                   num_classes=21, description=f"FCN-{stride}s, VGG-16, PASCAL VOC's 21 classes")(build)  # fmt: skip
+    register_model(
+        name,
+        family="FCN",
+        paper=PAPER,
+        year=2015,
+        input_size=(3, 224, 224),
+        num_classes=21,
+        description=f"FCN-{stride}s, VGG-16, PASCAL VOC's 21 classes",
+    )(build)
 
     def build_small(
         num_classes: int = 11, in_channels: int = 1, head_width: int = 128, dropout: float = 0.1
@@ -226,9 +238,16 @@ def _register(stride: int) -> None:
 
     build_small.__name__ = name + "_small"
     build_small.__doc__ = f"Small FCN-{stride}s (5-pool 3x3 BN stack) for digits-seg."
-    register_model(name + "_small", family="FCN", paper=PAPER, year=2015, input_size=(1, 64, 64),
-                   num_classes=11, variant="digits",
-                   description=f"small FCN-{stride}s for digits-seg (not from the paper)")(build_small)  # fmt: skip
+    register_model(
+        name + "_small",
+        family="FCN",
+        paper=PAPER,
+        year=2015,
+        input_size=(1, 64, 64),
+        num_classes=11,
+        variant="digits",
+        description=f"small FCN-{stride}s for digits-seg (not from the paper)",
+    )(build_small)
 
 
 for _s in STRIDES:

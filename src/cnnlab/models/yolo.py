@@ -43,9 +43,11 @@ LAMBDA_NOOBJ = 0.5
 M = "M"
 PAPER_BODY = (
     [(7, 64, 2), M, (3, 192, 1), M, (1, 128, 1), (3, 256, 1), (1, 256, 1), (3, 512, 1), M]
-    + [(1, 256, 1), (3, 512, 1)] * 4 + [(1, 512, 1), (3, 1024, 1), M]
-    + [(1, 512, 1), (3, 1024, 1)] * 2 + [(3, 1024, 1), (3, 1024, 2), (3, 1024, 1), (3, 1024, 1)]
-)  # fmt: skip
+    + [(1, 256, 1), (3, 512, 1)] * 4
+    + [(1, 512, 1), (3, 1024, 1), M]
+    + [(1, 512, 1), (3, 1024, 1)] * 2
+    + [(3, 1024, 1), (3, 1024, 2), (3, 1024, 1), (3, 1024, 1)]
+)
 SMALL_BODY = [(3, 32, 1), (3, 32, 2), (3, 64, 1), (3, 64, 2), (3, 96, 2), (3, 128, 2), (3, 128, 1)]
 
 
@@ -68,9 +70,17 @@ def _body(spec, in_channels: int, batch_norm: bool) -> nn.Sequential:
 class YOLOv1(nn.Module):
     """Conv ``features`` -> ``classifier`` (FC, leaky ReLU, dropout, FC) -> [N, S, S, B*5+C]."""
 
-    def __init__(self, features: nn.Sequential, feature_shape: tuple[int, int, int], *,
-                 num_classes: int = 20, grid: int = 7, boxes: int = 2, hidden: int = 4096,
-                 dropout: float = 0.5):  # fmt: skip
+    def __init__(
+        self,
+        features: nn.Sequential,
+        feature_shape: tuple[int, int, int],
+        *,
+        num_classes: int = 20,
+        grid: int = 7,
+        boxes: int = 2,
+        hidden: int = 4096,
+        dropout: float = 0.5,
+    ):
         super().__init__()
         if grid < 1 or boxes < 1 or num_classes < 1:
             raise ConfigError("YOLO needs grid >= 1, boxes >= 1 and num_classes >= 1")
@@ -147,8 +157,15 @@ class YoloLoss(nn.Module):
     lambda_noobj. Class scores are penalised only in cells that hold an object.
     """
 
-    def __init__(self, grid: int, boxes: int, num_classes: int, *,
-                 lambda_coord: float = LAMBDA_COORD, lambda_noobj: float = LAMBDA_NOOBJ):  # fmt: skip
+    def __init__(
+        self,
+        grid: int,
+        boxes: int,
+        num_classes: int,
+        *,
+        lambda_coord: float = LAMBDA_COORD,
+        lambda_noobj: float = LAMBDA_NOOBJ,
+    ):
         super().__init__()
         self.grid, self.boxes, self.num_classes = grid, boxes, num_classes
         self.lambda_coord, self.lambda_noobj = lambda_coord, lambda_noobj
@@ -171,12 +188,7 @@ class YoloLoss(nn.Module):
         conf_obj = (conf_err * r).sum()
         conf_noobj = (conf_err * (1 - r)).sum()
         cls = ((pred[..., b * 5 :] - target[..., 5:]).square().sum(-1) * obj.float()).sum()
-        total = (
-            self.lambda_coord * (coord + size)
-            + conf_obj
-            + self.lambda_noobj * conf_noobj
-            + cls
-        )
+        total = self.lambda_coord * (coord + size) + conf_obj + self.lambda_noobj * conf_noobj + cls
         return total / n
 
 
@@ -249,23 +261,46 @@ def _feature_shape(spec, input_size: tuple[int, int, int]) -> tuple[int, int, in
     return c, h, w
 
 
-@register_model("yolov1", family="YOLO", paper=PAPER, year=2016, input_size=(3, 448, 448),
-                num_classes=20, description="YOLO v1: 24 convs + 2 FC, 7x7x30 output (S=7, B=2, C=20)")  # fmt: skip
-def yolov1(num_classes: int = 20, in_channels: int = 3, grid: int = 7, boxes: int = 2,
-           dropout: float = 0.5) -> YOLOv1:  # fmt: skip
+@register_model(
+    "yolov1",
+    family="YOLO",
+    paper=PAPER,
+    year=2016,
+    input_size=(3, 448, 448),
+    num_classes=20,
+    description="YOLO v1: 24 convs + 2 FC, 7x7x30 output (S=7, B=2, C=20)",
+)
+def yolov1(
+    num_classes: int = 20, in_channels: int = 3, grid: int = 7, boxes: int = 2, dropout: float = 0.5
+) -> YOLOv1:
     """YOLO v1 as in Redmon et al. 2016, Figure 3 (448x448 input)."""
     body = _body(PAPER_BODY, in_channels, batch_norm=False)
     shape = _feature_shape(PAPER_BODY, (in_channels, 448, 448))  # 1024 x 7 x 7
     return YOLOv1(body, shape, num_classes=num_classes, grid=grid, boxes=boxes, dropout=dropout)
 
 
-@register_model("yolov1_small", family="YOLO", paper=PAPER, year=2016, input_size=(1, 96, 96),
-                num_classes=10, variant="digits",
-                description="small YOLO v1 for digits-det: 7x7x20 output (not from the paper)")  # fmt: skip
-def yolov1_small(num_classes: int = 10, in_channels: int = 1, grid: int = 7, boxes: int = 2,
-                 hidden: int = 512, dropout: float = 0.1, size: int = 96) -> YOLOv1:  # fmt: skip
+@register_model(
+    "yolov1_small",
+    family="YOLO",
+    paper=PAPER,
+    year=2016,
+    input_size=(1, 96, 96),
+    num_classes=10,
+    variant="digits",
+    description="small YOLO v1 for digits-det: 7x7x20 output (not from the paper)",
+)
+def yolov1_small(
+    num_classes: int = 10,
+    in_channels: int = 1,
+    grid: int = 7,
+    boxes: int = 2,
+    hidden: int = 512,
+    dropout: float = 0.1,
+    size: int = 96,
+) -> YOLOv1:
     """A 7-conv batch-norm body with YOLO v1's FC head and loss, for 96x96 digits-det."""
     body = _body(SMALL_BODY, in_channels, batch_norm=True)
     shape = _feature_shape(SMALL_BODY, (in_channels, size, size))
-    return YOLOv1(body, shape, num_classes=num_classes, grid=grid, boxes=boxes, hidden=hidden,
-                  dropout=dropout)  # fmt: skip
+    return YOLOv1(
+        body, shape, num_classes=num_classes, grid=grid, boxes=boxes, hidden=hidden, dropout=dropout
+    )

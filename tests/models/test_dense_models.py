@@ -197,3 +197,14 @@ def test_summary_small_forms(name):
 
     s = summary(create(name), (1, 64, 64) if "fcn" in name else (1, 96, 96))
     assert s.totals["macs"] > 0
+
+
+def test_sppnet_5376_features_for_any_input_size():
+    with torch.device("meta"):
+        m = create("sppnet").eval()
+        assert m.classifier[0].in_features == 5376  # 21 bins x 256 maps
+        for h, w in ((224, 224), (180, 260)):
+            fmap = m.features(torch.zeros(1, 3, h, w))
+            assert fmap.shape[1] == 256
+            assert m.spp(fmap).shape == (1, 5376)
+            assert m(torch.zeros(2, 3, h, w)).shape == (2, 1000)

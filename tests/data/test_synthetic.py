@@ -17,7 +17,7 @@ def _small(**kw):
 def test_deterministic_per_seed():
     a, b, c = _small(seed=3), _small(seed=3), _small(seed=4)
     assert torch.equal(a.images, b.images) and torch.equal(a.masks, b.masks)
-    assert torch.equal(a.boxes, b.boxes) and torch.equal(a.labels, b.labels)
+    assert torch.equal(a.objects, b.objects) and torch.equal(a.labels, b.labels)
     assert not torch.equal(a.images, c.images)
 
 
@@ -49,9 +49,9 @@ def test_no_overlap_when_asked():
 
 def test_count_clutter_and_noise_controls():
     one = _small(seed=0, count=(1, 1))
-    assert ((one.labels >= 0).sum(1) == 1).all()
+    assert ((one.objects[..., 0] >= 0).sum(1) == 1).all()
     clean, cluttered = _small(seed=5, clutter=0), _small(seed=5, clutter=3)
-    assert torch.equal(clean.boxes, cluttered.boxes)  # clutter adds no object...
+    assert torch.equal(clean.objects, cluttered.objects)  # clutter adds no object...
     assert cluttered.images.float().sum() > clean.images.float().sum()  # ...only ink
     assert torch.equal(clean.masks, cluttered.masks)  # and stays background in the mask
     noisy = _small(seed=5, noise=0.05)
@@ -84,11 +84,27 @@ def test_validate_names_the_record():
     masks[5, 0, 0] = 42
     with pytest.raises(DataError, match="record 5: mask holds class id 42"):
         dataclasses.replace(ds, masks=masks).validate()
-    boxes = ds.boxes.clone()
-    boxes[2, 0] = torch.tensor([10.0, 10, 10, 20])
+    objects = ds.objects.clone()
+    objects[2, 0, 1:] = torch.tensor([10.0, 10, 10, 20])
     with pytest.raises(DataError, match="record 2, object 0: .* zero area"):
-        dataclasses.replace(ds, boxes=boxes).validate()
-    boxes = ds.boxes.clone()
-    boxes[3, 0, 2] = 99
+        dataclasses.replace(ds, objects=objects, labels=None).validate()
+    objects = ds.objects.clone()
+    objects[3, 0, 3] = 99
     with pytest.raises(DataError, match="record 3, object 0: .* outside the image"):
-        dataclasses.replace(ds, boxes=boxes).validate()
+        dataclasses.replace(ds, objects=objects, labels=None).validate()
+    objects = ds.objects.clone()
+    objects[4, 0, 0] = 10
+    with pytest.raises(DataError, match="record 4, object 0: label 10 is out of range"):
+        dataclasses.replace(ds, objects=objects, labels=None).validate()
+
+
+def test_batch_targets_are_the_task_tensor():
+    det = _small(seed=0)
+    assert det.labels is det.objects and det.labels.shape[-1] == 5
+    seg = _small(seed=0, task="segmentation")
+    assert seg.labels is seg.masks
+    sub = det.subset(torch.tensor([3, 1]))
+    assert torch.equal(sub.labels, det.objects[[3, 1]])
+    assert [len(t["boxes"]) for t in sub.targets()] == [
+        len(t["boxes"]) for t in det.targets([3, 1])
+    ]

@@ -49,9 +49,15 @@ def test_fcn8s_skip_layers_and_frozen_final_upsampling():
     assert m.upscore.kernel_size == (16, 16) and m.upscore.stride == (8, 8)
     assert not m.upscore.weight.requires_grad and m.upscore2.weight.requires_grad
     assert m32.upscore.kernel_size == (64, 64) and not hasattr(m32, "score_pool4")
-    small = create("fcn8s_small")  # new score layers start at zero (paper section 4.3)
-    for layer in (small.score_fr, small.score_pool4, small.score_pool3):
-        assert layer.weight.abs().sum() == 0
+    # new score layers start at zero (paper section 4.3), unless trained from scratch
+    small = create("fcn8s_small")
+    assert small.score_pool3.weight.abs().sum() > 0
+    from cnnlab.models.fcn import FCN, _small_features
+
+    zero = FCN(_small_features(1, [8, "M", 8, "M", 8, "M", 8, "M", 8, "M"]), 3, head_width=8,
+               head_kernel=3, batch_norm=True)  # fmt: skip
+    for layer in (zero.score_fr, zero.score_pool4, zero.score_pool3):
+        assert layer.weight.abs().sum() == 0 and layer.bias.abs().sum() == 0
 
 
 @pytest.mark.parametrize("factor", [2, 4, 8])

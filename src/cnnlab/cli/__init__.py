@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "cnnlab.cli.summary",  # summary, compare
     "cnnlab.cli.models",  # models
     "cnnlab.cli.train",  # train, eval, predict, demo
+    "cnnlab.cli.dense",  # detect, segment
     "cnnlab.cli.scratch",  # scratch train / gradcheck
 ]
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from cnnlab.errors import ConfigError, DataError
 
-__all__ = ["DenseSet", "PRESETS", "load_preset", "make_digit_scenes"]
+__all__ = ["DenseSet", "PRESETS", "load_preset", "make_digit_scenes", "objects_to_targets"]
 
 INK = 96  # a pixel at or above this value (of 255) belongs to its digit's mask and box
 
@@ -64,20 +64,30 @@ class DenseSet:
     """One split of a detection / segmentation set, in memory.
 
     ``images`` uint8 ``[N, C, H, W]``; ``masks`` uint8 ``[N, H, W]`` (0 = background, k + 1 =
-    ``classes[k]``; None when there are none); ``boxes`` float32 ``[N, K, 4]`` xyxy in pixels and
-    ``labels`` int64 ``[N, K]`` (0-based class indices), padded with -1 labels past each image's
-    objects, so a batch is plain tensor indexing.
+    ``classes[k]``; None when there are none); ``objects`` float32 ``[N, K, 5]``: per object
+    ``(label, x_min, y_min, x_max, y_max)`` in pixels, rows past an image's objects padded with
+    label -1. ``labels`` is what the trainer batches as the target of each image: the masks for
+    a segmentation set, the objects for a detection set (plain tensor indexing, like a
+    classification set's class indices).
     """
 
     images: torch.Tensor
     masks: torch.Tensor | None
-    boxes: torch.Tensor
-    labels: torch.Tensor
+    objects: torch.Tensor
     classes: list[str]
     name: str
     split: str = "train"
     task: str = "detection"  # or "segmentation"
     source: str = field(default="", compare=False)
+    labels: torch.Tensor | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.task not in ("detection", "segmentation"):
+            raise ConfigError(f"unknown task {self.task!r}", "use detection or segmentation")
+        if self.task == "segmentation" and self.masks is None:
+            raise DataError(f"{self.name}: a segmentation set needs masks")
+        if self.labels is None:
+            self.labels = self.masks if self.task == "segmentation" else self.objects
 
     def __len__(self) -> int:
         return len(self.images)
@@ -92,23 +102,12 @@ class DenseSet:
 
     def subset(self, index) -> DenseSet:
         m = self.masks[index] if self.masks is not None else None
-        return replace(
-            self,
-            images=self.images[index],
-            masks=m,
-            boxes=self.boxes[index],
-            labels=self.labels[index],
-        )
+        return replace(self, images=self.images[index], masks=m, objects=self.objects[index],
+                       labels=None)  # fmt: skip
 
     def targets(self, index=None) -> list[dict]:
-        """torchvision's target dicts (``boxes`` xyxy float, ``labels``) of the given images."""
-        boxes = self.boxes if index is None else self.boxes[index]
-        labels = self.labels if index is None else self.labels[index]
-        out = []
-        for b, l in zip(boxes, labels):
-            keep = l >= 0
-            out.append({"boxes": b[keep], "labels": l[keep]})
-        return out
+        """torchvision's target dicts (``boxes`` xyxy float, ``labels`` int64) of the images."""
+        return objects_to_targets(self.objects if index is None else self.objects[index])
 
     def validate(self) -> DenseSet:
         """Raise DataError naming the first bad record: a mask id out of range, a box outside
@@ -129,14 +128,14 @@ class DenseSet:
                     f"{int(self.masks[i].max())}, but there are {k} classes (ids 0..{k})",
                     "fix the mask, or add the missing class names",
                 )
-        valid = self.labels >= 0
-        if (self.labels >= k).any():
-            i, j = (self.labels >= k).nonzero()[0].tolist()
+        labels, b = self.objects[..., 0], self.objects[..., 1:]
+        valid = labels >= 0
+        if (labels >= k).any():
+            i, j = (labels >= k).nonzero()[0].tolist()
             raise DataError(
-                f"{self.name}: record {i}, object {j}: label {int(self.labels[i, j])} "
+                f"{self.name}: record {i}, object {j}: label {int(labels[i, j])} "
                 f"is out of range for {k} classes"
             )
-        b = self.boxes
         outside = (b[..., 0] < 0) | (b[..., 1] < 0) | (b[..., 2] > w) | (b[..., 3] > h)
         empty = (b[..., 2] <= b[..., 0]) | (b[..., 3] <= b[..., 1])
         for what, bad in (("lies outside the image", outside), ("has zero area", empty)):
@@ -273,23 +272,31 @@ def make_digit_scenes(
         gen = torch.Generator().manual_seed(seed)
         images += torch.randn(images.shape, generator=gen) * (noise * 255)
     k = max(1, max(len(b) for b in all_boxes))
-    box_t = torch.zeros(n, k, 4)
-    lab_t = torch.full((n, k), -1, dtype=torch.long)
+    objects = torch.zeros(n, k, 5)
+    objects[..., 0] = -1
     for i, (b, l) in enumerate(zip(all_boxes, all_labels)):
         if b:
-            box_t[i, : len(b)] = torch.tensor(b, dtype=torch.float32)
-            lab_t[i, : len(l)] = torch.tensor(l)
+            objects[i, : len(b), 0] = torch.tensor(l, dtype=torch.float32)
+            objects[i, : len(b), 1:] = torch.tensor(b, dtype=torch.float32)
     return DenseSet(
         images.round().clamp(0, 255).to(torch.uint8)[:, None].contiguous(),
         masks,
-        box_t,
-        lab_t,
+        objects,
         [str(d) for d in range(10)],
         name or f"digit-scenes-{seed}",
         split,
         task,
         f"{source} glyphs ({split} split), seed {seed}",
     )
+
+
+def objects_to_targets(objects: torch.Tensor) -> list[dict]:
+    """``[N, K, 5]`` padded (label, box) rows -> torchvision's per-image target dicts."""
+    out = []
+    for rows in objects:
+        keep = rows[:, 0] >= 0
+        out.append({"boxes": rows[keep, 1:], "labels": rows[keep, 0].long()})
+    return out
 
 
 def _resize(glyph: torch.Tensor, size: int) -> torch.Tensor:

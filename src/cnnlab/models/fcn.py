@@ -96,7 +96,9 @@ class FCN(nn.Module):
     """A VGG-style ``features`` stack, fc6/fc7 as convolutions, class scores and upsampling.
 
     ``stride`` 32, 16 or 8 picks FCN-32s, -16s or -8s; ``offsets`` are the crops (see the
-    module docstring); ``head_kernel`` is fc6's kernel (7 for the paper, 3 for small forms).
+    module docstring); ``head_kernel`` is fc6's kernel (7 for the paper, 3 for small forms);
+    ``zero_init`` starts the score layers at zero (the paper, whose backbone is pre-trained;
+    a net trained from scratch keeps PyTorch's default initialisation there instead).
     """
 
     def __init__(
@@ -110,6 +112,7 @@ class FCN(nn.Module):
         dropout: float = 0.5,
         offsets: dict | None = None,
         batch_norm: bool = False,
+        zero_init: bool = True,
     ):
         super().__init__()
         if stride not in STRIDES:
@@ -150,7 +153,7 @@ class FCN(nn.Module):
             self.score_pool3 = nn.Conv2d(width["pool3"], num_classes, 1)
         # the last upsampling stays bilinear (section 4.3: "fixed to bilinear interpolation")
         self.upscore = up(stride, trainable=False)
-        for n in ("score_fr", "score_pool4", "score_pool3"):
+        for n in ("score_fr", "score_pool4", "score_pool3") if zero_init else ():
             if hasattr(self, n):  # the class scoring and skip layers start at zero (4.3)
                 nn.init.zeros_(getattr(self, n).weight)
                 nn.init.zeros_(getattr(self, n).bias)
@@ -234,6 +237,7 @@ def _register(stride: int) -> None:
             head_kernel=3,
             dropout=dropout,
             batch_norm=True,
+            zero_init=False,  # from scratch: zero scores would cut the backbone's gradient
         )
 
     build_small.__name__ = name + "_small"

@@ -44,10 +44,10 @@ def test_segmentation_task_scores_an_oracle_perfectly(seg):
     assert task.classes[0] == "background" and task.num_classes == 11
     oracle = _Oracle(seg.images, seg.masks, 11).float()
     res = task.evaluate(oracle, seg.images, seg.labels, _Identity(), batch_size=4)
-    assert res.n == 6 and res.metrics()["pixel_acc"] == 1.0 and res.metrics()["miou"] == 1.0
+    assert res.n == 6 and res.metrics() == {"miou": 100.0, "pixel_acc": 100.0}  # percent
     loss, out = task.loss(oracle(seg.images.float() / 255), seg.labels[:6])
     assert loss < 1e-3 and out.shape == (6, 11, 32, 32)
-    assert float(task.batch_score(out, seg.labels)) == pytest.approx(6.0)
+    assert float(task.batch_score(out, seg.labels)) == pytest.approx(600.0)
 
 
 def test_segmentation_loss_resizes_to_the_mask(seg):
@@ -92,7 +92,7 @@ def test_rcnn_task_passes_targets_and_shifts_labels(det):
     loss.backward()
     assert torch.isfinite(loss)
     res = task.evaluate(model, det.images, det.labels, _Identity(), batch_size=3)
-    assert res.loss is None and 0 <= res.metrics()["map_50"] <= 1
+    assert res.loss is None and 0 <= res.metrics()["map_50"] <= 100
     assert all((d["labels"] >= 0).all() for d in res.examples["pred"])
 
 

@@ -25,14 +25,10 @@ COMMAND_MODULES = [
     "cnnlab.cli.shape",  # shape: one layer's arithmetic, step by step
     "cnnlab.cli.summary",  # summary, compare
     "cnnlab.cli.models",  # models
-<<<<<<< HEAD
-    "cnnlab.cli.train",  # train, eval, predict, demo
-    "cnnlab.cli.dense",  # detect, segment
-=======
     "cnnlab.cli.train",  # train, eval, predict, recipes
     "cnnlab.cli.demo",  # demo
     "cnnlab.cli.cache",  # cache [clear]
->>>>>>> main
+    "cnnlab.cli.dense",  # detect, segment
     "cnnlab.cli.scratch",  # scratch train / gradcheck
 ]
 

@@ -15,6 +15,9 @@ A size that does not come out whole is an error that shows the numbers and the f
 --floor to floor it as PyTorch does (with a warning), or --ceil-mode for pooling.
 """
 
+_INPUT_FORM = (
+    "CxHxW like 3x227x227 (HxWxC like 227x227x3 is read with a note), or one number for fc"
+)
 EPILOG = """\
 examples:
   cnnlab shape --input 3x227x227 --filters 64 --kernel 11 --stride 4 --pad 2   # AlexNet conv1
@@ -42,17 +45,7 @@ def register(sub, formatter_class) -> None:
         epilog=EPILOG,
         formatter_class=formatter_class,
     )
-<<<<<<< HEAD
     p.add_argument("--input", metavar="CxHxW", help=f"input shape; {_INPUT_FORM}")
-=======
-    p.add_argument(
-        "--input",
-        required=True,
-        metavar="CxHxW",
-        help="input shape CxHxW like 3x227x227 (HxWxC like 227x227x3 is read with a note), "
-        "or one number for fc",
-    )
->>>>>>> main
     p.add_argument(
         "--type",
         default="conv",
@@ -269,11 +262,8 @@ def run(args) -> int:
 
     from cnnlab._util import parse_input
     from cnnlab.arithmetic import FlooredSizeWarning, LayerSpec, compute_layer
-<<<<<<< HEAD
-    from cnnlab.errors import ConfigError
-=======
     from cnnlab.cli import cli_note
->>>>>>> main
+    from cnnlab.errors import ConfigError
 
     kind = shape_dense.DENSE_TYPES.get(args.type.strip().lower())
     if kind is not None:

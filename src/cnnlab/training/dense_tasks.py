@@ -13,6 +13,7 @@ here:
   its forward, which is what :meth:`DetectionTask.forward` supplies) -- and VOC mAP@0.5 and COCO
   mAP@[.5:.95] (``cnnlab.metrics.detection_map``) of the decoded detections.
 
+Scores are in percent, like classification's top-1 (so ``--target 85`` means mIoU or mAP 0.85).
 Images stay at the size the data has (fully convolutional FCNs, Faster R-CNN's own resize and
 YOLO's box fractions do not need a fixed size), so boxes and masks never need rescaling.
 Augmentations that move pixels would move the targets too; these tasks refuse them.
@@ -30,6 +31,7 @@ from cnnlab.errors import ConfigError
 __all__ = ["DetectionTask", "SegmentationTask", "dense_task"]
 
 BACKGROUND = "background"
+DENSE_FAMILIES = {"FCN": "segmentation", "YOLO": "detection", "Faster R-CNN": "detection"}
 
 
 def _batches(n: int, batch_size: int, dist):
@@ -81,11 +83,11 @@ class SegmentationTask:
         return F.cross_entropy(out.float(), target.long()), out
 
     def batch_score(self, out, target) -> torch.Tensor:
-        """The batch's mIoU times its size (the trainer divides by the image count)."""
+        """The batch's mIoU (percent) times its size (the trainer divides by the count)."""
         from cnnlab.metrics.segmentation import scores_from_confusion, segmentation_confusion
 
         conf = segmentation_confusion(out.detach().argmax(1), target.long(), self.num_classes)
-        return torch.tensor(scores_from_confusion(conf).miou * len(target))
+        return torch.tensor(100 * scores_from_confusion(conf).miou * len(target))
 
     @torch.inference_mode()
     def evaluate(self, model, images, labels, pipeline, *, batch_size=256, device="cpu",
@@ -116,7 +118,7 @@ class SegmentationTask:
         return DenseResult(
             loss_sum / max(n, 1),
             n,
-            {"miou": s.miou, "pixel_acc": s.pixel_accuracy},
+            {"miou": 100 * s.miou, "pixel_acc": 100 * s.pixel_accuracy},
             shown,
             {"per_class_iou": list(s.per_class_iou), "confusion": conf},
         )
@@ -240,7 +242,8 @@ class DetectionTask:
         model.train(was)
         m = detection_map(preds, truths)
         loss = loss_sum / max(n, 1) if self.kind == "yolo" else None
-        return DenseResult(loss, n, {"map_50": m["map_50_voc"], "map": m["map"]}, shown, m)
+        scores = {"map_50": 100 * m["map_50_voc"], "map": 100 * m["map"]}
+        return DenseResult(loss, n, scores, shown, m)
 
     def save_results(self, result, folder, split: str = "test", png: bool = True) -> None:
         root = _folder_path(folder)
@@ -319,6 +322,11 @@ def detector_kind(model_name: str) -> str:
 
 def dense_task(cfg, train_set):
     """The task for a DenseSet: segmentation, or detection with the model's kind."""
+    if cfg.augment not in (None, "", "none"):
+        raise ConfigError(
+            f"--augment {cfg.augment} would move the pixels but not the boxes and masks",
+            "train detection and segmentation without --augment",
+        )
     if train_set.task == "segmentation":
         from cnnlab.models import get_info
 

@@ -45,6 +45,10 @@ class ClassificationTask:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def forward(self, net, x, target):
+        """The model's output for a batch (a detector may need the targets as well)."""
+        return net(x)
+
     def loss(self, out, target):
         return classification_loss(
             out, target, label_smoothing=self.label_smoothing, aux_w=self.aux_weight
@@ -84,11 +88,24 @@ def classification_loss(out, target, *, label_smoothing: float, aux_w: float):
 TASKS = {"classification": ClassificationTask}
 
 
-def make_task(cfg, classes: list[str]):
-    """The task of a run (``cfg.task``, default classification) for the dataset's classes."""
+def make_task(cfg, classes: list[str], data=None):
+    """The task of a run for the dataset's classes: the training set's own ``task``
+    (segmentation and detection sets carry one; dense_tasks.py), else ``cfg.task``, default
+    classification."""
     from cnnlab.errors import suggest
+    from cnnlab.training.dense_tasks import DENSE_FAMILIES, dense_task
 
-    kind = getattr(cfg, "task", "classification")
+    kind = getattr(data, "task", None) or getattr(cfg, "task", "classification")
+    if kind in ("segmentation", "detection"):
+        return dense_task(cfg, data)
+    family = _family(cfg.model)
+    if family in DENSE_FAMILIES:
+        want = DENSE_FAMILIES[family]
+        data = "digits-seg" if want == "segmentation" else "digits-det"
+        raise ConfigError(
+            f"{cfg.model} is a {want} model; it cannot be trained on {cfg.data} (classification)",
+            f"train it on a {want} set, e.g. --data {data}",
+        )
     if kind not in TASKS:
         raise ConfigError(
             f"unknown task {kind!r}", suggest(kind, TASKS) or f"choose one of: {', '.join(TASKS)}"
@@ -96,6 +113,15 @@ def make_task(cfg, classes: list[str]):
     return TASKS[kind](
         list(classes), label_smoothing=cfg.label_smoothing, aux_weight=aux_weight(cfg)
     )
+
+
+def _family(model: str) -> str | None:
+    from cnnlab.models import get_info
+
+    try:
+        return get_info(model).family
+    except ConfigError:  # not a zoo name (a module:factory model): classification
+        return None
 
 
 def aux_weight(cfg) -> float:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
+from cnnlab._util import parse_size
 from cnnlab.cli import shape_dense
 
 DESCRIPTION = """\
@@ -15,9 +14,6 @@ A size that does not come out whole is an error that shows the numbers and the f
 --floor to floor it as PyTorch does (with a warning), or --ceil-mode for pooling.
 """
 
-_INPUT_FORM = (
-    "CxHxW like 3x227x227 (HxWxC like 227x227x3 is read with a note), or one number for fc"
-)
 EPILOG = """\
 examples:
   cnnlab shape --input 3x227x227 --filters 64 --kernel 11 --stride 4 --pad 2   # AlexNet conv1
@@ -34,8 +30,6 @@ examples:
   cnnlab shape --type yolo --S 7 --B 2 --C 20                                  # 7x7x30
 """
 
-_SEP = re.compile(r"\s*[x×X*,]\s*")
-
 
 def register(sub, formatter_class) -> None:
     p = sub.add_parser(
@@ -45,7 +39,12 @@ def register(sub, formatter_class) -> None:
         epilog=EPILOG,
         formatter_class=formatter_class,
     )
-    p.add_argument("--input", metavar="CxHxW", help=f"input shape; {_INPUT_FORM}")
+    p.add_argument(
+        "--input",
+        metavar="CxHxW",
+        help="input shape CxHxW like 3x227x227 (HxWxC like 227x227x3 is read with a note), "
+        "or one number for fc",
+    )
     p.add_argument(
         "--type",
         default="conv",
@@ -116,22 +115,6 @@ def register(sub, formatter_class) -> None:
 
 
 # ----------------------------------------------------------------------------- parsing
-
-
-def parse_size(text: str | None, flag: str, *, minimum: int = 1):
-    """'3' -> 3, '3x5' -> (3, 5), None -> None."""
-    from cnnlab.errors import ConfigError
-
-    if text is None:
-        return None
-    parts = _SEP.split(str(text).strip())
-    if len(parts) not in (1, 2) or not all(p.isdigit() and int(p) >= minimum for p in parts):
-        raise ConfigError(
-            f"malformed {flag} {text!r}",
-            f"expected a whole number >= {minimum} like 3, or HxW like 3x5",
-        )
-    values = tuple(int(p) for p in parts)
-    return values[0] if len(values) == 1 else values
 
 
 def parse_pad(text: str):
@@ -271,7 +254,11 @@ def run(args) -> int:
         return 0
     shape_dense.check_flags(args, None)
     if args.input is None:
-        raise ConfigError(f"--type {args.type} needs --input", _INPUT_FORM)
+        raise ConfigError(
+            f"--type {args.type} needs --input",
+            "give the input as CxHxW like 3x227x227, or one number for fc",
+        )
+
     spec = LayerSpec(
         type=args.type,
         input_shape=parse_input(args.input, flat=True, on_note=cli_note),

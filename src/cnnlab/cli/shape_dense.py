@@ -27,6 +27,10 @@ _LAYER_FLAGS = {
     "ceil_mode": False,
     "floor": False,
     "no_bias": False,
+    "dtype": "float32",
+    "rf_in": 1,
+    "jump_in": 1,
+    "name": "",
 }
 # flags only the dense types read, and which types read them
 _DENSE_FLAGS = {
@@ -56,7 +60,7 @@ examples:
 
 def add_shape_flags(p) -> None:
     """The dense types' flags on the `cnnlab shape` parser."""
-    g = p.add_argument_group("spp, roipool and yolo (seed 004)")
+    g = p.add_argument_group("detection layers (seed 004)")
     g.add_argument(
         "--bins", metavar="N,N,..", help="spp: pyramid levels, e.g. 4,2,1 (n or HxW each)"
     )
@@ -111,7 +115,7 @@ def _numbers(text: str, flag: str, cast=float) -> list:
 
 
 def _bins(text: str) -> list:
-    from cnnlab.cli.shape import parse_size
+    from cnnlab._util import parse_size
     from cnnlab.errors import ConfigError
 
     try:
@@ -158,8 +162,9 @@ def check_flags(args, kind: str | None) -> None:
 
 def compute(args, kind: str):
     """The arithmetic record of one `cnnlab shape --type spp|roipool|yolo` call."""
+    from cnnlab._util import parse_input, parse_size
     from cnnlab.arithmetic.dense import roi_pool_output, spp_output, yolo_output
-    from cnnlab.cli.shape import parse_input, parse_size
+    from cnnlab.cli import cli_note
     from cnnlab.errors import ConfigError
 
     check_flags(args, kind)
@@ -175,7 +180,7 @@ def compute(args, kind: str):
         )
     if args.input is None:
         raise ConfigError(f"--type {kind} needs --input CxHxW", "e.g. --input 256x13x13")
-    shape = parse_input(args.input)
+    shape = parse_input(args.input, flat=True, on_note=cli_note)
     if len(shape) != 3:
         raise ConfigError(
             f"--type {kind} needs a feature map CxHxW, got --input {args.input!r}",
@@ -293,8 +298,8 @@ def show(row, fmt: str, kind: str) -> None:
 
 
 def run_anchors(args) -> int:
+    from cnnlab._util import parse_size
     from cnnlab.arithmetic.dense import anchor_boxes
-    from cnnlab.cli.shape import parse_size
     from cnnlab.errors import ConfigError
 
     stride = parse_size(args.stride, "--stride")

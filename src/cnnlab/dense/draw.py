@@ -3,7 +3,7 @@
 Boxes are drawn with ``torchvision.utils.draw_bounding_boxes`` and masks with
 ``torchvision.utils.draw_segmentation_masks``; images are uint8 ``[C, H, W]`` tensors (gray
 images are shown in RGB). Files are PNGs written through a temporary name, so a file that exists
-is complete.
+is complete (``cnnlab._util.atomic_write``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,16 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["draw_detections", "save_grid", "save_png", "segmentation_overlay", "PALETTE"]
+from cnnlab._util import atomic_write
+
+__all__ = [
+    "PALETTE",
+    "draw_detections",
+    "grid_png",
+    "png_bytes",
+    "save_png",
+    "segmentation_overlay",
+]
 
 # distinct colours for up to 21 classes (index 0, the background, is never drawn)
 PALETTE = [
@@ -62,22 +71,23 @@ def segmentation_overlay(
     return draw_segmentation_masks(_rgb(image), masks, alpha=alpha, colors=colors)
 
 
-def save_png(image: torch.Tensor, path: str | os.PathLike, *, scale: int = 1) -> Path:
-    """Write a uint8 ``[3, H, W]`` image as PNG (nearest-neighbour enlarged ``scale`` times)."""
+def png_bytes(image: torch.Tensor, *, scale: int = 1) -> bytes:
+    """A uint8 ``[3, H, W]`` image as PNG bytes (nearest-neighbour enlarged ``scale`` times)."""
     from torchvision.io import encode_png
 
     if scale > 1:
         image = image.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(encode_png(image.contiguous()).numpy().tobytes())
-    os.replace(tmp, path)
-    return path
+    return encode_png(image.contiguous()).numpy().tobytes()
 
 
-def save_grid(panels: list[torch.Tensor], path, *, ncol: int = 4, scale: int = 2) -> Path:
-    """Several uint8 images in a grid, one PNG."""
+def save_png(image: torch.Tensor, path: str | os.PathLike, *, scale: int = 1) -> Path:
+    """Write ``image`` as a PNG file, atomically."""
+    return atomic_write(path, png_bytes(image, scale=scale))
+
+
+def grid_png(panels: list[torch.Tensor], *, ncol: int = 4, scale: int = 2) -> bytes:
+    """Several uint8 images in a grid, as PNG bytes."""
     from torchvision.utils import make_grid
 
     grid = make_grid(torch.stack(panels), nrow=ncol, padding=2, pad_value=255)
-    return save_png(grid, path, scale=scale)
+    return png_bytes(grid, scale=scale)

@@ -124,17 +124,16 @@ class SegmentationTask:
         )
 
     def save_results(self, result, folder, split: str = "test", png: bool = True) -> None:
-        root = _folder_path(folder)
         ious = result.details.get("per_class_iou", [])
         lines = ["class,iou"] + [f"{c},{v:.4f}" for c, v in zip(self.classes, ious)]
-        _write_text(root / f"per_class_iou_{split}.csv", "\n".join(lines) + "\n")
+        folder.write_text(f"per_class_iou_{split}.csv", "\n".join(lines) + "\n")
         if png and result.examples:
-            from cnnlab.dense.draw import save_grid, segmentation_overlay
+            from cnnlab.dense.draw import grid_png, segmentation_overlay
 
             ex = result.examples
             pairs = zip(ex["images"], ex["pred"])
             panels = [segmentation_overlay(img, p, self.num_classes) for img, p in pairs]
-            save_grid(panels, root / f"examples_{split}.png")
+            folder.write_bytes(f"examples_{split}.png", grid_png(panels))
 
 
 def _fit(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -246,21 +245,23 @@ class DetectionTask:
         return DenseResult(loss, n, scores, shown, m)
 
     def save_results(self, result, folder, split: str = "test", png: bool = True) -> None:
-        root = _folder_path(folder)
         d = result.details
         names = [self.data_classes[int(c)] for c in d.get("classes", [])]
         lines = ["class,ap50_voc,ap_coco"] + [
             f"{c},{a:.4f},{b:.4f}"
             for c, a, b in zip(names, d.get("ap_50_voc_per_class", []), d.get("ap_per_class", []))
         ]
-        _write_text(root / f"per_class_ap_{split}.csv", "\n".join(lines) + "\n")
+        folder.write_text(f"per_class_ap_{split}.csv", "\n".join(lines) + "\n")
         if png and result.examples:
-            from cnnlab.dense.draw import draw_detections, save_grid
+            from cnnlab.dense.draw import draw_detections, grid_png
 
             ex = result.examples
             pairs = zip(ex["images"], ex["pred"])
-            panels = [draw_detections(img, det, self.data_classes) for img, det in pairs]
-            save_grid(panels, root / f"examples_{split}.png")
+            dets = [{k: v[d["scores"] >= 0.3] for k, v in d.items()} for _, d in pairs]
+            panels = [
+                draw_detections(img, d, self.data_classes) for img, d in zip(ex["images"], dets)
+            ]
+            folder.write_bytes(f"examples_{split}.png", grid_png(panels))
 
 
 def _dataset_targets(objects: torch.Tensor) -> list[dict]:
@@ -288,20 +289,6 @@ def _all_reduce(t: torch.Tensor, dist, device) -> torch.Tensor:
     t = t.to(device)
     all_reduce_sum(t, dist)
     return t.cpu()
-
-
-def _folder_path(folder):
-    from pathlib import Path
-
-    return Path(getattr(folder, "path", folder))
-
-
-def _write_text(path, text: str) -> None:
-    import os
-
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def detector_kind(model_name: str) -> str:

@@ -6,11 +6,13 @@ import argparse
 
 DETECT_EXAMPLES = """examples:
   cnnlab train yolov1_small --data digits-det --epochs 30 --name yolo
+  cnnlab detect runs/yolo digits-det:0 -o boxes.png    # test image 0 of digits-det
   cnnlab detect runs/yolo scene.png -o boxes.png
   cnnlab detect runs/frcnn/best.pt scene.png -o boxes.png --min-score 0.5"""
 
 SEGMENT_EXAMPLES = """examples:
   cnnlab train fcn8s_small --data digits-seg --epochs 20 --name fcn
+  cnnlab segment runs/fcn digits-seg:3 -o mask.png
   cnnlab segment runs/fcn scene.png -o mask.png"""
 
 
@@ -25,7 +27,11 @@ def register(sub, formatter=argparse.RawDescriptionHelpFormatter) -> None:
         epilog=DETECT_EXAMPLES,
     )
     d.add_argument("run", help="run folder (its best.pt) or a checkpoint file")
-    d.add_argument("image", help="image file (PNG, JPEG, ...); resized to the training size")
+    d.add_argument(
+        "image",
+        help="image file (PNG, JPEG, ...; resized to the training size), or "
+        "digits-det:N for test image N of the generated set",
+    )
     d.add_argument("-o", "--output", required=True, help="PNG to write")
     d.add_argument("--min-score", type=float, default=0.3, help="draw boxes at or above this")
     d.add_argument("--device", default="cpu")
@@ -41,7 +47,11 @@ def register(sub, formatter=argparse.RawDescriptionHelpFormatter) -> None:
         epilog=SEGMENT_EXAMPLES,
     )
     s.add_argument("run", help="run folder (its best.pt) or a checkpoint file")
-    s.add_argument("image", help="image file (PNG, JPEG, ...); resized to the training size")
+    s.add_argument(
+        "image",
+        help="image file (PNG, JPEG, ...; resized to the training size), or "
+        "digits-seg:N for test image N of the generated set",
+    )
     s.add_argument("-o", "--output", required=True, help="PNG to write")
     s.add_argument("--device", default="cpu")
     s.set_defaults(func=_segment)

@@ -375,6 +375,29 @@ def load_dense(run, want: str, device="cpu"):
     return tr, task, size
 
 
+def read_scene(image, size) -> torch.Tensor:
+    """A uint8 ``[1, C, H, W]`` batch from an image file, or from ``digits-det:N`` /
+    ``digits-seg:N`` (test image N of a generated set, so examples need no file)."""
+    from cnnlab.data.synthetic import PRESETS, load_preset
+    from cnnlab.training.inference import read_images
+
+    name, _, index = str(image).partition(":")
+    if name in PRESETS and index:
+        if not index.isdigit():
+            raise ConfigError(f"{image}: the image number must be an integer, e.g. {name}:0")
+        test = load_preset(name, "test")
+        i = int(index)
+        if i >= len(test):
+            raise ConfigError(f"{image}: {name} has {len(test)} test images (0..{len(test) - 1})")
+        x = test.images[i : i + 1]
+        if tuple(x.shape[1:]) != tuple(size):
+            raise ConfigError(
+                f"{image} is {list(x.shape[1:])}, the run was trained on {list(size)}"
+            )
+        return x
+    return read_images([image], size)
+
+
 def _check_output(output):
     from pathlib import Path
 
@@ -390,11 +413,10 @@ def _check_output(output):
 def detect_image(run, image, output, *, min_score: float = 0.3, device="cpu") -> dict:
     """Boxes of a trained detector on one image file, drawn into ``output`` (PNG)."""
     from cnnlab.dense.draw import draw_detections, save_png
-    from cnnlab.training.inference import read_images
 
     out_path = _check_output(output)
     tr, task, size = load_dense(run, "detection", device)
-    x = read_images([image], size).to(device)
+    x = read_scene(image, size).to(device)
     det = task.detections(tr.model(tr.pipeline(x)))[0]
     keep = det["scores"] >= min_score
     det = {k: v[keep].cpu() for k, v in det.items()}
@@ -408,11 +430,10 @@ def detect_image(run, image, output, *, min_score: float = 0.3, device="cpu") ->
 def segment_image(run, image, output, *, device="cpu") -> dict:
     """The mask a trained segmenter predicts for one image file, overlaid into ``output``."""
     from cnnlab.dense.draw import save_png, segmentation_overlay
-    from cnnlab.training.inference import read_images
 
     out_path = _check_output(output)
     tr, task, size = load_dense(run, "segmentation", device)
-    x = read_images([image], size).to(device)
+    x = read_scene(image, size).to(device)
     pred = tr.model(tr.pipeline(x))[0].argmax(0).cpu()
     save_png(segmentation_overlay(x[0].cpu(), pred, task.num_classes), out_path, scale=4)
     counts = torch.bincount(pred.flatten(), minlength=task.num_classes)

@@ -69,6 +69,24 @@ _add(
     schedule="cosine", warmup=2, weight_decay=5e-4, label_smoothing=0.1,
     preprocess="standardize", augment="cifar",
 )  # fmt: skip
+_add(
+    "fcn8s-digits-seg",
+    "FCN-8s (small form) on the generated digits-seg: per-pixel classes, mIoU per epoch",
+    model="fcn8s_small", data="digits-seg", epochs=15, batch_size=32, optimizer="adamw",
+    lr=3e-3, schedule="cosine", warmup=1, weight_decay=1e-4, preprocess="standardize",
+)  # fmt: skip
+_add(
+    "yolov1-digits-det",
+    "YOLO v1 (small form) on the generated digits-det: the paper's loss, mAP@0.5 per epoch",
+    model="yolov1_small", data="digits-det", epochs=40, batch_size=32, optimizer="adamw",
+    lr=1e-3, schedule="cosine", warmup=1, weight_decay=5e-4, preprocess="standardize",
+)  # fmt: skip
+_add(
+    "fasterrcnn-digits-det",
+    "Faster R-CNN (small form: one map, 9 anchors, RoI pooling) on digits-det, mAP@0.5",
+    model="fasterrcnn_small", data="digits-det", epochs=15, batch_size=16, optimizer="adamw",
+    lr=1e-3, schedule="cosine", warmup=1, weight_decay=1e-4, preprocess="standardize",
+)  # fmt: skip
 
 
 def get_recipe(name: str) -> Recipe:

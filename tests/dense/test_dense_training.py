@@ -73,7 +73,8 @@ def test_detect_and_segment_write_pngs(runs, tmp_path):
     write_png(scene.images[0][:, :32, :32].contiguous(), str(small))
     p = _cli("segment", runs["fcn"].run_dir, small, "-o", seg)
     assert p.returncode == 0, p.stderr
-    assert "background" in p.stdout and seg.stat().st_size > 0
+    counts = [int(line.split()[-2]) for line in p.stdout.splitlines() if line.endswith("pixels")]
+    assert sum(counts) == 32 * 32 and seg.stat().st_size > 0
 
 
 @pytest.mark.parametrize(
@@ -86,25 +87,33 @@ def test_detect_and_segment_write_pngs(runs, tmp_path):
         ("detect", "yolo", "IMG", "out.jpg", "is not a .png"),
         ("detect", "yolo", "IMG", "nowhere/out.png", "does not exist"),
         ("detect", "yolo", "digits-det:x", "out.png", "must be an integer"),
+        ("detect", "yolo", "digits-det:9999", "out.png", "has 400 test images"),
+        ("detect", "norun", "IMG", "out.png", "does not exist"),
     ],
 )
-def test_cli_errors_are_one_line(runs, tmp_path, cmd, key, image, output, says):
+def test_cli_errors_are_one_message(runs, tmp_path, capsys, cmd, key, image, output, says):
+    """Through the CLI's main() in this process (one real subprocess is below)."""
     from torchvision.io import write_png
+
+    from cnnlab.cli import main
 
     img = tmp_path / "img.png"
     write_png(torch.zeros(1, 64, 64, dtype=torch.uint8), str(img))
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
     image = {"IMG": img, "BAD": bad}.get(image, image if ":" in image else tmp_path / image)
-    p = _cli(cmd, runs[key].run_dir, image, "-o", tmp_path / output)
-    assert p.returncode == 2, p.stderr
-    assert says in p.stderr and "Traceback" not in p.stderr
+    run = runs[key].run_dir if key in runs else tmp_path / key
+    assert main([cmd, str(run), str(image), "-o", str(tmp_path / output)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert says in err and "Traceback" not in err
     assert not (tmp_path / output).exists()
 
 
-def test_detect_on_a_missing_run(tmp_path):
-    p = _cli("detect", tmp_path / "norun", "digits-det:0", "-o", tmp_path / "o.png")
-    assert p.returncode == 2 and "does not exist" in p.stderr and "Traceback" not in p.stderr
+def test_cli_errors_through_a_subprocess(runs, tmp_path):
+    p = _cli("segment", runs["yolo"].run_dir, "digits-seg:0", "-o", tmp_path / "o.png")
+    err = " ".join(p.stderr.split())
+    assert p.returncode == 2 and "not a segmentation model" in err and "Traceback" not in err
+    assert not (tmp_path / "o.png").exists()
 
 
 def test_wrong_model_for_the_data_is_refused(tmp_path):

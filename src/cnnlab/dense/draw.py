@@ -56,6 +56,8 @@ def draw_detections(
         for l, s in zip(labels, scores if scores is not None else labels)
     ]
     colors = [PALETTE[1 + int(l) % (len(PALETTE) - 1)] for l in labels]
+    if len(boxes) == 0:  # nothing to draw (torchvision would warn)
+        return _rgb(image)
     return draw_bounding_boxes(_rgb(image), boxes, captions, colors=colors, width=1)
 
 

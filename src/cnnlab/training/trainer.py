@@ -115,7 +115,7 @@ def train(
 
     # data, model, input pipeline, optimizer: everything a step needs
     train_set, val_set, test_set = split_data(cfg, train_set, eval_set, test_set)
-    task = make_task(cfg, train_set.classes)
+    task = make_task(cfg, train_set.classes, train_set)
     in_ch = train_set.images.shape[1]
     torch.manual_seed(derive_seed(cfg.seed, "init"))  # every rank starts from the same weights
     model, heads, frozen = build_start_model(cfg, task.num_classes, in_ch, device)
@@ -264,7 +264,7 @@ def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
             lr = p.schedule.apply(p.optimizer, state.step) * cfg.lr
             x, target = (x, y) if p.augment is None else p.augment(x, y, index=index)
             with amp:
-                loss, out = p.task.loss(p.net(p.pipeline(x)), target)
+                loss, out = p.task.loss(p.task.forward(p.net, p.pipeline(x), target), target)
             total = loss + penalty(p.model, l2=cfg.l2, l1=cfg.l1, beta=cfg.elastic_net)
             pending.append((state.step, lr, total.detach()))
             if len(pending) >= check_every:
@@ -349,7 +349,8 @@ def epoch_row(p: Parts, state: TrainState, n_epochs: int) -> dict:
         "step": state.step,
         "lr": p.schedule.factor(max(0, state.step - 1)) * p.cfg.lr,
         "train_loss": s["loss"] / seen if seen else None,
-        f"train_{state.metric}": s["score"] / seen if seen else None,
+        # NaN: a task that does not score training batches (a detector's losses only)
+        f"train_{state.metric}": s["score"] / seen if seen and s["score"] == s["score"] else None,
         "val_loss": None,
         **{f"val_{m}": None for m in p.task.metrics},
         "epoch_seconds": secs,
@@ -361,7 +362,9 @@ def epoch_row(p: Parts, state: TrainState, n_epochs: int) -> dict:
 def epoch_line(r: dict, n_epochs: int, metric: str = "top1") -> str:
     parts = [f"epoch {r['epoch']}/{n_epochs}"]
     if r["train_loss"] is not None:
-        parts += [f"loss {r['train_loss']:.4f}", f"train {r[f'train_{metric}']:.2f}%"]
+        parts.append(f"loss {r['train_loss']:.4f}")
+        if r.get(f"train_{metric}") is not None:
+            parts.append(f"train {r[f'train_{metric}']:.2f}%")
     if r.get(f"val_{metric}") is not None:
         parts.append(f"val {metric.replace('top', 'top-')} {r[f'val_{metric}']:.2f}%")
     if r["images_per_second"] is not None:
@@ -612,6 +615,8 @@ def make_pipeline(cfg: TrainConfig, train_set, model: nn.Module, ckpt: dict | No
         pre.fit(train_set.images)
     size = cfg.input_size
     model_hw = (size, size) if size else get_info(cfg.model).input_size[1:]
+    if getattr(train_set, "task", None) in ("segmentation", "detection"):
+        model_hw = train_set.images.shape[2:]  # masks and boxes stay in the data's pixels
     # NHWC: 1.5-2x faster LeNet/VGG steps on this 2-core EPYC (oneDNN), the tensor-core layout
     channels_last = cfg.channels_last is not False
     if channels_last:

@@ -38,7 +38,10 @@ def runs(tmp_path_factory):
     }
 
 
-@pytest.mark.parametrize(("key", "metric"), [("fcn", "miou"), ("yolo", "map_50"), ("frcnn", "map_50")])  # fmt: skip
+METRICS = [("fcn", "miou"), ("yolo", "map_50"), ("frcnn", "map_50")]
+
+
+@pytest.mark.parametrize(("key", "metric"), METRICS)
 def test_run_folder_has_the_task_scores(runs, key, metric):
     r = runs[key]
     assert r.status == "completed"
@@ -58,6 +61,7 @@ def _cli(*args):
                           capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_detect_and_segment_write_pngs(runs, tmp_path):
     from torchvision.io import decode_png, read_file, write_png
 
@@ -109,6 +113,7 @@ def test_cli_errors_are_one_message(runs, tmp_path, capsys, cmd, key, image, out
     assert not (tmp_path / output).exists()
 
 
+@pytest.mark.slow
 def test_cli_errors_through_a_subprocess(runs, tmp_path):
     p = _cli("segment", runs["yolo"].run_dir, "digits-seg:0", "-o", tmp_path / "o.png")
     err = " ".join(p.stderr.split())

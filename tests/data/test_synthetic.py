@@ -70,7 +70,16 @@ def test_presets_have_fixed_splits():
 
 
 @pytest.mark.parametrize(
-    "kw", [dict(count=(3, 1)), dict(scale=(10, 200)), dict(max_overlap=2.0), dict(clutter=-1)]
+    "kw",
+    [
+        dict(count=(3, 1)),
+        dict(scale=(10, 200)),
+        dict(max_overlap=2.0),
+        dict(clutter=-1),
+        dict(source="mnist"),
+        dict(source="emnist"),
+        dict(task="instances"),
+    ],  # fmt: skip
 )
 def test_bad_controls(kw):
     with pytest.raises(ConfigError):

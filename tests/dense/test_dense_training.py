@@ -20,7 +20,9 @@ def _sets(task, canvas, n=48):
 
 def _run(tmp_path, model, task, canvas, **cfg):
     tr, te = _sets(task, canvas)
-    options = {"size": canvas} if "fcn" not in model else {}
+    options = (
+        {"size": canvas} if "rcnn" in model else {"grid": canvas // 16} if "yolo" in model else {}
+    )
     c = TrainConfig(model=model, data=f"digits-{task[:3]}", model_options=options, epochs=1,
                     batch_size=16, optimizer="adamw", lr=1e-3, runs_dir=str(tmp_path),
                     name=model, quiet=True, threads=1, **cfg)  # fmt: skip

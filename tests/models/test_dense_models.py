@@ -141,11 +141,14 @@ def test_yolo_loss_zero_for_perfect_prediction_and_weights():
     assert loss(bad, grid).item() == pytest.approx(1 / 2, rel=1e-4)
 
 
-def test_yolov1_small_trains_one_step():
+@pytest.mark.parametrize(("head", "grid"), [("conv", 6), ("fc", 7)])
+def test_yolov1_small_trains_one_step(head, grid):
     torch.manual_seed(0)
-    m = create("yolov1_small")
+    m = create("yolov1_small", head=head, grid=grid, hidden=64)
     x = torch.rand(2, 1, 96, 96)
-    loss = YoloLoss(7, 2, 10)(m(x), encode_targets(_targets(), 7, 10, (96, 96)))
+    out = m(x)
+    assert out.shape == (2, grid, grid, 20)
+    loss = YoloLoss(grid, 2, 10)(out, encode_targets(_targets(), grid, 10, (96, 96)))
     loss.backward()
     assert torch.isfinite(loss) and m.features[0].weight.grad.abs().sum() > 0
 

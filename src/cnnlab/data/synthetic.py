@@ -13,13 +13,13 @@ box) and ``noise`` (Gaussian pixel noise, std as a fraction of 255).
 
 Glyphs come from the built-in scikit-learn digits (no file, no network; the train scenes use
 the glyphs of ``digits``' train split, the test scenes those of its test split, so no glyph
-is shared) or, with ``source="mnist"``, from MNIST in ``data_dir``.
+is shared) or, with ``source="mnist"``, from MNIST in ``data_dir`` (required then).
 
 Presets (``load_dataset("digits-det")`` / ``cnnlab train ... --data digits-det``), with fixed
 train and test splits:
 
-- ``digits-det``: 1x96x96, 1-4 digits of 16-36 pixels whose boxes never intersect (so no two
-  centres share a YOLO cell at S=7), 2,400 train / 400 test images;
+- ``digits-det``: 1x96x96, 1-4 digits of 16-36 pixels whose boxes never intersect (so two
+  centres seldom share a YOLO cell), 2,400 train / 400 test images;
 - ``digits-seg``: 1x64x64, 1-3 digits of 14-30 pixels, boxes overlapping up to IoU 0.1,
   2,400 train / 400 test images.
 """
@@ -158,12 +158,16 @@ class DenseSet:
 
 def _glyphs(source: str, split: str, data_dir) -> tuple[torch.Tensor, torch.Tensor]:
     """(float glyphs [G, h, w] in 0..255, labels [G]) of one split of the source."""
-    from cnnlab.data.datasets import load_dataset
+    from pathlib import Path
+
+    from cnnlab.data.datasets import readers  # the readers, not the registry that calls us
 
     if source == "digits":
-        ds = load_dataset("digits", split, image_size=8)  # the original 8x8 glyphs
+        ds = readers.load_digits(split, 8)  # the original 8x8 glyphs
     elif source == "mnist":
-        ds = load_dataset("mnist", split, data_dir=data_dir)
+        if data_dir is None:
+            raise ConfigError("source='mnist' needs data_dir", "the folder that holds MNIST/raw/")
+        ds = readers.load_idx("mnist", split, Path(data_dir).expanduser(), False)
     else:
         raise ConfigError(f"unknown digit source {source!r}", "use 'digits' or 'mnist'")
     return ds.images[:, 0].float(), ds.labels

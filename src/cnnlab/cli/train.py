@@ -226,16 +226,20 @@ def print_outcome(folder, result) -> None:
         t = Table(title=f"{s['model']} on {s['dataset']}: {result.status}", show_header=False)
         if s["test"] is not None:
             te = s["test"]
-            t.add_row("test top-1 / top-5", f"{te['top1']:.2f}% / {te['top5']:.2f}%  "
-                      f"({te['n']:,} images, scored once)")  # fmt: skip
-            t.add_row("test loss", f"{te['loss']:.4f}")
+            names = [k for k in te if k not in ("loss", "n", "weights", "tta")]  # the task's
+            label = " / ".join(k.replace("top", "top-") for k in names)
+            values = " / ".join(f"{te[k]:.2f}%" for k in names)
+            t.add_row(f"test {label}", f"{values}  ({te['n']:,} images, scored once)")
+            if te["loss"] is not None:  # (a detector scores no loss in evaluation)
+                t.add_row("test loss", f"{te['loss']:.4f}")
             t.add_row("weights tested", te["weights"])
         else:
             t.add_row("test", "no test split: nothing scored on unseen data")
         if s["best"]["epoch"] is not None:
             n_val = s["splits"]["validation"]["images"]
-            t.add_row("best validation top-1", f"{s['best']['top1']:.2f}% (epoch "
-                      f"{s['best']['epoch']}, {n_val:,} images)")  # fmt: skip
+            metric = next(k for k in s["best"] if k != "epoch")
+            best = f"{s['best'][metric]:.2f}% (epoch {s['best']['epoch']}, {n_val:,} images)"
+            t.add_row(f"best validation {metric.replace('top', 'top-')}", best)
         t.add_row("epochs / steps", f"{s['epochs']} / {s['steps']}")
         t.add_row("wall time", f"{s['wall_seconds']:.1f} s on {s['device']}"
                   + (f" x{s['world_size']}" if s["world_size"] > 1 else ""))  # fmt: skip

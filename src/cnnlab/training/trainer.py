@@ -135,6 +135,7 @@ def train(
     if ckpt is not None:
         state.load_state_dict(ckpt)
         folder.write = main
+        folder.check_writable()
     else:
         folder = RunFolder.create(cfg.runs_dir, run_name(cfg), write=main)
     cfg = parts.cfg = cfg.replace(name=folder.name)

@@ -95,15 +95,11 @@ def train(
 ) -> RunResult:
     """Train ``cfg.model`` on ``cfg.data`` (or the given ImageSets) and write ``runs/<name>/``.
 
-    Splits: ``eval_set`` is the *validation* set, evaluated every epoch to choose ``best.pt``,
-    stop early and reach ``--target``; ``test_set`` is scored once at the end, with the weights
-    validation chose. Loading ``cfg.data`` gives the dataset's test split and its validation
-    split (its own, or ``val_fraction`` held out of the training split).
-
-    ``resume`` is a run folder or a checkpoint in one: the run continues with the checkpoint's
-    config; ``changes`` (or the fields where ``cfg`` differs from it) may change only
-    :data:`RESUME_CAN_CHANGE`. ``callbacks`` run after every optimizer step; ``on_finish``
-    hooks run once at the end with ``(folder, result)``.
+    ``eval_set`` is the *validation* split (chooses ``best.pt``, ``--patience``, ``--target``);
+    ``test_set`` is scored once at the end with the weights it chose (see :func:`split_data`).
+    ``resume``: a run folder or a checkpoint in one; ``changes`` (or where ``cfg`` differs from
+    the stored config) may touch only :data:`RESUME_CAN_CHANGE`. ``callbacks`` run after every
+    optimizer step, ``on_finish`` hooks once at the end with ``(folder, result)``.
     """
     folder, ckpt = None, None
     if resume is not None:
@@ -171,22 +167,13 @@ def train(
                 if D.broadcast_flag(bool(stop_now), dist, device):
                     status = stop_now or "early-stopped"
                     break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: save where we are
         status = "interrupted"
         if state.step != saved_step or state.batch_in_epoch:  # work since the last save
             folder.save_checkpoint("last.pt", state.state_dict())
-        message = (
-            f"interrupted at epoch {state.epoch + 1}, step {state.step}; saved "
-            f"{folder.file('last.pt')}.\nContinue with: cnnlab train --resume {folder.path}"
-        )
+        message = stop_message(folder, state)
     except TrainingDiverged as e:
-        status = "diverged"
-        kept = folder.file("last.pt").exists()
-        message = e.message + (
-            f"; kept the last good checkpoint {folder.file('last.pt')}"
-            if kept
-            else "; no checkpoint had been written yet"
-        )
+        status, message = "diverged", stop_message(folder, state, e)
     finally:
         parts.bar.close()
         folder.close()
@@ -292,6 +279,17 @@ def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
                             "seconds": sums["seconds"] + time.perf_counter() - t0}  # fmt: skip
     if seen and p.bar.bar is not None:  # the bar's last refresh of the epoch
         show_progress(p, state, acc, seen, state.epoch_sums["seconds"])
+
+
+def stop_message(folder: RunFolder, state: TrainState, diverged=None) -> str:
+    """What an interrupted or diverged run tells the user: where it stopped, what was kept."""
+    last = folder.file("last.pt")
+    if diverged is None:
+        return (f"interrupted at epoch {state.epoch + 1}, step {state.step}; saved {last}.\n"
+                f"Continue with: cnnlab train --resume {folder.path}")  # fmt: skip
+    if last.exists():
+        return f"{diverged.message}; kept the last good checkpoint {last}"
+    return f"{diverged.message}; no checkpoint had been written yet"
 
 
 def reseed(seed: int, device: torch.device) -> None:

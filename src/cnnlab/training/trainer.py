@@ -615,6 +615,7 @@ def make_pipeline(cfg: TrainConfig, train_set, model: nn.Module, ckpt: dict | No
     channels_last = cfg.channels_last is not False
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    check_fits(model, (int(train_set.images.shape[1]), *model_hw), cfg)
     pipeline = InputPipeline(pre, train_set.images.shape[2:], model_hw, channels_last)
     if hasattr(model, "data_init") and ckpt is None and not cfg.finetune:
         g = torch.Generator().manual_seed(derive_seed(cfg.seed, "data_init"))
@@ -622,6 +623,30 @@ def make_pipeline(cfg: TrainConfig, train_set, model: nn.Module, ckpt: dict | No
         device = next(model.parameters()).device
         model.data_init(pipeline(train_set.images[pick].to(device)))
     return pipeline
+
+
+def check_fits(model: nn.Module, input_size, cfg: TrainConfig) -> None:
+    """Run the model once on meta tensors (no memory, no compute) so an input it cannot take
+    is an error now, before a run folder exists, not a traceback at the first step."""
+    state = {k: torch.empty_like(v, device="meta") for k, v in model.state_dict().items()}
+    was_training = model.training
+    model.eval()  # batch norm in training mode cannot take the one-image probe
+    try:
+        torch.func.functional_call(model, state, (torch.empty(2, *input_size, device="meta"),))
+    except Exception as e:  # whatever the layer raises (shape, channels)
+        from cnnlab.errors import CnnlabError
+
+        if isinstance(e, CnnlabError):  # the zoo's own shape messages say it best
+            raise
+        size = "x".join(map(str, input_size))
+        why = (str(e).splitlines() or [type(e).__name__])[0].strip("'\"")
+        raise ConfigError(
+            f"{cfg.model} cannot take {size} inputs: {why}",
+            "set --input-size to a size the model takes (`cnnlab models "
+            f"{cfg.model}` shows its default), or pick a model made for these images",
+        ) from None
+    finally:
+        model.train(was_training)
 
 
 def make_loader(cfg: TrainConfig, train_set, device, dist: D.DistInfo):

@@ -104,7 +104,7 @@ def train(
     folder, ckpt = None, None
     if resume is not None:
         folder, ckpt = open_resume(resume)
-        cfg = resume_config(ckpt, cfg, changes)
+        cfg = resume_config(ckpt, cfg, changes, folder.path)
     cfg = cfg.validate()
     device, dist = setup_devices(cfg)
     main = dist.is_main
@@ -412,23 +412,25 @@ def open_resume(resume: str | Path) -> tuple[RunFolder, dict]:
     return folder, ckpt
 
 
-def resume_config(ckpt: dict, cfg: TrainConfig | None, changes: dict | None) -> TrainConfig:
+def resume_config(ckpt: dict, cfg: TrainConfig | None, changes: dict | None,
+                  run: Path | str = "RUN") -> TrainConfig:  # fmt: skip
     """The resumed run's config: the checkpoint's, with ``changes`` (or where ``cfg`` differs
     from it) applied when they are in :data:`RESUME_CAN_CHANGE`; any other change is refused,
     naming it, since the run could not continue as the same run."""
     stored = TrainConfig.from_dict(ckpt["config"])
+    theirs = stored.to_dict()
     if changes is None:
         mine = cfg.to_dict() if cfg is not None else {}
-        theirs = stored.to_dict()
-        changes = {k: v for k, v in mine.items()
-                   if v != theirs[k] and k not in ("name", "runs_dir", "recipe")}  # fmt: skip
+        changes = {k: v for k, v in mine.items() if k not in ("name", "runs_dir", "recipe")}
+    mine = stored.replace(**changes).to_dict()  # a flag that repeats the stored value is fine
+    changes = {k: v for k, v in changes.items() if mine[k] != theirs[k]}
     refused = sorted(k for k in changes if k not in RESUME_CAN_CHANGE)
     if refused:
         names = ", ".join(flag_name(k) for k in refused)
         raise ConfigError(
             f"--resume continues a run with its own settings; it cannot change {names}",
             f"drop {names}, or start a new run from its config: cnnlab train --config "
-            f"RUN/config.yaml {refused and flag_name(refused[0])} ... --name NEW "
+            f"{run}/config.yaml {flag_name(refused[0])} ... --name NEW "
             f"(--resume may change: {', '.join(flag_name(k) for k in RESUME_CAN_CHANGE)})",
         )
     trained = len(ckpt.get("history") or [])

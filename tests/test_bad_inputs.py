@@ -84,6 +84,7 @@ def _cases():
         # sizes and ranges
         "batch size 0": ([*train, "--batch-size", "0"], "--batch-size must be > 0"),
         "negative epochs": ([*train, "--epochs", "-1"], "--epochs must be > 0"),
+        "infinite epochs": ([*train, "--epochs", "inf"], "--epochs must be finite"),
         "val fraction 1.5": ([*train, "--val-fraction", "1.5"], "--val-fraction must be in"),
         "eval every 0": ([*train, "--eval-every", "0"], "--eval-every must be >= 1"),
         "image size 0": ([*train, "--image-size", "0"], "--image-size must be >= 1"),

@@ -250,7 +250,7 @@ def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
                 break
             reseed(derive_seed(cfg.seed, state.step, p.dist.rank), device)
             lr = p.schedule.apply(p.optimizer, state.step) * cfg.lr
-            x, target = (x, y) if p.augment is None else p.augment(x, y, index=index)
+            x, target = p.task.augment_batch(p.augment, x, y, index)
             with amp:
                 loss, out = p.task.loss(p.net(p.pipeline(x)), target)
             total = loss + penalty(p.model, l2=cfg.l2, l1=cfg.l1, beta=cfg.elastic_net)

@@ -75,6 +75,9 @@ class SegmentationTask:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def augment_batch(self, augment, x, y, index):
+        return _no_augment(augment, x, y)
+
     def forward(self, net, x, target):
         return net(x)
 
@@ -178,6 +181,9 @@ class DetectionTask:
             t = [{"boxes": d["boxes"], "labels": d["labels"] + 1} for d in t]
         return t
 
+    def augment_batch(self, augment, x, y, index):
+        return _no_augment(augment, x, y)
+
     def forward(self, net, x, target):
         """The model's output; Faster R-CNN takes the targets in training and returns losses."""
         if self.kind == "rcnn" and net.training:
@@ -271,6 +277,13 @@ def _dataset_targets(objects: torch.Tensor) -> list[dict]:
 
 
 # --------------------------------------------------------------------------------- helpers
+
+
+def _no_augment(augment, x, y):
+    """Dense tasks train on the images as they are (``dense_task`` refuses --augment)."""
+    if augment is not None:
+        raise ConfigError("detection and segmentation train without --augment")
+    return x, y
 
 
 def _no_tta(tta: str) -> None:

@@ -137,3 +137,19 @@ def test_wrong_model_for_the_data_is_refused(tmp_path):
                       runs_dir=str(tmp_path), quiet=True)  # fmt: skip
     with pytest.raises(ConfigError, match="--augment"):
         train(cfg, train_set=tr, eval_set=te, progress=False)
+
+
+def test_bad_records_are_named_before_training(tmp_path):
+    import dataclasses
+
+    from cnnlab.errors import DataError
+
+    tr, te = _sets("detection", 64, n=16)
+    objects = tr.objects.clone()
+    objects[5, 0, 1:] = torch.tensor([30.0, 30.0, 30.0, 40.0])
+    bad = dataclasses.replace(tr, objects=objects, labels=None)
+    cfg = TrainConfig(model="yolov1_small", data="digits-det", epochs=1, runs_dir=str(tmp_path),
+                      quiet=True, name="bad")  # fmt: skip
+    with pytest.raises(DataError, match="record 5, object 0"):
+        train(cfg, train_set=bad, eval_set=te, progress=False)
+    assert not (tmp_path / "bad").exists()  # nothing half-written

@@ -327,6 +327,8 @@ def dense_task(cfg, train_set):
             f"--augment {cfg.augment} would move the pixels but not the boxes and masks",
             "train detection and segmentation without --augment",
         )
+    if hasattr(train_set, "validate"):
+        train_set.validate()  # a bad mask id or box is named here, not met as a NaN later
     if train_set.task == "segmentation":
         from cnnlab.models import get_info
 

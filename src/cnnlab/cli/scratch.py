@@ -105,6 +105,27 @@ def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
     g.add_argument("--tol", type=float, default=1e-6, help="largest relative error that passes")
     g.set_defaults(func=_gradcheck)
 
+    d = ss.add_parser(
+        "deconv",
+        help="a transposed convolution worked on numbers (seed 004's deconvolution)",
+        formatter_class=formatter_class,
+        description="One single-channel transposed convolution (input values 1..H*W, kernel "
+        "1..K*K): its output size, and with --show the zero-inserted, padded input, the "
+        "flipped kernel, the result, and the ordinary convolution of the result, which has "
+        "the input's shape but not its values (transposed, not inverse).",
+        epilog="examples:\n  cnnlab scratch deconv --input 2x2 --kernel 3 --stride 2 --show\n"
+        "  cnnlab scratch deconv --input 3x3 --kernel 4 --stride 2 --padding 1 --show",
+    )
+    d.add_argument("--input", default="2x2", help="input size H or HxW (default 2x2)")
+    d.add_argument("--kernel", default="3", help="kernel size K or KhxKw (default 3)")
+    d.add_argument("--stride", default="2", help="stride S or ShxSw (default 2)")
+    d.add_argument("--padding", default="0", help="padding P or PhxPw cropped per side (0)")
+    d.add_argument(
+        "--output-padding", default="0", help="extra rows/columns at the bottom/right (0)"
+    )
+    d.add_argument("--show", action="store_true", help="print every intermediate matrix")
+    d.set_defaults(func=_deconv)
+
 
 def _data_args(p):
     p.add_argument(
@@ -302,3 +323,79 @@ def _gradcheck(args):
         f"({'all pass' if passed else 'FAILED'} at tol {args.tol:g})"
     )
     return 0 if passed else 1
+
+
+def _deconv(args):
+    from rich.console import Console
+
+    from cnnlab.cli.shape import parse_size
+    from cnnlab.scratch.deconv import deconv_walkthrough
+
+    walk = deconv_walkthrough(
+        parse_size(args.input, "--input"),
+        parse_size(args.kernel, "--kernel"),
+        parse_size(args.stride, "--stride"),
+        parse_size(args.padding, "--padding", minimum=0),
+        parse_size(args.output_padding, "--output-padding", minimum=0),
+    )
+    console = Console(highlight=False)
+    layer = walk.layer
+    console.print(
+        f"[bold]transposed conv {_hxw(walk.x)} -> {_hxw(walk.y)}[/] (kernel "
+        f"{_hw(layer.ksize)}, stride {_hw(layer.stride)}, padding {_hw(layer.padding)}, "
+        f"output_padding {_hw(layer.output_padding)})"
+    )
+    for line in walk.size_working:
+        console.print("  " + line)
+    if not args.show:
+        console.print(_grid("result", walk.y))
+        return 0
+    sh, sw = layer.stride
+    (kh, kw), (ph, pw) = layer.ksize, layer.padding
+    console.print(_grid("input x", walk.x))
+    console.print(_grid("kernel k", walk.kernel))
+    console.print(
+        _grid(
+            f"1. insert stride - 1 = {sh - 1}x{sw - 1} zeros between the pixels", walk.zero_inserted
+        )
+    )
+    if walk.padded is not None:
+        oph, opw = layer.output_padding
+        extra = f", + {oph}x{opw} output padding at the bottom/right" if oph or opw else ""
+        console.print(
+            _grid(
+                f"2. pad k - 1 - p = {kh - 1 - ph}x{kw - 1 - pw} zeros around{extra}", walk.padded
+            )
+        )
+        console.print(_grid("3. flip the kernel (rotate 180 degrees)", walk.flipped))
+        console.print(_grid("4. convolve at stride 1 = the result y", walk.y))
+    else:
+        console.print(_grid("result y (padding >= kernel: computed by cropping)", walk.y))
+    console.print(
+        _grid(
+            f"5. not the inverse: conv(y, k), stride {_hw(layer.stride)}, padding "
+            f"{_hw(layer.padding)}, has x's shape, not x",
+            walk.conv_of_y,
+        )
+    )
+    a, b = walk.adjoint
+    console.print(
+        f"it is the transpose (adjoint): <conv(y), x> = {a:,.0f} = <y, deconv(x)> = {b:,.0f}"
+    )
+    return 0
+
+
+def _hxw(a) -> str:
+    return f"{a.shape[0]}x{a.shape[1]}"
+
+
+def _hw(pair) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
+def _grid(title, a) -> str:
+    """A titled integer-or-decimal matrix, right-aligned."""
+    text = [[f"{v:g}" for v in row] for row in a]
+    width = max(len(t) for row in text for t in row)
+    body = "\n".join("  " + " ".join(t.rjust(width) for t in row) for row in text)
+    return f"{title} ({_hxw(a)}):\n{body}"

@@ -113,6 +113,18 @@ def standard_cases(rng=None):
             img(1, 7, 7, 2),
             True,
         ),
+        (
+            "deconv 3x3 stride 2",
+            L.ConvTranspose2D(2, 3, 3, 2, dtype=f64, rng=rng),
+            img(2, 3, 4, 2),
+            True,
+        ),
+        (
+            "deconv 4x3 stride (2, 3) pad 1, output_padding (1, 2)",
+            L.ConvTranspose2D(3, 2, (4, 3), (2, 3), 1, (1, 2), dtype=f64, rng=rng),
+            img(2, 3, 3, 3),
+            True,
+        ),
         ("max 2x2 stride 2, odd 7x7", L.MaxPool2D(2, 2), distinct((2, 7, 7, 3), rng), True),
         (
             "max 3x3 stride 2 pad 1 (overlap)",

@@ -9,6 +9,8 @@ A spec is a list of ``[kind, options]`` pairs, as in the book behind seed 003::
 Kinds and their options (defaults in brackets):
 
 * ``conv``: ``ksize``, ``chn``, ``stride`` [1], ``padding`` ["same"], ``actfunc`` ["relu"], ``bias``
+* ``deconv`` (transposed convolution): ``ksize``, ``chn``, ``stride`` [1], ``padding`` [0],
+  ``output_padding`` [0], ``actfunc`` ["relu"], ``bias``
 * ``max`` / ``avg``: ``stride`` (window = stride unless ``ksize`` is given), ``ksize``,
   ``padding`` [0], ``ceil_mode`` [false]; ``ties`` ["first"] for max, ``count_include_pad`` [false]
   for avg
@@ -45,6 +47,7 @@ SPECS = {"lenet5": LENET5}
 ACTIVATIONS = {"relu": L.ReLU, "sigmoid": L.Sigmoid, "tanh": L.Tanh, "none": None}
 KINDS = (
     "conv",
+    "deconv",
     "max",
     "avg",
     "full",
@@ -92,6 +95,27 @@ def build_layers(kind, opts, shape, *, counts, rng, dtype):
             opts["ksize"],
             opts.get("stride", 1),
             padding if isinstance(padding, str) else _tuples(padding),
+            opts.get("bias", True),
+            dtype=dtype,
+            rng=rng,
+            name=name,
+        )
+    elif kind == "deconv":
+        opts_ok = ("ksize", "chn", "stride", "padding", "output_padding", "actfunc", "bias")
+        _options(kind, opts, opts_ok)
+        if "ksize" not in opts or "chn" not in opts or len(shape) != 3:
+            raise ConfigError(
+                f"{name}: 'deconv' needs 'ksize' and 'chn' and an image input [h, w, c], "
+                f"got {opts} on {list(shape)}"
+            )
+        act = opts.get("actfunc", "relu")
+        layer = L.ConvTranspose2D(
+            shape[2],
+            opts["chn"],
+            _tuples(opts["ksize"]),
+            _tuples(opts.get("stride", 1)),
+            _tuples(opts.get("padding", 0)),
+            _tuples(opts.get("output_padding", 0)),
             opts.get("bias", True),
             dtype=dtype,
             rng=rng,

@@ -53,7 +53,24 @@ def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
     t.add_argument("--schedule", default="cosine", choices=("cosine", "constant"))
     t.add_argument("--warmup", type=int, default=0, help="linear warm-up steps")
     t.add_argument("--l2", type=float, default=0.0, help="penalty l2 * sum(W^2) on weights")
-    t.add_argument("--l1", type=float, default=0.0, help="penalty l1 * sum(|W|) on weights")
+    t.add_argument(
+        "--l1",
+        type=float,
+        default=0.0,
+        help="penalty l1 * sum(|W|) on weights; with --elastic-net the elastic net's strength",
+    )
+    t.add_argument(
+        "--elastic-net",
+        type=float,
+        default=None,
+        metavar="BETA",
+        help="elastic net (seed 001): l1 * sum(BETA * W^2 + |W|); needs --l1",
+    )
+    t.add_argument(
+        "--loss",
+        default="cross-entropy",
+        help="cross-entropy (softmax) | hinge (seed 001's multiclass SVM, margin 1)",
+    )
     t.add_argument("--seed", type=int, default=0, help="initialisation and shuffling seed (0)")
     t.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     t.add_argument("--save", default=None, help="write the trained model to this .npz")
@@ -147,26 +164,28 @@ def _train(args):
     from rich.console import Console
 
     from cnnlab.errors import ConfigError
-    from cnnlab.scratch import Penalty, build, fit, load_spec, make_optimizer, normalize
+    from cnnlab.scratch import build, fit, load_spec, make_optimizer, normalize
 
     console = Console()
     spec = load_spec(args.spec)
     if args.epochs < 1 or args.batch_size < 1:
         raise ConfigError("--epochs and --batch-size must be at least 1")
+    penalty = _penalty(args)
     xtr, ytr = _load(args, "train")
     xte, yte = _load(args, "test")
     if args.limit:
         xtr, ytr = xtr[: args.limit], ytr[: args.limit]
     mean, std = float(xtr.mean() / 255), float(xtr.std() / 255)
     classes = int(max(ytr.max(), yte.max())) + 1
-    model = build(spec, xtr.shape[1:], classes, seed=args.seed)
+    model = build(spec, xtr.shape[1:], classes, seed=args.seed, loss=args.loss)
     model.meta = {"data": args.data, "mean": mean, "std": std, "spec_source": args.spec}
     lr = args.lr if args.lr is not None else (2e-3 if args.optimizer == "adam" else 0.05)
-    opt = make_optimizer(args.optimizer, lr, Penalty(l2=args.l2, l1=args.l1), args.momentum)
+    opt = make_optimizer(args.optimizer, lr, penalty, args.momentum)
     console.print(
         f"[bold]{args.spec}[/]: {len(model.layers)} layers, {model.num_params:,} parameters; "
         f"{args.data} {len(xtr):,} train / {len(xte):,} test, {xtr.shape[1:]} NHWC; "
-        f"{args.optimizer} lr {lr:g}, batch {args.batch_size}, {args.epochs} epochs"
+        f"{args.optimizer} lr {lr:g}, batch {args.batch_size}, {args.epochs} epochs; "
+        f"{args.loss} loss{_penalty_text(penalty, args)}"
     )
 
     def log(row):
@@ -205,6 +224,36 @@ def _train(args):
     if args.save:
         console.print(f"saved {model.save(args.save)}")
     return 0
+
+
+def _penalty(args):
+    """--l2/--l1, or the elastic net l1 * sum(beta W^2 + |W|) with --elastic-net BETA."""
+    from cnnlab.errors import ConfigError
+    from cnnlab.scratch import Penalty
+
+    if args.elastic_net is None:
+        return Penalty(l2=args.l2, l1=args.l1)
+    if args.l1 <= 0 or args.elastic_net < 0:
+        raise ConfigError(
+            "--elastic-net BETA needs a strength and BETA >= 0: the penalty is "
+            "l1 * sum(beta*W^2 + |W|)",
+            "add --l1 LAMBDA, e.g. --elastic-net 0.5 --l1 1e-5",
+        )
+    if args.l2:
+        raise ConfigError(
+            "--elastic-net already sets the L2 term (l1 * beta); drop --l2",
+            "e.g. --elastic-net 0.5 --l1 1e-5",
+        )
+    return Penalty.elastic(args.l1, args.elastic_net)
+
+
+def _penalty_text(penalty, args):
+    if args.elastic_net is not None:
+        return f", elastic net {args.l1:g} * sum({args.elastic_net:g} W^2 + |W|)"
+    terms = [f"{penalty.l2:g} * sum W^2"] * bool(penalty.l2) + [f"{penalty.l1:g} * sum |W|"] * bool(
+        penalty.l1
+    )
+    return ", penalty " + " + ".join(terms) if terms else ""
 
 
 def _blas_threads(n):
@@ -273,12 +322,10 @@ def _summary(args):
 def _gradcheck(args):
     import time
 
-    import numpy as np
     from rich.console import Console
     from rich.table import Table
 
-    from cnnlab.scratch.gradcheck import check_layer, check_loss, standard_cases
-    from cnnlab.scratch.layers import SoftmaxCrossEntropy
+    from cnnlab.scratch.gradcheck import check_layer, check_loss, standard_cases, standard_losses
 
     table = Table(title="scratch layers vs central finite differences (float64, L = sum(r * y))")
     for col in ("case", "layer", "input", "dx", "params", "ok"):
@@ -300,16 +347,15 @@ def _gradcheck(args):
             "[green]yes[/]" if ok else "[red]NO[/]",
         )
         rows += 1
-    if not args.only or args.only in "softmax cross-entropy":
-        rng = np.random.default_rng(0)
-        e = check_loss(
-            SoftmaxCrossEntropy(), rng.standard_normal((4, 5)) * 5, np.array([0, 1, 4, 2])
-        )
+    for title, loss, logits, labels in standard_losses():
+        if args.only and args.only not in title:
+            continue
+        e = check_loss(loss, logits, labels, eps=args.eps)
         worst = max(worst, e)
         table.add_row(
-            "softmax cross-entropy",
+            title,
             "loss",
-            "4x5",
+            "x".join(map(str, logits.shape)),
             f"{e:.1e}",
             "",
             "[green]yes[/]" if e <= args.tol else "[red]NO[/]",

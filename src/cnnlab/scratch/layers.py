@@ -873,6 +873,23 @@ class BatchNorm(Layer):
         return inv * (dxhat - dxhat.mean(axes) - xhat * (dxhat * xhat).mean(axes))
 
 
+def _labels(what, logits, labels, soft=False):
+    """Check ``logits [mb, classes]`` against ``mb`` class ids (or, if ``soft``, probability
+    rows ``[mb, classes]``); return the labels as an array."""
+    labels = np.asarray(labels)
+    if logits.ndim != 2 or len(labels) != len(logits) or (labels.ndim != 1 and not soft):
+        raise ShapeError(
+            f"{what} takes logits [mb, classes] and mb labels, "
+            f"got {_fmt(logits.shape)} and {_fmt(labels.shape)}"
+        )
+    if labels.ndim == 1 and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        raise ShapeError(
+            f"labels must lie in [0, {logits.shape[1]}), got {labels.min()}..{labels.max()}",
+            "the output layer needs one unit per class",
+        )
+    return labels
+
+
 class SoftmaxCrossEntropy:
     """Softmax + cross-entropy averaged over the batch, computed from log-sum-exp (stable).
 
@@ -883,17 +900,7 @@ class SoftmaxCrossEntropy:
     def forward(self, logits, labels):
         z = logits - logits.max(1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(1, keepdims=True))
-        labels = np.asarray(labels)
-        if logits.ndim != 2 or len(labels) != len(logits):
-            raise ShapeError(
-                f"softmax cross-entropy takes logits [mb, classes] and mb labels, "
-                f"got {_fmt(logits.shape)} and {_fmt(labels.shape)}"
-            )
-        if labels.ndim == 1 and (labels.min() < 0 or labels.max() >= logits.shape[1]):
-            raise ShapeError(
-                f"labels must lie in [0, {logits.shape[1]}), got {labels.min()}..{labels.max()}",
-                "the output layer needs one unit per class",
-            )
+        labels = _labels("softmax cross-entropy", logits, labels, soft=True)
         if labels.ndim == 1:
             target = np.zeros_like(logp)
             target[np.arange(len(labels)), labels] = 1
@@ -905,3 +912,34 @@ class SoftmaxCrossEntropy:
     def backward(self):
         p, target = self._cache
         return (p - target) / len(p)
+
+
+class MulticlassHinge:
+    """Seed 001's multiclass SVM loss, margin 1, averaged over the batch::
+
+        L = 1/N sum_i sum_{j != y_i} max(0, s_j - s_{y_i} + 1)
+
+    ``forward(scores, labels) -> loss``; ``backward() -> dscores``: each violated margin adds
+    ``+1/N`` to its class and ``-1/N`` to the true class (subgradient 0 at the kink).
+    ``torch.nn.MultiMarginLoss`` is the same sum divided by the number of classes.
+    """
+
+    margin = 1.0
+
+    def forward(self, logits, labels):
+        labels = _labels("multiclass hinge", logits, labels)
+        mb = len(logits)
+        true = logits[np.arange(mb), labels][:, None]
+        margins = np.maximum(0, logits - true + self.margin)
+        margins[np.arange(mb), labels] = 0  # j != y_i
+        self._cache = (margins > 0, labels, margins.dtype)
+        return float(margins.sum() / mb)
+
+    def backward(self):
+        violated, labels, dtype = self._cache
+        g = violated.astype(dtype)
+        g[np.arange(len(g)), labels] = -violated.sum(1)
+        return g / len(g)
+
+
+LOSSES = {"cross-entropy": SoftmaxCrossEntropy, "hinge": MulticlassHinge}

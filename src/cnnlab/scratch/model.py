@@ -166,12 +166,22 @@ def _tuples(v):
     return tuple(_tuples(i) for i in v) if isinstance(v, list) else v
 
 
-class Model:
-    """A stack of layers with a softmax cross-entropy loss."""
+def loss_fn(name):
+    """A loss by name: ``cross-entropy`` (softmax) or ``hinge`` (seed 001's multiclass SVM)."""
+    if name not in L.LOSSES:
+        raise ConfigError(
+            f"unknown loss {name!r}; choose from {', '.join(L.LOSSES)}",
+            suggest(name, L.LOSSES) or None,
+        )
+    return L.LOSSES[name]()
 
-    def __init__(self, layers, input_shape):
+
+class Model:
+    """A stack of layers with a loss: softmax cross-entropy (default) or multiclass hinge."""
+
+    def __init__(self, layers, input_shape, loss="cross-entropy"):
         self.layers, self.input_shape = list(layers), tuple(int(s) for s in input_shape)
-        self.loss = L.SoftmaxCrossEntropy()
+        self.loss, self.loss_name = loss_fn(loss), loss
         self.meta = {}  # saved alongside: normalisation, class names, history
         shape, self.shapes = self.input_shape, []
         for layer in self.layers:
@@ -234,7 +244,7 @@ class Model:
     def evaluate(self, x, labels, batch_size=1000):
         """(mean loss, accuracy) in evaluation mode."""
         logits = self.predict(x, batch_size)
-        loss = L.SoftmaxCrossEntropy().forward(logits, labels)
+        loss = loss_fn(self.loss_name).forward(logits, labels)
         return loss, float((logits.argmax(1) == labels).mean())
 
     def summary_rows(self):
@@ -250,6 +260,7 @@ class Model:
             "spec": np.array(json.dumps(self.spec)),
             "input_shape": np.array(self.input_shape),
             "meta": np.array(json.dumps(self.meta)),
+            "loss": np.array(self.loss_name),
         }
         for i, layer in enumerate(self.layers):
             arrays.update({f"{i}/params/{k}": v for k, v in layer.params.items()})
@@ -277,7 +288,12 @@ class Model:
             ) from e
         if "spec" not in data:
             raise DataError(f"{path} is not a cnnlab scratch model (no 'spec' entry)")
-        model = build(json.loads(str(data["spec"])), tuple(data["input_shape"]), dtype=np.float32)
+        model = build(
+            json.loads(str(data["spec"])),
+            tuple(data["input_shape"]),
+            dtype=np.float32,
+            loss=str(data.get("loss", "cross-entropy")),
+        )
         model.meta = json.loads(str(data.get("meta", "{}")))
         for i, layer in enumerate(model.layers):
             for group in ("params", "buffers"):
@@ -292,12 +308,13 @@ class Model:
         return model
 
 
-def build(spec, input_shape, num_classes=None, *, dtype=np.float32, seed=0):
+def build(spec, input_shape, num_classes=None, *, dtype=np.float32, seed=0, loss="cross-entropy"):
     """A :class:`Model` from a spec (a name in ``SPECS`` or a list of ``[kind, options]``).
 
     ``input_shape`` is per sample, ``(h, w, c)`` for images; ``num_classes`` appends the output
-    layer.
+    layer; ``loss`` is ``cross-entropy`` or ``hinge``.
     """
+    loss_fn(loss)  # an unknown loss fails before any layer is built
     if isinstance(spec, str):
         if spec not in SPECS:
             raise ConfigError(
@@ -329,7 +346,7 @@ def build(spec, input_shape, num_classes=None, *, dtype=np.float32, seed=0):
         ):
             shape = layer.output_shape(shape)
             layers.append(layer)
-    return Model(layers, input_shape)
+    return Model(layers, input_shape, loss)
 
 
 def load_spec(source):

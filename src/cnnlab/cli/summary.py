@@ -26,10 +26,14 @@ COMPARE_EPILOG = """examples:
   cnnlab compare --builtin inception                     seed 000: naive vs 1x1-reduced
   cnnlab compare --builtin fc-vs-gap                     VGG-16 head vs global avg pooling
   cnnlab compare --builtin halve-double                  memory 4HWC -> 2HWC, FLOPs equal
+  cnnlab compare 1x1                                     seed 001: 6x6x32 * 1x1x32; 192 -> 32
+  cnnlab compare bottleneck                              seed 001: 120.4M vs 12.4M MACs
+  cnnlab compare conv-vs-fc                              seed 001: 456 vs 14,455,392 params
   cnnlab compare resnet18 resnet34 --input 3x224x224
   cnnlab compare "conv(64,5,p=2)" "conv(64,3,p=1),conv(64,3,p=1)" --input 64x56x56
 
-Built-ins: 5x5-vs-3x3, 7x7-vs-3x3, inception, fc-vs-gap, halve-double."""
+Built-ins: 5x5-vs-3x3, 7x7-vs-3x3, inception, fc-vs-gap, halve-double, 1x1, bottleneck,
+conv-vs-fc (--channels/--size where the comparison takes them)."""
 
 
 def register(sub, formatter_class) -> None:
@@ -144,9 +148,17 @@ def _side(text, dims):
 def run_compare(args) -> int:
     from cnnlab.analysis.compare import BUILTINS, builtin, compare
     from cnnlab.analysis.resolve import parse_input
-    from cnnlab.errors import ConfigError
+    from cnnlab.errors import ConfigError, suggest
 
     name = args.builtin or (args.a if args.a in BUILTINS and args.b is None else None)
+    if args.a and args.b is None and not name:  # one name that is no built-in (and no pair)
+        raise ConfigError(
+            f"unknown built-in comparison {args.a!r} (compare needs two models or layer specs, "
+            "or a built-in)",
+            suggest(args.a, BUILTINS)
+            or f"built-ins: {', '.join(BUILTINS)}; or give two models, e.g. "
+            "cnnlab compare resnet18 resnet34",
+        )
     if name:
         cmp = builtin(name, args.channels, args.size, convention=args.convention)
     else:

@@ -20,6 +20,7 @@ examples:
   cnnlab models --no-macs                # params only, no trace
   cnnlab models vgg16_c                  # one model: paper, options, deviations
   cnnlab summary vgg16_c                 # its per-layer table
+  cnnlab models --chart ilsvrc -o chart.png   # top-5 error by year, depth and params
 """
 
 FORMATS = ("table", "markdown", "csv", "json")
@@ -41,6 +42,13 @@ def register(sub, formatter_class) -> None:
     p.add_argument("--format", default="table", choices=FORMATS, help="output format")
     p.add_argument("--no-macs", action="store_true", help="skip the MAC count (faster)")
     p.add_argument("--no-cache", action="store_true", help="re-measure instead of the cache")
+    p.add_argument(
+        "--chart",
+        metavar="NAME",
+        help="draw a chart instead of the table: ilsvrc (top-5 error by year and entry, cited, "
+        "with depth and params measured from the zoo)",
+    )
+    p.add_argument("-o", "--output", metavar="PNG", help="where --chart writes (NAME.png)")
     p.set_defaults(func=run)
 
 
@@ -50,6 +58,12 @@ def run(args) -> int:
     console = Console(soft_wrap=args.format != "table")
     if not console.is_terminal:  # piped or captured: don't squeeze the table into 80 columns
         console.width = max(console.width, 150)
+    if args.chart:
+        return _chart(args, console)
+    if args.output:
+        from cnnlab.errors import ConfigError
+
+        raise ConfigError("-o/--output is where --chart writes", "add --chart ilsvrc")
     if args.name:
         return _details(args, console)
     import difflib
@@ -183,4 +197,36 @@ def _details(args, console) -> int:
     console.print(f"\n[bold]{escape(info.description)}[/]\n{escape(builder_doc)}", soft_wrap=True)
     console.print(f"\n[bold]family notes[/] ({info.builder.__module__})", soft_wrap=True)
     console.print(escape(family_doc), soft_wrap=True, highlight=False)
+    return 0
+
+
+def _chart(args, console) -> int:
+    from rich.table import Table
+
+    from cnnlab.errors import ConfigError
+    from cnnlab.viz.ilsvrc import HUMAN, check_chart, ilsvrc_rows, plot_ilsvrc
+
+    check_chart(args.chart)
+    if args.name:
+        raise ConfigError(f"--chart draws the whole zoo; drop the model name {args.name!r}")
+    out = args.output or f"{args.chart}.png"
+    if not out.lower().endswith(".png"):
+        raise ConfigError(f"--chart writes a PNG, got -o {out!r}", "e.g. -o chart.png")
+    rows = ilsvrc_rows()
+    table = Table(title="ILSVRC classification, test top-5 error", title_justify="left")
+    for col in ("year", "entry", "top-5", "zoo model", "depth", "params", "source"):
+        table.add_column(col, justify="right" if col in ("top-5", "depth", "params") else "left")
+    for r in rows:
+        table.add_row(
+            str(r["year"]),
+            r["entry"],
+            f"{r['top5']:g}%",
+            r["model"] or "",
+            str(r["depth"] or ""),
+            f"{r['params']:,}" if r["params"] else "",
+            r["source"],
+        )
+    console.print(table)
+    console.print(f"human: {HUMAN[0]:g}% ({HUMAN[1]})", highlight=False)
+    console.print(f"wrote {plot_ilsvrc(rows, out)}", highlight=False)
     return 0

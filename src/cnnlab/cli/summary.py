@@ -50,6 +50,12 @@ def register(sub, formatter_class) -> None:
     p.add_argument("--input", "-i", metavar="CxHxW", help="input size (default: the model's)")
     _common(p)
     p.add_argument(
+        "--compact",
+        action="store_true",
+        help="the 80-column table: layer, type, output, K/S/P, params, MACs, RF (chosen by "
+        "itself on a terminal too narrow for the full one)",
+    )
+    p.add_argument(
         "--batch-size",
         "-b",
         type=int,
@@ -122,10 +128,12 @@ def run_summary(args) -> int:
         batch_size=args.batch_size,
         model_name=name,
     )
+    if args.compact and args.format != "table":
+        raise ConfigError(f"--compact is a form of the table, not of --format {args.format}")
     if args.format == "table" and not args.output:
-        s.print()
+        s.print(compact=True if args.compact else None)
     else:
-        _emit(s.render(args.format), args.output)
+        _emit(s.render("compact" if args.compact else args.format), args.output)
     return 0
 
 

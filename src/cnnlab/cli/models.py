@@ -38,7 +38,7 @@ def register(sub, formatter_class) -> None:
     )
     p.add_argument("name", nargs="?", help="show this model's details instead of the table")
     p.add_argument("--family", help="only this family (case-insensitive)")
-    p.add_argument("--variant", help="only imagenet, cifar or mnist forms")
+    p.add_argument("--variant", help="only imagenet, cifar, mnist or digits forms")
     p.add_argument("--format", default="table", choices=FORMATS, help="output format")
     p.add_argument("--no-macs", action="store_true", help="skip the MAC count (faster)")
     p.add_argument("--no-cache", action="store_true", help="re-measure instead of the cache")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from cnnlab.cli import shape_dense
+
 DESCRIPTION = """\
 Compute one row of the lectures' layer table (seed 001) for a single layer, and show the
 working: output size N' = (N - K + 2P)/S + 1, activation memory, weights and bias, MACs
@@ -23,6 +25,10 @@ examples:
   cnnlab shape --input 64x112x112 --type maxpool --kernel 3 --stride 2 --ceil-mode
   cnnlab shape --input 64x14x14 --type convtranspose --filters 32 --kernel 4 --stride 2 --pad 1
   cnnlab shape --input 192x13x13 --filters 384 --kernel 3 --pad 1 --rf-in 67 --jump-in 16
+  cnnlab shape --type spp --bins 4,2,1 --input 256x13x13                       # SPPnet: 5,376
+  cnnlab shape --type roipool --out 7x7 --input 512x38x50                      # Fast R-CNN
+  cnnlab shape --type roipool --input 512x38x50 --roi 64,48,330,250 --stride 16
+  cnnlab shape --type yolo --S 7 --B 2 --C 20                                  # 7x7x30
 """
 
 _INPUT_FORM = "expected CxHxW like 3x227x227, or a single number for fc"
@@ -37,12 +43,12 @@ def register(sub, formatter_class) -> None:
         epilog=EPILOG,
         formatter_class=formatter_class,
     )
-    p.add_argument("--input", required=True, metavar="CxHxW", help=f"input shape; {_INPUT_FORM}")
+    p.add_argument("--input", metavar="CxHxW", help=f"input shape; {_INPUT_FORM}")
     p.add_argument(
         "--type",
         default="conv",
         metavar="TYPE",
-        help="conv (default), maxpool, avgpool, fc or convtranspose",
+        help="conv (default), maxpool, avgpool, fc, convtranspose; spp, roipool, yolo",
     )
     p.add_argument(
         "--filters",
@@ -102,7 +108,9 @@ def register(sub, formatter_class) -> None:
     )
     p.add_argument("--name", default="", help="layer name shown in the table")
     p.add_argument("--format", default="text", choices=["text", "json", "markdown"])
+    shape_dense.add_shape_flags(p)
     p.set_defaults(func=run)
+    shape_dense.register_anchors(sub, formatter_class)
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -261,7 +269,15 @@ def run(args) -> int:
     from rich.console import Console
 
     from cnnlab.arithmetic import FlooredSizeWarning, LayerSpec, compute_layer
+    from cnnlab.errors import ConfigError
 
+    kind = shape_dense.DENSE_TYPES.get(args.type.strip().lower())
+    if kind is not None:
+        shape_dense.show(shape_dense.compute(args, kind), args.format, kind)
+        return 0
+    shape_dense.check_flags(args, None)
+    if args.input is None:
+        raise ConfigError(f"--type {args.type} needs --input", _INPUT_FORM)
     spec = LayerSpec(
         type=args.type,
         input_shape=parse_input(args.input),

@@ -26,6 +26,10 @@ FAMILY_MODULES: list[str] = [
     "googlenet",
     "resnet",
     "densenet",
+    "fcn",
+    "sppnet",
+    "yolo",
+    "faster_rcnn",
 ]
 
 __all__ = [

@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from cnnlab.errors import ConfigError, ShapeError
+from cnnlab.viz.filters import apply_kernel, get_kernel
 
 
 @dataclass
@@ -23,17 +22,18 @@ class ShiftEquivariance:
 
     ``f_of_shifted`` = f(T x), ``shifted_f`` = T f(x); ``interior`` marks the pixels whose
     window lies inside the image before and after the shift, where the two must be equal.
+    Maps are ``H x W`` or ``H x W x C`` like the image.
     """
 
-    image: np.ndarray  # [H, W] (one channel) or [C, H, W]
-    kernel: np.ndarray  # [kh, kw]
+    image: np.ndarray  # H x W or H x W x C
+    kernel: np.ndarray  # kh x kw
     dx: int
     dy: int
     pool: int
     filtered: np.ndarray  # f(x)
     f_of_shifted: np.ndarray  # f(T x)
     shifted_f: np.ndarray  # T f(x)
-    interior: np.ndarray  # bool [H, W]
+    interior: np.ndarray  # bool H x W
     interior_error: float  # max |f(T x) - T f(x)| inside
     border_error: float  # max |f(T x) - T f(x)| outside (where zero fill enters)
     conv_change: float  # ||f(T x) - f(x)|| / ||f(x)||, whole map
@@ -44,7 +44,7 @@ class ShiftEquivariance:
     @property
     def equivariant(self) -> bool:
         scale = float(np.abs(self.filtered).max()) or 1.0
-        return self.interior_error <= 1e-5 * scale
+        return self.interior_error <= 1e-9 * scale
 
     def lines(self) -> list[str]:
         """The result in words, for the CLI."""
@@ -64,104 +64,109 @@ class ShiftEquivariance:
         ]
 
 
-def shift(x, dx: int, dy: int):
-    """``x [..., H, W]`` moved right by ``dx`` and down by ``dy`` (negative: left/up); the
-    pixels that enter are zero (no wrap-around)."""
-    x = torch.as_tensor(x)
-    out = torch.zeros_like(x)
-    h, w = x.shape[-2:]
+def shift(x, dx: int, dy: int) -> np.ndarray:
+    """``x`` (``H x W`` or ``H x W x C``) moved right by ``dx`` and down by ``dy`` (negative:
+    left/up); the pixels that enter are zero (no wrap-around)."""
+    x = np.asarray(x)
+    out = np.zeros_like(x)
+    h, w = x.shape[:2]
     src_r, dst_r = slice(max(-dy, 0), h - max(dy, 0)), slice(max(dy, 0), h - max(-dy, 0))
     src_c, dst_c = slice(max(-dx, 0), w - max(dx, 0)), slice(max(dx, 0), w - max(-dx, 0))
-    out[..., dst_r, dst_c] = x[..., src_r, src_c]
+    out[dst_r, dst_c] = x[src_r, src_c]
     return out
 
 
-def _filter(x, k):
-    """Each channel of ``x [C, H, W]`` correlated with ``k [kh, kw]``, zero padding, 'same'."""
+def _same(x, k):
+    """``apply_kernel`` with 'same' zero padding (the extra row/column of an even kernel at the
+    bottom/right, as PyTorch's padding='same')."""
     kh, kw = k.shape
-    pads = ((kw - 1) // 2, kw // 2, (kh - 1) // 2, kh // 2)  # extra row/column at bottom/right
-    weight = k[None, None].expand(x.shape[0], 1, kh, kw)
-    return F.conv2d(F.pad(x[None], pads), weight, groups=x.shape[0])[0]
+    pads = [((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2)] + [(0, 0)] * (x.ndim - 2)
+    return apply_kernel(np.pad(x, pads), k)
+
+
+def max_pool(x, p: int) -> np.ndarray:
+    """Non-overlapping ``p x p`` max pooling (stride p; a partial last row/column dropped)."""
+    h, w = (x.shape[0] // p) * p, (x.shape[1] // p) * p
+    x = x[:h, :w]
+    return x.reshape(h // p, p, w // p, p, *x.shape[2:]).max(axis=(1, 3))
 
 
 def shift_equivariance(image, kernel, dx: int, dy: int, pool: int = 2) -> ShiftEquivariance:
     """Measure translation equivariance of ``kernel`` on ``image`` for a shift (dx, dy), and how
     much a ``pool`` x ``pool`` max pooling reduces the change (see the module docstring).
 
-    ``image``: ``[H, W]`` or ``[C, H, W]`` array/tensor (each channel filtered alone);
-    ``kernel``: ``[kh, kw]``. Raises ``ShapeError`` when the shift leaves no pixel away from
-    the borders.
+    ``image``: ``H x W`` or ``H x W x C`` (each channel filtered alone, as ``cnnlab filter``);
+    ``kernel``: a ``kh x kw`` array or a ``cnnlab filter`` kernel name. Raises ``ShapeError``
+    when the shift leaves no pixel away from the borders.
     """
-    x = torch.as_tensor(np.asarray(image), dtype=torch.float64)
-    k = torch.as_tensor(np.asarray(kernel), dtype=torch.float64)
-    if x.ndim not in (2, 3) or k.ndim != 2:
-        raise ShapeError(
-            f"shift_equivariance takes an image [H, W] or [C, H, W] and a kernel [kh, kw], got "
-            f"{list(x.shape)} and {list(k.shape)}"
-        )
-    if not (isinstance(dx, (int, np.integer)) and isinstance(dy, (int, np.integer))):
+    x = np.asarray(image, dtype=np.float64)
+    k = get_kernel(kernel)
+    if x.ndim not in (2, 3):
+        raise ShapeError(f"the image must be H x W or H x W x C, got shape {list(x.shape)}")
+    if (
+        isinstance(dx, bool)
+        or isinstance(dy, bool)
+        or not (isinstance(dx, (int, np.integer)) and isinstance(dy, (int, np.integer)))
+    ):
         raise ConfigError(f"the shift must be whole pixels, got ({dx!r}, {dy!r})")
-    if pool < 1:
-        raise ConfigError(f"pool must be at least 1, got {pool}")
-    x3 = x if x.ndim == 3 else x[None]
-    h, w = x3.shape[-2:]
+    h, w = x.shape[:2]
     kh, kw = k.shape
+    if isinstance(pool, bool) or not isinstance(pool, (int, np.integer)) or pool < 1:
+        raise ConfigError(f"pool must be a whole number >= 1, got {pool!r}")
+    if pool > min(h, w):
+        raise ConfigError(f"pool {pool} is larger than the {h}x{w} image", "use --pool 2")
     pt, pb, pl, pr = (kh - 1) // 2, kh // 2, (kw - 1) // 2, kw // 2
     rows = (pt + max(dy, 0), h - pb + min(dy, 0))  # window inside before and after the shift
     cols = (pl + max(dx, 0), w - pr + min(dx, 0))
-    if abs(dx) >= w or abs(dy) >= h or rows[0] >= rows[1] or cols[0] >= cols[1]:
+    if rows[0] >= rows[1] or cols[0] >= cols[1]:
         raise ShapeError(
             f"a shift of ({dx}, {dy}) leaves no pixel away from the borders of a {h}x{w} "
             f"image with a {kh}x{kw} kernel",
             f"use |dx| < {max(w - kw + 1, 1)} and |dy| < {max(h - kh + 1, 1)} (a few pixels "
             "show it best)",
         )
-    if pool > min(h, w):
-        raise ConfigError(f"pool {pool} is larger than the {h}x{w} image", "use --pool 2")
-    fx = _filter(x3, k)
-    f_t = _filter(shift(x3, dx, dy), k)
+    fx = _same(x, k)
+    f_t = _same(shift(x, dx, dy), k)
     t_f = shift(fx, dx, dy)
-    interior = torch.zeros(h, w, dtype=torch.bool)
+    interior = np.zeros((h, w), dtype=bool)
     interior[rows[0] : rows[1], cols[0] : cols[1]] = True
-    diff = (f_t - t_f).abs()
-    pooled, pooled_t = F.max_pool2d(fx, pool), F.max_pool2d(f_t, pool)
+    diff = np.abs(f_t - t_f)
+    pooled, pooled_t = max_pool(fx, pool), max_pool(f_t, pool)
 
     def change(a, b):
-        return float((a - b).norm() / b.norm()) if float(b.norm()) else 0.0
-
-    def out(t):
-        t = t.numpy()
-        return t if x.ndim == 3 else t[0]
+        norm = float(np.linalg.norm(b))
+        return float(np.linalg.norm(a - b)) / norm if norm else 0.0
 
     return ShiftEquivariance(
-        image=np.asarray(image),
-        kernel=k.numpy(),
+        image=x,
+        kernel=k,
         dx=int(dx),
         dy=int(dy),
-        pool=pool,
-        filtered=out(fx),
-        f_of_shifted=out(f_t),
-        shifted_f=out(t_f),
-        interior=interior.numpy(),
-        interior_error=float(diff[:, interior].max()),
-        border_error=float(diff[:, ~interior].max()) if bool((~interior).any()) else 0.0,
+        pool=int(pool),
+        filtered=fx,
+        f_of_shifted=f_t,
+        shifted_f=t_f,
+        interior=interior,
+        interior_error=float(diff[interior].max()),
+        border_error=float(diff[~interior].max()) if bool((~interior).any()) else 0.0,
         conv_change=change(f_t, fx),
         pooled_change=change(pooled_t, pooled),
-        pooled=out(pooled),
-        pooled_shifted=out(pooled_t),
+        pooled=pooled,
+        pooled_shifted=pooled_t,
     )
 
 
 def plot_shift_equivariance(result: ShiftEquivariance, path, title: str = ""):
     """A PNG: image, f(x), f(shift x), shift f(x), their difference (borders only), and the
     max-pooled maps before and after the shift."""
-    from cnnlab.viz.figure import save_figure
+    from cnnlab.viz.figure import check_output, save_figure
     from cnnlab.viz.plots import _pyplot
 
+    path = check_output(path)
     plt = _pyplot()
 
     def gray(a):
-        return a if a.ndim == 2 else a.mean(0)
+        return a if a.ndim == 2 else a.mean(2)
 
     diff = np.abs(gray(result.f_of_shifted) - gray(result.shifted_f))
     panels = [

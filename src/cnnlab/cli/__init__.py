@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "cnnlab.cli.models",  # models
     "cnnlab.cli.train",  # train, eval, predict, demo
     "cnnlab.cli.scratch",  # scratch train / gradcheck
+    "cnnlab.cli.augment",  # augment preview
     "cnnlab.cli.viz",  # filter, viz filters/features/attribute/top-patches/heatmap
     "cnnlab.cli.draw",  # draw: architecture diagrams
     "cnnlab.cli.report",  # report: a run's report.html

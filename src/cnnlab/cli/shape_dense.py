@@ -159,7 +159,9 @@ def check_flags(args, kind: str | None) -> None:
 def compute(args, kind: str):
     """The arithmetic record of one `cnnlab shape --type spp|roipool|yolo` call."""
     from cnnlab.arithmetic.dense import roi_pool_output, spp_output, yolo_output
-    from cnnlab.cli.shape import parse_input, parse_size
+    from cnnlab._util import parse_input
+    from cnnlab.cli import cli_note
+    from cnnlab.cli.shape import parse_size
     from cnnlab.errors import ConfigError
 
     check_flags(args, kind)
@@ -175,7 +177,7 @@ def compute(args, kind: str):
         )
     if args.input is None:
         raise ConfigError(f"--type {kind} needs --input CxHxW", "e.g. --input 256x13x13")
-    shape = parse_input(args.input)
+    shape = parse_input(args.input, flat=True, on_note=cli_note)
     if len(shape) != 3:
         raise ConfigError(
             f"--type {kind} needs a feature map CxHxW, got --input {args.input!r}",

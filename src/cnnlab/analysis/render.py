@@ -85,7 +85,7 @@ def compact_columns(s):
         ("Output", True, lambda r: shape(r.output_shape)),
         ("K/S/P", True, _ksp),
         ("Params", True, lambda r: count(r.params)),
-        ("MACs", True, lambda r: si(r.macs)),
+        ("MACs", True, lambda r: fmt_count(r.macs)),
         ("RF", True, lambda r: dims(r.receptive_field)),
     ]
 

@@ -267,7 +267,6 @@ def run(args) -> int:
     from cnnlab.cli import cli_note
     from cnnlab.errors import ConfigError
 
-
     kind = shape_dense.DENSE_TYPES.get(args.type.strip().lower())
     if kind is not None:
         shape_dense.show(shape_dense.compute(args, kind), args.format, kind)

@@ -158,8 +158,8 @@ def check_flags(args, kind: str | None) -> None:
 
 def compute(args, kind: str):
     """The arithmetic record of one `cnnlab shape --type spp|roipool|yolo` call."""
-    from cnnlab.arithmetic.dense import roi_pool_output, spp_output, yolo_output
     from cnnlab._util import parse_input
+    from cnnlab.arithmetic.dense import roi_pool_output, spp_output, yolo_output
     from cnnlab.cli import cli_note
     from cnnlab.cli.shape import parse_size
     from cnnlab.errors import ConfigError

@@ -565,8 +565,8 @@ def draw(model, input_size, path, *, model_name: str | None = None):
     from pathlib import Path
 
     import cnnlab
+    from cnnlab._util import atomic_write
     from cnnlab.errors import ConfigError
-    from cnnlab.training.checkpoint import _atomic_write
 
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
@@ -575,5 +575,5 @@ def draw(model, input_size, path, *, model_name: str | None = None):
     s = cnnlab.summary(model, input_size, model_name=model_name)
     d = layout(s)
     data = to_svg(d).encode() if fmt == "svg" else to_png(d)
-    _atomic_write(path, lambda f: f.write(data))
+    atomic_write(path, lambda f: f.write(data))
     return d

@@ -37,9 +37,9 @@ def figure_bytes(fig, fmt: str = "png", dpi: int | None = None) -> bytes:
 def save_figure(fig, path, dpi: int | None = None) -> Path:
     """Save ``fig`` to ``path`` (PNG, SVG, PDF or JPEG by the suffix) atomically and close it:
     a crash or Ctrl-C never leaves half a picture."""
-    from cnnlab.training.checkpoint import _atomic_write
+    from cnnlab._util import atomic_write
 
     path = check_output(path)
     data = figure_bytes(fig, path.suffix.lstrip(".").lower(), dpi)
-    _atomic_write(path, lambda f: f.write(data))
+    atomic_write(path, lambda f: f.write(data))
     return path

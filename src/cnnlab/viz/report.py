@@ -81,7 +81,7 @@ class _Section:
 
 def build_report(run, out=None, *, test_limit: int = 2000, n_mistakes: int = 12) -> Path:
     """Write ``report.html`` for the run folder ``run`` (or to ``out``) and return its path."""
-    from cnnlab.training.checkpoint import _atomic_write
+    from cnnlab._util import atomic_write
     from cnnlab.viz.source import load_source, run_checkpoint
 
     run = Path(run)
@@ -139,7 +139,7 @@ def build_report(run, out=None, *, test_limit: int = 2000, n_mistakes: int = 12)
         + "</body></html>\n"
     )
     out = Path(out) if out else run / "report.html"
-    _atomic_write(out, lambda f: f.write(page.encode("utf-8")))
+    atomic_write(out, lambda f: f.write(page.encode("utf-8")))
     return out
 
 

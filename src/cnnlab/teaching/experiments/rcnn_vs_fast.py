@@ -418,14 +418,14 @@ def _random_boxes(n: int, size: int, seed: int) -> torch.Tensor:
 
 def write_run(out: dict, out_dir) -> Path:
     """``results.json`` and ``rcnn_vs_fast.png`` (mAP bars, time vs proposals) in ``out_dir``."""
-    from cnnlab.training.checkpoint import _atomic_write
+    from cnnlab._util import atomic_write
     from cnnlab.viz.figure import save_figure
     from cnnlab.viz.plots import _pyplot
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(out, indent=2, default=str)
-    _atomic_write(out_dir / "results.json", lambda f: f.write(text.encode()))
+    atomic_write(out_dir / "results.json", lambda f: f.write(text.encode()))
     plt = _pyplot()
     res = out["results"]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))

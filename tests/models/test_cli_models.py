@@ -84,7 +84,10 @@ def test_errors_exit_2_with_hints(capsys):
 
 
 def test_cache_is_used_and_invalidated(tmp_path, monkeypatch):
+    from cnnlab.analysis import zoo
+
     monkeypatch.setenv("CNNLAB_CACHE", str(tmp_path))
+    monkeypatch.setattr(zoo, "SHIPPED", tmp_path / "no-shipped-table.json")  # the user cache only
     first = zoo_table(["lenet5"])[0]
     cache = tmp_path / "zoo-table.json"
     stored = json.loads(cache.read_text())

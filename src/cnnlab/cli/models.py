@@ -7,8 +7,11 @@ List every model of the zoo with its paper, default input, parameters and MACs (
 the lectures' "flop") at that input, or show one model's details: its paper, its options and
 the documented deviations from the paper.
 
-Params and MACs are measured on the meta device (no memory, no weights) the first time and
-cached in $CNNLAB_CACHE/zoo-table.json (default ~/.cache/cnnlab), keyed by the model's source.
+Params and MACs are measured on the meta device (no memory, no weights). The measurements ship
+with cnnlab (the cache filled at install), keyed by each model's source; a model whose source
+changed is measured again and cached in $CNNLAB_CACHE/zoo-table.json (default ~/.cache/cnnlab).
+A params count marked * includes auxiliary classifier heads that run only in training
+(GoogLeNet's); the note under the table gives the count without them.
 """
 
 EPILOG = """\
@@ -26,6 +29,7 @@ examples:
 FORMATS = ("table", "markdown", "csv", "json")
 COLUMNS = ("name", "family", "paper", "year", "variant", "input", "classes", "params", "macs")
 TABLE_COLUMNS = ("name", "family", "paper", "variant", "input", "classes", "params", "macs")
+CSV_COLUMNS = (*COLUMNS, "params_no_aux")  # machine formats also carry the count without aux
 
 
 def register(sub, formatter_class) -> None:
@@ -97,14 +101,16 @@ def run(args) -> int:
         import csv
         import sys
 
-        w = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
+        w = csv.DictWriter(sys.stdout, fieldnames=CSV_COLUMNS, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
     elif args.format == "markdown":
         print("| " + " | ".join(COLUMNS) + " |")
         print("|" + "|".join("---:" if c in ("params", "macs") else "---" for c in COLUMNS) + "|")
         for r in rows:
-            print("| " + " | ".join(_cell(c, r[c]) for c in COLUMNS) + " |")
+            print("| " + " | ".join(_cell(c, r[c], r) for c in COLUMNS) + " |")
+        for note in _aux_notes(rows):
+            print(f"\n{note}")
     else:
         from rich.table import Table
 
@@ -113,8 +119,10 @@ def run(args) -> int:
             right = c in ("params", "macs", "classes")
             t.add_column(c, justify="right" if right else "left", no_wrap=c != "paper")
         for r in rows:
-            t.add_row(*(_cell(c, r[c]) for c in TABLE_COLUMNS))
+            t.add_row(*(_cell(c, r[c], r) for c in TABLE_COLUMNS))
         console.print(t)
+        for note in _aux_notes(rows):
+            console.print(note, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -138,16 +146,30 @@ def _measure(names, args, console):
         )
 
 
-def _cell(column: str, value) -> str:
+def _cell(column: str, value, row=None) -> str:
     if value is None:
         return "-"
     if column == "params":
-        return f"{value:,}"
+        aux = row is not None and row.get("params_no_aux") is not None
+        return f"{value:,}" + ("*" if aux else "")
     if column == "macs":
         from cnnlab._util import fmt_count
 
         return fmt_count(value)
     return str(value)
+
+
+def _aux_notes(rows) -> list[str]:
+    """The footnote of the params marked * (models whose default build has auxiliary heads)."""
+    aux = [r for r in rows if r.get("params_no_aux") is not None]
+    if not aux:
+        return []
+    counts = ", ".join(f"{r['name']} {r['params']:,} with, {r['params_no_aux']:,} without"
+                       for r in aux)  # fmt: skip
+    return [
+        "* includes the auxiliary classifier heads, which run only in training and are "
+        f"dropped at test time (aux_logits=False): {counts}"
+    ]
 
 
 def _plain(doc: str) -> str:
@@ -194,7 +216,10 @@ def _details(args, console) -> int:
     t.add_column(style="bold")
     t.add_column()
     for k in COLUMNS:
-        t.add_row(k, escape(_cell(k, row[k])))
+        t.add_row(k, escape(_cell(k, row[k], row)))
+    if row.get("params_no_aux") is not None:
+        t.add_row("params without aux heads", f"{row['params_no_aux']:,} (aux_logits=False; "
+                  "the auxiliary heads run only in training)")  # fmt: skip
     t.add_row("MACs (exact)", f"{row['macs']:,}" if row["macs"] is not None else "-")
     t.add_row("builder", f"cnnlab.models.create({info.name!r}, ...)")
     console.print(t)

@@ -126,6 +126,20 @@ def parse_input(
     return dims
 
 
+def parse_size(text: str | None, flag: str, *, minimum: int = 1):
+    """A CLI size: ``'3'`` -> 3, ``'3x5'`` -> (3, 5), None -> None (kernel, stride, pad...)."""
+    if text is None:
+        return None
+    parts = _SEP.split(str(text).strip())
+    if len(parts) not in (1, 2) or not all(p.isdigit() and int(p) >= minimum for p in parts):
+        raise ConfigError(
+            f"malformed {flag} {text!r}",
+            f"expected a whole number >= {minimum} like 3, or HxW like 3x5",
+        )
+    values = tuple(int(p) for p in parts)
+    return values[0] if len(values) == 1 else values
+
+
 # ------------------------------------------------------------------------------ numbers
 
 

@@ -395,7 +395,7 @@ def _gradcheck(args):
 def _deconv(args):
     from rich.console import Console
 
-    from cnnlab.cli.shape import parse_size
+    from cnnlab._util import parse_size
     from cnnlab.scratch.deconv import deconv_walkthrough
 
     walk = deconv_walkthrough(

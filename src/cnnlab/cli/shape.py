@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from cnnlab._util import parse_size  # noqa: F401  (cnnlab.cli.shape.parse_size, as before)
 from cnnlab.cli import shape_dense
 
 DESCRIPTION = """\
@@ -118,22 +119,6 @@ def register(sub, formatter_class) -> None:
 
 
 # ----------------------------------------------------------------------------- parsing
-
-
-def parse_size(text: str | None, flag: str, *, minimum: int = 1):
-    """'3' -> 3, '3x5' -> (3, 5), None -> None."""
-    from cnnlab.errors import ConfigError
-
-    if text is None:
-        return None
-    parts = _SEP.split(str(text).strip())
-    if len(parts) not in (1, 2) or not all(p.isdigit() and int(p) >= minimum for p in parts):
-        raise ConfigError(
-            f"malformed {flag} {text!r}",
-            f"expected a whole number >= {minimum} like 3, or HxW like 3x5",
-        )
-    values = tuple(int(p) for p in parts)
-    return values[0] if len(values) == 1 else values
 
 
 def parse_pad(text: str):

@@ -111,7 +111,7 @@ def _numbers(text: str, flag: str, cast=float) -> list:
 
 
 def _bins(text: str) -> list:
-    from cnnlab.cli.shape import parse_size
+    from cnnlab._util import parse_size
     from cnnlab.errors import ConfigError
 
     try:
@@ -158,10 +158,9 @@ def check_flags(args, kind: str | None) -> None:
 
 def compute(args, kind: str):
     """The arithmetic record of one `cnnlab shape --type spp|roipool|yolo` call."""
-    from cnnlab._util import parse_input
+    from cnnlab._util import parse_input, parse_size
     from cnnlab.arithmetic.dense import roi_pool_output, spp_output, yolo_output
     from cnnlab.cli import cli_note
-    from cnnlab.cli.shape import parse_size
     from cnnlab.errors import ConfigError
 
     check_flags(args, kind)
@@ -295,8 +294,8 @@ def show(row, fmt: str, kind: str) -> None:
 
 
 def run_anchors(args) -> int:
+    from cnnlab._util import parse_size
     from cnnlab.arithmetic.dense import anchor_boxes
-    from cnnlab.cli.shape import parse_size
     from cnnlab.errors import ConfigError
 
     stride = parse_size(args.stride, "--stride")

@@ -159,12 +159,16 @@ class DenseSet:
 
 def _glyphs(source: str, split: str, data_dir) -> tuple[torch.Tensor, torch.Tensor]:
     """(float glyphs [G, h, w] in 0..255, labels [G]) of one split of the source."""
-    from cnnlab.data.datasets import load_dataset
+    from pathlib import Path
+
+    from cnnlab.data.datasets import readers  # the readers, not the registry that loads us
+    from cnnlab.data.datasets.cache import default_data_dir
 
     if source == "digits":
-        ds = load_dataset("digits", split, image_size=8)  # the original 8x8 glyphs
+        ds = readers.load_digits(split, 8)  # the original 8x8 glyphs
     elif source == "mnist":
-        ds = load_dataset("mnist", split, data_dir=data_dir)
+        folder = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+        ds = readers.load_idx("mnist", split, folder, False)
     else:
         raise ConfigError(f"unknown digit source {source!r}", "use 'digits' or 'mnist'")
     return ds.images[:, 0].float(), ds.labels

@@ -49,3 +49,17 @@ def test_cli_compact_and_its_misuse(capsys, tmp_path):
     assert max(len(line) for line in out.read_text().splitlines()) <= 80
     assert main(["summary", "resnet18", "--compact", "--format", "json"]) == 2
     assert "--compact" in capsys.readouterr().err
+
+
+def test_a_narrow_terminal_gets_the_compact_table_by_itself():
+    import io
+
+    from rich.console import Console
+
+    with torch.device("meta"):
+        s = summary(create("alexnet"), (3, 224, 224))
+    narrow, wide = io.StringIO(), io.StringIO()
+    s.print(Console(file=narrow, width=80, force_terminal=True, color_system=None))
+    s.print(Console(file=wide, width=200, force_terminal=True, color_system=None))
+    assert "K/S/P" in narrow.getvalue() and "Memory KiB" not in narrow.getvalue()
+    assert "Memory KiB" in wide.getvalue()

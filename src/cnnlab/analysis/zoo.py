@@ -42,7 +42,8 @@ def _source_hash(path: str) -> str:
     return h.hexdigest()
 
 
-# the code whose change can change a count: the trace, the conventions, the per-row arithmetic
+# the code whose change can change a count: the trace, the conventions, the summary's rows (and
+# arithmetic/core.py's formulas); not the renderers, comparisons or this table's own code
 COUNTING = ("trace.py", "conventions.py", "summary.py", "receptive.py", "ops.py")
 SHIPPED = Path(__file__).with_name("zoo_table.json")
 
@@ -54,7 +55,7 @@ def _fingerprint(info: ModelInfo, method: str) -> str:
     model_src = _source_hash(inspect.getsourcefile(info.builder) or info.name)
     here = Path(__file__).parent
     count_src = "|".join(_source_hash(str(here / f)) for f in COUNTING if (here / f).is_file())
-    arith = _source_hash(str(here.parent / "arithmetic"))
+    arith = _source_hash(str(here.parent / "arithmetic" / "core.py"))  # the per-row formulas
     text = f"{info.name}|{info.input_size}|{torch.__version__}|{__version__}|{method}"
     return hashlib.sha1(f"{model_src}|{count_src}|{arith}|{text}".encode()).hexdigest()
 

@@ -28,22 +28,27 @@ def test_cli_marks_and_explains_the_aux_count(capsys):
     assert header.endswith(",params_no_aux") and first.endswith(",")  # empty: no aux heads
 
 
-def test_shipped_entries_are_used_without_measuring(monkeypatch, tmp_path):
+def test_the_shipped_table_holds_the_zoo():
     shipped = json.loads(zoo.SHIPPED.read_text())
-    assert set(shipped) == set(zoo.list_models())  # every model of the zoo was measured
-    current = [n for n in ("lenet5", "alexnet", "resnet18")
-               if shipped[n]["key"] == zoo._fingerprint(zoo.get_info(n), "summary")]  # fmt: skip
-    assert current, "the shipped table is stale: run python -m cnnlab.analysis.zoo"
+    for name in ("lenet5_1998", "alexnet", "vgg16", "googlenet", "resnet152", "densenet121"):
+        assert {"key", "params", "macs", "params_no_aux"} <= set(shipped[name]), name
+    assert shipped["googlenet"]["params_no_aux"] == 6_624_904
+    assert shipped["lenet5_1998"]["macs"] == 326_520  # the paper's C3 count
+
+
+def test_shipped_entries_are_used_without_measuring(monkeypatch, tmp_path):
+    names = ["lenet5", "alexnet"]
+    table = zoo.write_shipped_table(tmp_path / "shipped.json", names)
+    monkeypatch.setattr(zoo, "SHIPPED", table)
+    fresh = zoo_table(names, cache=False)
 
     def no_trace(name):
         raise AssertionError(f"{name} was traced although the shipped table has it")
 
     monkeypatch.setattr(zoo, "measure", no_trace)
-    rows = zoo_table(current)  # an empty $CNNLAB_CACHE (conftest): only the shipped table
-    monkeypatch.undo()
-    fresh = zoo_table(current, cache=False)
+    rows = zoo_table(names)  # an empty $CNNLAB_CACHE (conftest): only the shipped table
     assert [(r["params"], r["macs"]) for r in rows] == [(r["params"], r["macs"]) for r in fresh]
-    assert not (tmp_path / "cache" / "zoo-table.json").exists()  # nothing to write
+    assert not (tmp_path / "cache" / "zoo-table.json").exists()  # nothing measured, nothing cached
 
 
 def test_stale_shipped_entry_is_measured_and_cached(monkeypatch, tmp_path):

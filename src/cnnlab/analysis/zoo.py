@@ -159,11 +159,11 @@ def zoo_table(
     return rows
 
 
-def write_shipped_table(path: Path = SHIPPED) -> Path:
-    """Measure every model afresh and write the table shipped with the package (run
-    ``python -m cnnlab.analysis.zoo`` after changing a model or the counting code)."""
+def write_shipped_table(path: Path = SHIPPED, names: list[str] | None = None) -> Path:
+    """Measure every model (or ``names``) afresh and write the table shipped with the package
+    (run ``python -m cnnlab.analysis.zoo`` after changing a model or the counting code)."""
     table = {}
-    for row in zoo_table(cache=False):
+    for row in zoo_table(names, cache=False):
         info = get_info(row["name"])
         table[row["name"]] = {
             "key": _fingerprint(info, "summary"),

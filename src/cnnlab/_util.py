@@ -126,8 +126,11 @@ def parse_input(
     return dims
 
 
+# ------------------------------------------------------------------------------ numbers
+
+
 def parse_size(text: str | None, flag: str, *, minimum: int = 1):
-    """A CLI size: ``'3'`` -> 3, ``'3x5'`` -> (3, 5), None -> None (kernel, stride, pad...)."""
+    """A size flag (kernel, stride, feature map): ``'3'`` -> 3, ``'3x5'`` -> (3, 5)."""
     if text is None:
         return None
     parts = _SEP.split(str(text).strip())
@@ -138,9 +141,6 @@ def parse_size(text: str | None, flag: str, *, minimum: int = 1):
         )
     values = tuple(int(p) for p in parts)
     return values[0] if len(values) == 1 else values
-
-
-# ------------------------------------------------------------------------------ numbers
 
 
 def fmt_count(n: float | None, unit: str = "") -> str:

@@ -64,6 +64,7 @@ def test_text_and_markdown_show_the_working(capsys):
             "--input does not apply to --type yolo",
         ),
         (["shape", "--type", "yolo", "--S", "0"], "S must be >= 1"),
+        (["shape", "--type", "yolo", "--rf-in", "3"], "--rf-in does not apply to --type yolo"),
         (
             ["shape", "--input", "3x8x8", "--filters", "4", "--kernel", "3", "--bins", "4"],
             "--bins applies to --type spp",

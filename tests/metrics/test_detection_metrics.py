@@ -13,6 +13,7 @@ from torchmetrics.detection import MeanAveragePrecision
 
 from cnnlab.errors import ConfigError, ShapeError
 from cnnlab.metrics import detection_map
+from cnnlab.metrics.detection import COCO_IOU_THRESHOLDS, COCO_RECALL_POINTS
 
 NUM_CLASSES = 5  # class 4 is predicted but never in the ground truth
 
@@ -187,7 +188,15 @@ def test_coco_numbers_equal_pycocotools_and_torchmetrics(seed):
     preds, targets = _random_set(seed)
     ours = _check_against_pycocotools(preds, targets)
 
-    tm = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=True)
+    # with pycocotools' thresholds: torchmetrics' defaults are float32 linspaces, which move a
+    # recall point that lands exactly on k/100 (pycocotools itself agrees with us to 1e-12)
+    tm = MeanAveragePrecision(
+        box_format="xyxy",
+        iou_type="bbox",
+        class_metrics=True,
+        iou_thresholds=COCO_IOU_THRESHOLDS.tolist(),
+        rec_thresholds=COCO_RECALL_POINTS.tolist(),
+    )
     tm.update(preds, targets)
     ref = tm.compute()
     for key in ("map", "map_50", "map_75", "mar_100"):
@@ -306,5 +315,41 @@ def test_bad_input_names_the_image_and_the_field():
     bad[2]["boxes"][0, 0] = float("nan")
     with pytest.raises(ShapeError, match=r"preds\[2\] holds NaN"):
         detection_map(bad, targets)
+    bad = [dict(t) for t in targets]
+    bad[0] = {"boxes": torch.tensor([[0.0, 0, 1, 1]]), "labels": torch.tensor([-1])}
+    with pytest.raises(ShapeError, match=r"targets\[0\] has label -1"):
+        detection_map(preds, bad)
     with pytest.raises(ConfigError, match="lists with one dict per image"):
         detection_map(preds[0], targets[0])
+
+
+def test_crowded_images_equal_pycocotools():
+    # 150 detections per image around few objects of 3 classes: the 100-per-class cut, many
+    # duplicates and IoUs spread over all thresholds
+    g = torch.Generator().manual_seed(7)
+    preds, targets = [], []
+    for _ in range(12):
+        n_gt = int(torch.randint(1, 5, (1,), generator=g))
+        xy = torch.rand(n_gt, 2, generator=g) * 100
+        gt = torch.cat([xy, xy + torch.rand(n_gt, 2, generator=g) * 40 + 8], 1)
+        labels = torch.randint(0, 3, (n_gt,), generator=g)
+        which = torch.randint(0, n_gt, (150,), generator=g)
+        boxes = gt[which] + torch.randn(150, 4, generator=g) * 4
+        boxes = torch.cat([boxes[:, :2], torch.maximum(boxes[:, 2:], boxes[:, :2] + 1)], 1)
+        preds.append({"boxes": boxes, "scores": torch.rand(150, generator=g),
+                      "labels": labels[which]})  # fmt: skip
+        targets.append({"boxes": gt, "labels": labels})
+    _check_against_pycocotools(preds, targets)
+
+
+def test_an_iou_tie_goes_to_the_later_box_as_in_pycocotools():
+    # the first detection overlaps A and B equally (95/105); pycocotools gives it the later box
+    # B, which leaves A free for the second detection at every threshold
+    a, b = [0.0, 0, 10, 10], [1.0, 0, 11, 10]
+    preds, targets = _one_image([[0.5, 0, 10.5, 10], a], [0.9, 0.8], [0, 0], [a, b], [0, 0])
+    ours = detection_map(preds, targets)
+    ev = _pycocotools(preds, targets)
+    assert ours["map"] == pytest.approx(ev.stats[0], abs=1e-12)
+    assert ours["mar_100"] == pytest.approx(ev.stats[8], abs=1e-12)
+    # had the tie gone to A, the second detection would miss above IoU 9/11 and recall drop
+    assert ours["mar_100"] == pytest.approx((9 * 1.0 + 1 * 0.5) / 10)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-from cnnlab._util import parse_size  # noqa: F401  (cnnlab.cli.shape.parse_size, as before)
+from cnnlab._util import parse_size
 from cnnlab.cli import shape_dense
 
 DESCRIPTION = """\
@@ -31,8 +29,6 @@ examples:
   cnnlab shape --type roipool --input 512x38x50 --roi 64,48,330,250 --stride 16
   cnnlab shape --type yolo --S 7 --B 2 --C 20                                  # 7x7x30
 """
-
-_SEP = re.compile(r"\s*[x×X*,]\s*")
 
 
 def register(sub, formatter_class) -> None:
@@ -260,8 +256,9 @@ def run(args) -> int:
     if args.input is None:
         raise ConfigError(
             f"--type {args.type} needs --input",
-            "expected CxHxW like 3x227x227, or a single number for fc",
+            "give the input as CxHxW like 3x227x227, or one number for fc",
         )
+
     spec = LayerSpec(
         type=args.type,
         input_shape=parse_input(args.input, flat=True, on_note=cli_note),

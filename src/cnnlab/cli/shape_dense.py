@@ -27,6 +27,10 @@ _LAYER_FLAGS = {
     "ceil_mode": False,
     "floor": False,
     "no_bias": False,
+    "dtype": "float32",
+    "rf_in": 1,
+    "jump_in": 1,
+    "name": "",
 }
 # flags only the dense types read, and which types read them
 _DENSE_FLAGS = {
@@ -56,7 +60,7 @@ examples:
 
 def add_shape_flags(p) -> None:
     """The dense types' flags on the `cnnlab shape` parser."""
-    g = p.add_argument_group("spp, roipool and yolo (seed 004)")
+    g = p.add_argument_group("detection layers (seed 004)")
     g.add_argument(
         "--bins", metavar="N,N,..", help="spp: pyramid levels, e.g. 4,2,1 (n or HxW each)"
     )

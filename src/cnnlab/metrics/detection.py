@@ -102,6 +102,11 @@ def _image(pred, target, i: int):
     for name, t in (("preds", pb), ("preds", ps), ("targets", gb)):
         if not bool(torch.isfinite(t).all()):
             raise ShapeError(f"{name}[{i}] holds NaN or infinite values", "check the model output")
+    for name, labels in (("preds", pl), ("targets", gl)):
+        if len(labels) and int(labels.min()) < 0:
+            raise ShapeError(
+                f"{name}[{i}] has label {int(labels.min())}", "labels are class ids >= 0"
+            )
     bad = (gb[:, 2] < gb[:, 0]) | (gb[:, 3] < gb[:, 1])
     if bool(bad.any()):
         j = int(bad.nonzero()[0, 0])

@@ -79,7 +79,7 @@ def _labels(pred: torch.Tensor, true: torch.Tensor, num_classes: int) -> torch.T
 def segmentation_confusion(
     pred_masks, true_masks, num_classes: int, *, ignore_index: int | None = None
 ) -> torch.Tensor:
-    """``[true, predicted]`` pixel counts (int64, on the CPU) for one batch or a whole set.
+    """``[true, predicted]`` pixel counts (int64, returned on the CPU) for a batch or a whole set.
 
     ``pred_masks`` are class ids shaped like ``true_masks`` ([N, H, W] or [H, W]) or scores with
     a class axis ([N, C, H, W]); both may also be lists of per-image masks of different sizes.
@@ -140,8 +140,10 @@ def segmentation_confusion(
                 f"outside 0..{num_classes - 1}{void}",
                 f"use class ids below num_classes={num_classes}, or raise num_classes",
             )
-    idx = (true * num_classes + pred).cpu()
-    return torch.bincount(idx, minlength=num_classes * num_classes).view(num_classes, num_classes)
+    # count where the masks live (a GPU counts its own pixels); only the small matrix moves
+    idx = true * num_classes + pred.to(true.device)
+    counts = torch.bincount(idx, minlength=num_classes * num_classes).cpu()
+    return counts.view(num_classes, num_classes)
 
 
 def scores_from_confusion(confusion: torch.Tensor) -> SegmentationScores:

@@ -21,7 +21,7 @@ The output layer (full, one unit per class) is appended for you.
 def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
     p = sub.add_parser(
         "scratch",
-        help="the from-scratch NumPy engine: train, eval, summary, gradcheck",
+        help="the from-scratch NumPy engine: train, eval, summary, gradcheck, deconv",
         description="The from-scratch NumPy CNN engine of seed 003 "
         "(NHWC images, kernels kh x kw x xchn x ychn): "
         "every layer's forward and backward written out, checked against finite differences "

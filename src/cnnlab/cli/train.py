@@ -19,8 +19,13 @@ examples:
   cnnlab train resnet20 --data fashion-mnist --finetune runs/r20/best.pt --freeze-backbone
   cnnlab train lenet5 --data mnist --nproc 2                        # DDP, 2 processes (torchrun)
 
-Every run writes runs/<name>/: config.yaml, metrics.csv/.jsonl, last.pt/best.pt (+ .sha256),
-loss.png, accuracy.png, confusion.csv/.png, per_class.csv and summary.json.
+Every run holds out --val-fraction (0.1) of the training split for validation, which chooses
+best.pt, --patience and --target; the test split is scored once, at the end, with best.pt's
+weights. Every run writes runs/<name>/: config.yaml, metrics.csv/.jsonl (validation columns),
+last.pt/best.pt (checksum inside), loss.png, accuracy.png, confusion.csv/.png and
+per_class.csv (test split) and summary.json. --resume may change only --epochs (more), --quiet,
+--no-plots, --device, --threads, --eval-batch-size, --eval-every, --target, --patience, --tta,
+--data-dir, --download and --compile; any other flag is refused, naming it.
 """
 
 

@@ -630,12 +630,15 @@ def _parse_value(key: str, value: str):
             return value
         return float(value)
     except ValueError:
-        raise ConfigError(f"bad value {value!r} for augmentation switch {key!r}") from None
+        raise ConfigError(
+            f"bad value {value!r} for augmentation switch {key!r}",
+            "numbers as 8 or 0.5, ranges as lo:hi, booleans as true/false (e.g. cutout=8)",
+        ) from None
 
 
 def _validate(cfg: AugmentConfig) -> None:
     def bad(msg):
-        raise ConfigError(f"augmentation: {msg}")
+        raise ConfigError(f"augmentation: {msg}", "see docs/data.md for each switch's range")
 
     if not 0 <= cfg.flip <= 1 or not 0 <= cfg.vflip <= 1 or not 0 <= cfg.warp_p <= 1:
         bad("flip, vflip and warp_p are probabilities in [0, 1]")

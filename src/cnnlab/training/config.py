@@ -7,6 +7,7 @@ The resolved config is written to ``runs/<name>/config.yaml`` and into every che
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,6 +153,10 @@ class TrainConfig:
                 f"unknown optimizer {self.optimizer!r}",
                 suggest(self.optimizer, OPTIMIZERS) or f"choose one of: {', '.join(OPTIMIZERS)}",
             )
+        for f in dataclasses.fields(self):  # nan and inf pass every comparison test below
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                _out_of_range(f.name, v, "finite", self)
         for k in ("epochs", "batch_size", "lr"):
             if not getattr(self, k) > 0:
                 _out_of_range(k, getattr(self, k), "> 0", self)
@@ -253,10 +258,13 @@ class TrainConfig:
 
 
 def _out_of_range(key: str, value, rule: str, cfg: TrainConfig):
+    """A range error naming the flag, the rule and the default."""
     flag = "--" + key.replace("_", "-")
     default = getattr(TrainConfig, key, None)
     example = f" (the default is {default})" if default is not None else ""
-    raise ConfigError(f"{flag} must be {rule}, got {value}", f"give {flag} a value {rule}{example}")
+    raise ConfigError(
+        f"{flag} must be {rule}, got {value}", f"give {flag} a value that is {rule}{example}"
+    )
 
 
 def _checked(key: str, value, source: str):

@@ -3,17 +3,22 @@
 The trainer (``trainer.train``) knows nothing about classes or boxes: it feeds batches and asks
 the run's *task* how a batch becomes a loss, how good the batch was, and how to score a whole
 split. Classification is here; segmentation and detection add their own task class with the
-same five members and are chosen by :func:`make_task`, with no second training loop.
+same members to :data:`TASKS` and are chosen by ``TrainConfig.task`` through
+:func:`make_task`, with no second training loop.
 
-A task provides:
+A task provides (a new one copies :class:`ClassificationTask`'s shape):
 
+- ``from_config(cfg, classes)``: the task of a run (a classmethod; :func:`make_task` calls it).
+- ``augment_batch(augment, x, y, index) -> (x, target)``: the training batch after
+  augmentation (``augment`` may be None); a dense task transforms its masks or boxes with the
+  images here.
 - ``metrics``: the names of its scores, the first being the one that chooses ``best.pt``,
   early stopping and ``--target`` (higher is better), e.g. ``("top1", "top5")``. The metrics
   files get the columns ``train_loss``, ``train_<metrics[0]>``, ``val_loss``, ``val_<m>`` ...
 - ``loss(out, target) -> (loss, out_main)``: the training loss of one batch (``out`` is what
   the model returned: a tensor or a tuple with auxiliary outputs).
-- ``batch_score(out_main, target) -> tensor``: the batch's *sum* of the first metric, over its
-  items (e.g. the number of correct images; the trainer divides by the item count).
+- ``batch_score(out_main, target) -> tensor``: the batch's *sum* of the first metric over its
+  images (e.g. 100 x the number of correct images; the trainer divides by the image count).
 - ``evaluate(model, images, targets, pipeline, **kw) -> result``: a whole split. ``result``
   has ``loss``, ``n`` and ``metrics() -> {name: value}``.
 - ``save_results(result, folder, split, png)``: the task's own files for a final evaluation
@@ -54,9 +59,23 @@ class ClassificationTask:
     metrics: tuple[str, ...] = field(default=("top1", "top5"))
     name = "classification"
 
+    @classmethod
+    def from_config(cls, cfg, classes) -> ClassificationTask:
+        return cls(
+            list(classes),
+            label_smoothing=cfg.label_smoothing,
+            aux_weight=aux_weight(cfg),
+            loss_name=getattr(cfg, "loss", "cross-entropy"),
+        )
+
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    def augment_batch(self, augment, x, y, index):
+        """uint8 batch -> (augmented [0, 1] float batch, targets): class indices, or soft
+        ``[B, K]`` probabilities when the augmentation mixes images (mixup)."""
+        return (x, y) if augment is None else augment(x, y, index=index)
 
     def loss(self, out, target):
         return classification_loss(
@@ -122,12 +141,7 @@ def make_task(cfg, classes: list[str]):
         raise ConfigError(
             f"unknown task {kind!r}", suggest(kind, TASKS) or f"choose one of: {', '.join(TASKS)}"
         )
-    return TASKS[kind](
-        list(classes),
-        label_smoothing=cfg.label_smoothing,
-        aux_weight=aux_weight(cfg),
-        loss_name=getattr(cfg, "loss", "cross-entropy"),
-    )
+    return TASKS[kind].from_config(cfg, classes)
 
 
 def aux_weight(cfg) -> float:

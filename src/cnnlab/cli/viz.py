@@ -7,7 +7,12 @@ FILTER_EPILOG = """examples:
   cnnlab filter sample:china --kernel outline -o outline.png
   cnnlab filter photo.jpg --kernel "0,-1,0;-1,5,-1;0,-1,0" --stride 2 --pad 1 -o out.png
   cnnlab filter sample:flower --kernel sobel-x --gray -o edges.png
+  cnnlab filter sample:china --kernel sobel-x --shift 3,2 -o shift.png
   cnnlab filter --list
+
+--shift DX,DY checks translation equivariance (seed 000's weight sharing): the filtered shifted
+image equals the shifted filtered image away from the borders, and a max-pooled map (--pool)
+changes less than the map itself.
 
 Frameworks compute cross-correlation (the kernel is not flipped); --flip gives true
 convolution. --average divides by the kernel's cell count (seed 000's weighted average)."""
@@ -48,6 +53,13 @@ def register(sub, formatter_class) -> None:
     f.add_argument("--flip", action="store_true", help="true convolution (kernel rotated 180°)")
     f.add_argument("--gray", action="store_true", help="convert the image to grayscale first")
     f.add_argument("--list", action="store_true", help="print the built-in kernels")
+    f.add_argument(
+        "--shift",
+        metavar="DX,DY",
+        help="shift the image DX right and DY down: show filter(shift x) = shift(filter x) "
+        "away from the borders, and how much less a max-pooled map changes",
+    )
+    f.add_argument("--pool", type=int, default=2, help="max-pool window for --shift [default: 2]")
     f.add_argument("-o", "--out", metavar="FILE", help="output picture (.png/.svg/.pdf)")
     f.set_defaults(func=_filter)
 
@@ -220,6 +232,7 @@ def _filter(args) -> int:
             "e.g. cnnlab filter sample:china --kernel outline -o out.png "
             "(cnnlab filter --list shows the kernels)",
         )
+    from cnnlab.viz.figure import check_output
     from cnnlab.viz.filters import (
         apply_kernel,
         get_kernel,
@@ -227,13 +240,20 @@ def _filter(args) -> int:
         plot_kernel_figure,
     )
     from cnnlab.viz.images import read_image, to_model_channels
-    from cnnlab.viz.plots import check_output
 
     out_path = check_output(args.out)
+    shift = _parse_shift(args.shift) if args.shift is not None else None
+    if shift and (args.stride != 1 or args.pad):
+        raise ConfigError(
+            "--shift filters at stride 1 with 'same' zero padding; --stride and --pad do not apply",
+            "drop --stride/--pad (a strided map is equivariant only to multiples of the stride)",
+        )
     kernel = get_kernel(args.kernel)
     img = read_image(args.image)
     if args.gray:
         img, _ = to_model_channels(img, 1)
+    if shift:
+        return _filter_shift(args, console, img, kernel, shift, out_path)
     h, w = img.shape[:2]
     out = apply_kernel(
         img, kernel, stride=args.stride, pad=args.pad, flip=args.flip, average=args.average
@@ -271,11 +291,44 @@ def _filter(args) -> int:
     return 0
 
 
+def _parse_shift(text: str) -> tuple[int, int]:
+    from cnnlab.errors import ConfigError
+
+    parts = text.replace(" ", "").split(",")
+    try:
+        dx, dy = (int(p) for p in parts)
+    except ValueError:
+        raise ConfigError(
+            f"malformed --shift {text!r}", "give whole pixels DX,DY, e.g. --shift 3,2 or -2,0"
+        ) from None
+    return dx, dy
+
+
+def _filter_shift(args, console, img, kernel, shift, out_path) -> int:
+    from cnnlab.viz.equivariance import plot_shift_equivariance, shift_equivariance
+
+    k = kernel[::-1, ::-1] if args.flip else kernel
+    k = k / k.size if args.average else k
+    result = shift_equivariance(img, k, *shift, pool=args.pool)
+    for line in result.lines():
+        console.print(line, highlight=False)
+    name = args.kernel if args.kernel in _kernel_names() else "custom kernel"
+    plot_shift_equivariance(result, out_path, title=f"{name}: shift ({shift[0]}, {shift[1]})")
+    console.print(f"wrote {out_path}")
+    return 0
+
+
+def _kernel_names():
+    from cnnlab.viz.filters import KERNELS
+
+    return KERNELS
+
+
 # ----------------------------------------------------------------------------------- viz ...
 
 
 def _source(args, console):
-    from cnnlab.viz.plots import check_output
+    from cnnlab.viz.figure import check_output
     from cnnlab.viz.source import load_source
 
     check_output(args.out)

@@ -169,7 +169,8 @@ def to_picture(a: torch.Tensor, method: str):
 
 def plot_attribution(image, a: torch.Tensor, method: str, path, title: str) -> None:
     """image | attribution | overlay."""
-    from cnnlab.viz.plots import _pyplot, save_figure
+    from cnnlab.viz.figure import save_figure
+    from cnnlab.viz.plots import _pyplot
 
     plt = _pyplot()
     pic, is_map = to_picture(a, method)

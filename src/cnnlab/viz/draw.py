@@ -523,7 +523,8 @@ def to_png(d: Drawing, dpi: int = 100) -> bytes:
     from matplotlib.patches import Circle, FancyArrowPatch, Polygon, Rectangle
     from matplotlib.path import Path as MPath
 
-    from cnnlab.viz.plots import _pyplot, figure_bytes
+    from cnnlab.viz.figure import figure_bytes
+    from cnnlab.viz.plots import _pyplot
 
     plt = _pyplot()
     c = d.canvas

@@ -144,7 +144,8 @@ def fmt_rf(fm: FeatureMap) -> str:
 def plot_features(image: np.ndarray, maps: dict, path, title: str, max_maps: int = 32) -> None:
     """The input, then one panel per layer: its most active maps as a grid, labelled with
     name, shape and receptive field."""
-    from cnnlab.viz.plots import _pyplot, montage, save_figure
+    from cnnlab.viz.figure import save_figure
+    from cnnlab.viz.plots import _pyplot, montage
 
     plt = _pyplot()
     cmap = plt.get_cmap("viridis").with_extremes(bad="white")  # the gaps between maps

@@ -169,7 +169,8 @@ def display_output(out: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, str
 
 def plot_kernel_figure(image, kernel, output, path, title: str = "") -> None:
     """input | kernel (numbers in the cells) | output, as one PNG."""
-    from cnnlab.viz.plots import _pyplot, save_figure
+    from cnnlab.viz.figure import save_figure
+    from cnnlab.viz.plots import _pyplot
 
     plt = _pyplot()
     k = np.asarray(kernel)
@@ -257,6 +258,6 @@ def plot_filter_grid(tiles: np.ndarray, path, title: str, cols: int | None = Non
     ax.set_axis_off()
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    from cnnlab.viz.plots import save_figure
+    from cnnlab.viz.figure import save_figure
 
     save_figure(fig, path)

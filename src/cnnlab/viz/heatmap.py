@@ -45,7 +45,8 @@ def plot_heatmap(
     image: np.ndarray, probs: torch.Tensor, k: int, path, title: str, class_name: str
 ) -> None:
     """image | class map (its own grid) | map upsampled over the image."""
-    from cnnlab.viz.plots import _pyplot, save_figure
+    from cnnlab.viz.figure import save_figure
+    from cnnlab.viz.plots import _pyplot
 
     plt = _pyplot()
     m = probs[k]

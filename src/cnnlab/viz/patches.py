@@ -186,7 +186,8 @@ def _shown(img: torch.Tensor, hw) -> np.ndarray:
 
 def plot_top_patches(patches: list[TopPatch], path, title: str, classes=None) -> None:
     """Two grids side by side, as ZFNet's figure 2: deconvnet projections | image patches."""
-    from cnnlab.viz.plots import _pyplot, save_figure
+    from cnnlab.viz.figure import save_figure
+    from cnnlab.viz.plots import _pyplot
 
     plt = _pyplot()
     n = len(patches)

@@ -10,7 +10,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import cifar_peers as P  # noqa: E402
-
 from cnnlab.data.datasets import ImageSet  # noqa: E402
 
 

@@ -363,21 +363,31 @@ class Conv2D(Layer):
         _, yh, yw, _ = yshape
         w = self.params["w"]
         padded = (mb, h + pt + pb, wd + pl + pr, c)
-        # Both branches give d[a, b] as [xchn, mb, yh, yw] and dxp as a [xchn, mb, H, W] view;
-        # they differ in memory layout only, so that every add below runs along long
-        # contiguous rows (NumPy iterates in memory order).
-        if c > 3:  # one batched product per offset: d[a, b] is NHWC-contiguous
-            wt = w.reshape(kh * kw, c, self.chn).transpose(0, 2, 1)
-            d = np.matmul(dy2, wt).reshape(kh, kw, mb, yh, yw, c).transpose(0, 1, 5, 2, 3, 4)
-            dx = np.zeros(padded, w.dtype)
-            dxp = dx.transpose(3, 0, 1, 2)
-        else:  # few channels: one GEMM; d[a, b] is channel-first
+
+        def at(a, b):  # the input pixels kernel offset (a, b) of every window lands on
+            return slice(a, a + sh * (yh - 1) + 1, sh), slice(b, b + sw * (yw - 1) + 1, sw)
+
+        if c <= 3:  # few channels: one GEMM, d[a, b] channel-first [xchn, mb, yh, yw], and
+            # dx accumulated channel-first too, so the adds run along whole output rows
             d = (w.reshape(-1, self.chn) @ dy2.T).reshape(kh, kw, c, mb, yh, yw)
             dxp = np.zeros((c, *padded[:3]), w.dtype)
-            dx = dxp.transpose(1, 2, 3, 0)
-        for a in range(kh):
-            for b in range(kw):
-                dxp[:, :, a : a + sh * (yh - 1) + 1 : sh, b : b + sw * (yw - 1) + 1 : sw] += d[a, b]
+            for a in range(kh):
+                for b in range(kw):
+                    dxp[(slice(None), slice(None), *at(a, b))] += d[a, b]
+            return dxp.transpose(1, 2, 3, 0)[:, pt : pt + h, pl : pl + wd]
+        # one batched product per offset, d[a, b] NHWC [mb, yh, yw, xchn]; in chunks of images
+        # (~2 MiB of d each) so that the adds read d from cache, not memory
+        wt = w.reshape(kh * kw, c, self.chn).transpose(0, 2, 1)
+        dx = np.zeros(padded, w.dtype)
+        dy3 = dy2.reshape(mb, yh * yw, self.chn)
+        step = max(1, (1 << 21) // (kh * kw * yh * yw * c * w.itemsize))
+        for s in range(0, mb, step):
+            e = min(s + step, mb)
+            d = np.matmul(dy3[s:e].reshape(-1, self.chn), wt).reshape(kh, kw, e - s, yh, yw, c)
+            part = dx[s:e]
+            for a in range(kh):
+                for b in range(kw):
+                    part[(slice(None), *at(a, b))] += d[a, b]
         return dx[:, pt : pt + h, pl : pl + wd]
 
 

@@ -229,7 +229,7 @@ def train_airbench94(train_set, test_set, budget_s: float, *, seed: int = 0,
     base_lr = [g["lr"] for g in opt.param_groups]
     loader = BatchLoader(train_set.images, train_set.labels, bs, drop_last=True, seed=seed,
                          return_index=True)  # fmt: skip
-    aug = Augment("alternating-flip").manual_seed(seed)
+    aug = Augment("alternating-flip", seed=seed)
     per_epoch = len(loader)
     whiten_bias_steps = round(hp["whiten_bias_epochs"] / hp["epochs"] * total)  # scaled too
     ema = [v.detach().clone() for v in model.state_dict().values()]
@@ -297,7 +297,7 @@ def course_loader(train_set, batch: int, workers: int, seed: int):
 def train_course(train_set, test_set, budget_s: float, *, seed: int = 0,
                  workers: int = 2) -> dict:  # fmt: skip
     """Train the course recipe (ResNet-20, see the module docstring) for ``budget_s`` seconds."""
-    from cnnlab.training.models import build_model
+    from cnnlab.models import create
 
     t0 = time.perf_counter()
     hp = COURSE
@@ -306,7 +306,7 @@ def train_course(train_set, test_set, budget_s: float, *, seed: int = 0,
 
     def make():
         torch.manual_seed(seed)
-        model = build_model("resnet20", num_classes=10, in_channels=3)
+        model = create("resnet20", num_classes=10, in_channels=3)
         opt = torch.optim.SGD(model.parameters(), lr=hp["lr"], momentum=hp["momentum"],
                               weight_decay=hp["weight_decay"])  # fmt: skip
         return model, opt

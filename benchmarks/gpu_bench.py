@@ -79,10 +79,13 @@ def run_cnnlab(train_set, test_set, device, target, epochs, dry_run, runs_dir):
         data="cifar10", epochs=epochs, device=str(device), target_top1=target, eval_every=1,
         model_options=opts, runs_dir=runs_dir, name=f"gpu-cifar-fast-{os.getpid()}",
         quiet=True, plots=False, batch_size=min(cfg.batch_size, len(train_set.labels)),
+        val_fraction=0.0,
     )  # fmt: skip
     _sync(device)
     t = time.perf_counter()
-    res = train(cfg, train_set=train_set, eval_set=test_set)
+    # all 50,000 training images, the test split evaluated after every epoch (as airbench
+    # reports its accuracy): the first epoch at the target is the time to it
+    res = train(cfg, train_set=train_set, eval_set=test_set, test_set=test_set)
     _sync(device)
     wall = time.perf_counter() - t
     hit = next((r for r in res.history if (r["val_top1"] or 0) >= target), None)
@@ -133,7 +136,7 @@ def cifar(args) -> int:
     res, wall, hit = run_cnnlab(train_set, test_set, device, args.target,
                                 1 if args.dry_run else args.epochs, args.dry_run,
                                 str(work / "runs"))  # fmt: skip
-    final = res.summary["final"]["top1"]
+    final = res.summary["test"]["top1"]
     widths = "/".join(str(g.conv1.out_channels) for g in res.model.groups)
     when = (f"**{hit['wall_seconds']:.1f} s** to {args.target:g}% (epoch {hit['epoch']}, "
             f"{hit['val_top1']:.2f}%)" if hit else f"{args.target:g}% not reached")  # fmt: skip

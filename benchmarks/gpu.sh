@@ -49,6 +49,12 @@ step() {
   t0=$SECONDS
   timeout "$limit" "$@" >"$LOG/out.txt" 2>"$LOG/err.txt"
   rc=$?
+  # on the GPU a test step that passed nothing (all skipped: no GPU visible) has failed
+  if [ $rc -eq 0 ] && [ $DRY -eq 0 ] && [ "${REQUIRE_PASS:-0}" = 1 ] &&
+     ! grep -q ' passed' "$LOG/out.txt"; then
+    rc=3
+    echo "no test passed (all skipped?)" >>"$LOG/err.txt"
+  fi
   {
     echo "## $name"
     echo
@@ -77,7 +83,7 @@ if [ $DRY -eq 1 ]; then
       echo '- airbench: not installed here (the GPU run installs it)'; }"
 elif [ -n "$PY" ]; then
   export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
-  echo "- interpreter given: $PY (no venv, nothing installed)" >>"$BODY"
+  printf -- "- interpreter given: %s (no venv, nothing installed)\n\n" "$PY" >>"$BODY"
 else
   VENV="${CNNLAB_GPU_VENV:-$ROOT/.venv-gpu}"
   PY="$VENV/bin/python"
@@ -98,10 +104,10 @@ GPUFLAG=()
 DATAFLAG=()
 [ -n "$DATA" ] && DATAFLAG=(--data-dir "$DATA")
 
-step "1. CUDA test" 45 "${PYTEST[@]}" tests/data/test_augment.py::test_same_augmentation_on_gpu_as_on_cpu
+REQUIRE_PASS=1 step "1. CUDA test" 45 "${PYTEST[@]}" tests/data/test_augment.py::test_same_augmentation_on_gpu_as_on_cpu
 step "2. CIFAR-10: cnnlab cifar-fast vs airbench94, time to 94%" 150 \
   "$PY" benchmarks/gpu_bench.py cifar "${DATAFLAG[@]}" "${GPUFLAG[@]}"
-step "3. DDP over NCCL" 60 "${PYTEST[@]}" tests/training/test_train_ddp_nccl.py
+REQUIRE_PASS=1 step "3. DDP over NCCL" 60 "${PYTEST[@]}" tests/training/test_train_ddp_nccl.py
 step "4. ResNet-50 training throughput (224, bf16, channels_last)" 45 \
   "$PY" benchmarks/gpu_bench.py resnet50 "${GPUFLAG[@]}"
 

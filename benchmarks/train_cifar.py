@@ -213,8 +213,8 @@ def main() -> int:
         res, wall = run_recipe(args, cpu, widths, args.epochs, args.batch_size, train_set,
                                test_set)  # fmt: skip
         s = res.summary
-        print(f"CPU result: top-1 {s['test']['top1']:.2f}% (flip TTA) after {s['epochs']} epochs "
-              f"in {wall / 60:.1f} min wall ({s['wall_seconds']:.0f}s in train())")  # fmt: skip
+        print(f"CPU result: test top-1 {s['test']['top1']:.2f}% (flip TTA) after {s['epochs']} "
+              f"epochs in {wall / 60:.1f} min ({s['wall_seconds']:.0f}s in train())")  # fmt: skip
         print(f"FLOP/s reached: {flops_report(f_img, res, args.batch_size, wall, peak)}")
         return 0
 

@@ -43,7 +43,7 @@ def register(sub, formatter_class) -> None:
         "--input",
         metavar="CxHxW",
         help="input shape CxHxW like 3x227x227 (HxWxC like 227x227x3 is read with a note), "
-        "or one number for fc",
+        "or one number for fc (not for --type yolo)",
     )
     p.add_argument(
         "--type",

@@ -324,9 +324,12 @@ def _eval(args) -> int:
             f"{tr.classes[:5]}...", "evaluate on the dataset the model was trained on")  # fmt: skip
     if tuple(ds.images.shape[1:]) != tr.data_size:
         raise_size(ds, tr)
+    from cnnlab.training.tasks import LOSSES
+
     res = evaluate(
         tr.model, ds.images, ds.labels, tr.pipeline, num_classes=tr.num_classes,
         batch_size=args.batch_size, device=device, tta=args.tta, classes=tr.classes,
+        loss_fn=LOSSES[cfg.loss],  # the loss the run trained with
     )  # fmt: skip
     console = Console()
     t = Table(title=f"{tr.state['model_name']} on {name} ({args.split}, TTA {args.tta}"

@@ -35,20 +35,38 @@ import torch.nn.functional as F
 from cnnlab.errors import ConfigError
 
 
+def multiclass_hinge(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Seed 001's multiclass SVM loss, margin 1: the mean over images of
+    ``sum_{j != y} max(0, s_j - s_y + 1)``. ``F.multi_margin_loss`` computes the same sum divided
+    by the number of classes, so it is scaled back (the scratch engine's ``MulticlassHinge`` is
+    the same formula, gradient-checked)."""
+    return F.multi_margin_loss(logits, target, margin=1.0) * logits.shape[1]
+
+
+LOSSES = {"cross-entropy": None, "hinge": multiclass_hinge}  # None: softmax cross-entropy
+
+
 @dataclass
 class ClassificationTask:
-    """One label per image; cross-entropy (with label smoothing, and GoogLeNet's auxiliary
-    heads weighted by ``aux_weight``); top-1 and top-5 accuracy in percent."""
+    """One label per image; cross-entropy (with label smoothing) or seed 001's multiclass hinge
+    loss, GoogLeNet's auxiliary heads weighted by ``aux_weight``; top-1 and top-5 accuracy in
+    percent."""
 
     classes: list[str]
     label_smoothing: float = 0.0
     aux_weight: float = 0.3
+    loss_name: str = "cross-entropy"
     metrics: tuple[str, ...] = field(default=("top1", "top5"))
     name = "classification"
 
     @classmethod
     def from_config(cls, cfg, classes) -> ClassificationTask:
-        return cls(list(classes), label_smoothing=cfg.label_smoothing, aux_weight=aux_weight(cfg))
+        return cls(
+            list(classes),
+            label_smoothing=cfg.label_smoothing,
+            aux_weight=aux_weight(cfg),
+            loss_name=getattr(cfg, "loss", "cross-entropy"),
+        )
 
     @property
     def num_classes(self) -> int:
@@ -65,7 +83,11 @@ class ClassificationTask:
 
     def loss(self, out, target):
         return classification_loss(
-            out, target, label_smoothing=self.label_smoothing, aux_w=self.aux_weight
+            out,
+            target,
+            label_smoothing=self.label_smoothing,
+            aux_w=self.aux_weight,
+            criterion=LOSSES[self.loss_name],
         )
 
     def batch_score(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -79,24 +101,36 @@ class ClassificationTask:
 
         return evaluate(
             model, images, labels, pipeline, num_classes=self.num_classes, classes=self.classes,
-            **kw,
+            loss_fn=LOSSES[self.loss_name], **kw,
         )  # fmt: skip
 
     def save_results(self, result, folder, split: str = "test", png: bool = True) -> None:
         folder.save_confusion(result, self.classes, png=png, split=split)
 
 
-def classification_loss(out, target, *, label_smoothing: float, aux_w: float):
-    """Cross-entropy (+ ``aux_w`` x each auxiliary head's, when the model returns
-    ``(logits, aux1, aux2, ...)`` in training mode, as GoogLeNet does)."""
+def classification_loss(out, target, *, label_smoothing: float, aux_w: float, criterion=None):
+    """Cross-entropy, or ``criterion(logits, target)`` (the hinge loss), + ``aux_w`` x each
+    auxiliary head's when the model returns ``(logits, aux1, aux2, ...)`` in training mode, as
+    GoogLeNet does."""
+
+    def one(logits):
+        if criterion is None:
+            return F.cross_entropy(logits, target, label_smoothing=label_smoothing)
+        if target.ndim != 1:
+            raise ConfigError(
+                "the hinge loss needs one class per image; these targets are soft (mixup)",
+                "drop mixup, or use --loss cross-entropy",
+            )
+        return criterion(logits, target)
+
     if isinstance(out, (tuple, list)):
         main, *aux = out
-        loss = F.cross_entropy(main, target, label_smoothing=label_smoothing)
+        loss = one(main)
         for a in aux:
             if a is not None:
-                loss = loss + aux_w * F.cross_entropy(a, target, label_smoothing=label_smoothing)
+                loss = loss + aux_w * one(a)
         return loss, main
-    return F.cross_entropy(out, target, label_smoothing=label_smoothing), out
+    return one(out), out
 
 
 TASKS = {"classification": ClassificationTask}

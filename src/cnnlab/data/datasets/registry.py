@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from cnnlab.data.datasets import readers
+from cnnlab.data.datasets.cache import default_data_dir
 from cnnlab.data.datasets.readers import ImageSet
 from cnnlab.errors import ConfigError, ShapeError, suggest
 
@@ -64,10 +65,6 @@ _ALIASES = {
 def list_datasets() -> dict[str, str]:
     """Dataset names and one-line descriptions (a folder path is also accepted)."""
     return dict(DATASETS)
-
-
-def default_data_dir() -> Path:
-    return Path(os.environ.get("CNNLAB_DATA") or Path.home() / ".cache" / "cnnlab" / "data")
 
 
 def _key(name) -> str:

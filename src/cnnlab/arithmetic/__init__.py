@@ -11,7 +11,8 @@ imports instantly and can be used without PyTorch; a test proves torch is never 
 72855552
 
 See docs/arithmetic.md for the formulas and counting conventions and docs/errata.md (and
-:data:`ERRATA`) for the places where the lecture notes print a wrong number.
+:mod:`cnnlab.teaching.errata`, ``cnnlab errata``) for the places where the lecture notes print
+a wrong number.
 """
 
 from cnnlab.arithmetic.core import (
@@ -32,13 +33,10 @@ from cnnlab.arithmetic.core import (
     receptive_field_step,
     resolve_padding,
 )
-from cnnlab.arithmetic.errata import ERRATA, Erratum
 from cnnlab.arithmetic.layer import LAYER_TYPES, LayerRow, LayerSpec, compute_layer
 
 __all__ = [
-    "ERRATA",
     "LAYER_TYPES",
-    "Erratum",
     "FlooredSizeWarning",
     "LayerRow",
     "LayerSpec",

@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "cnnlab.cli.models",  # models
     "cnnlab.cli.train",  # train, eval, predict, demo
     "cnnlab.cli.scratch",  # scratch train / gradcheck
+    "cnnlab.cli.errata",  # errata: where the notes are wrong
 ]
 
 err_console = Console(stderr=True)

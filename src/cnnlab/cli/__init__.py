@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "cnnlab.cli.train",  # train, eval, predict, demo
     "cnnlab.cli.scratch",  # scratch train / gradcheck
     "cnnlab.cli.errata",  # errata: where the notes are wrong
+    "cnnlab.cli.export",  # export: ONNX / TorchScript
 ]
 
 err_console = Console(stderr=True)

@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "cnnlab.cli.scratch",  # scratch train / gradcheck
     "cnnlab.cli.errata",  # errata: where the notes are wrong
     "cnnlab.cli.export",  # export: ONNX / TorchScript
+    "cnnlab.cli.quiz",  # quiz table / shape
 ]
 
 err_console = Console(stderr=True)

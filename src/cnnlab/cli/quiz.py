@@ -13,8 +13,9 @@ EPILOG = """examples:
   cnnlab quiz shape --n 10 --seed 7          ten random problems, the same for the same seed
   cnnlab quiz shape --n 10 --seed 7 --answers mine.yaml   (YAML: 1: 64x27x27, or CSV problem,answer)
 
-Grading: shapes and receptive fields exactly; memory (KB = 1024 B), params and MACs within 0.5%
-or rounded to the precision you wrote (150M for 149,520,384; 3.9 or 4 KB for 3.9 KB); k, M, G
+Grading: shapes and receptive fields exactly; memory (KB = 1024 B), params and MACs when the
+answer is the exact value rounded to the digits you wrote, and within 15% (150M or 149.5M for
+149,520,384, not 145M; 3.9 or 4 KB for 3.9 KB; 37,753k for 37,752,832, not 37,749k); k, M, G
 and thousands commas are allowed. Wrong cells are shown with the right value and the working."""
 
 

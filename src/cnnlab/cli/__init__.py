@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "cnnlab.cli.errata",  # errata: where the notes are wrong
     "cnnlab.cli.export",  # export: ONNX / TorchScript
     "cnnlab.cli.quiz",  # quiz table / shape
+    "cnnlab.cli.experiment",  # experiment: the lectures' claims, measured
 ]
 
 err_console = Console(stderr=True)

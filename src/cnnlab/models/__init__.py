@@ -26,6 +26,7 @@ FAMILY_MODULES: list[str] = [
     "googlenet",
     "resnet",
     "densenet",
+    "lecture",  # small nets with one knob per lecture claim (cnnlab experiment)
 ]
 
 __all__ = [

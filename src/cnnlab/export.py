@@ -16,9 +16,8 @@ file that fails the check, or a model with an op the format cannot express, is n
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cnnlab._util import atomic_write
 from cnnlab.errors import CnnlabError, ConfigError, DataError
 
 FORMATS = ("onnx", "torchscript")
@@ -71,22 +71,6 @@ class _Logits(nn.Module):
 
     def forward(self, x):
         return _logits(self.model(x))
-
-
-def _atomic(path: Path, write) -> None:
-    """``write(tmp_path)`` beside ``path``, then rename it into place (removed on failure)."""
-    if not path.parent.is_dir():
-        raise ConfigError(
-            f"cannot write {path}: folder {path.parent} does not exist", "create it first"
-        )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _unsupported(e: Exception) -> ExportError:
@@ -144,51 +128,53 @@ def _exportable_pools(model: nn.Module, x: torch.Tensor) -> nn.Module:
     return copy.deepcopy(model, memo)
 
 
-def _write_onnx(model: nn.Module, x: torch.Tensor, tmp: Path, metadata: dict) -> None:
+def _write_onnx(model: nn.Module, x: torch.Tensor, metadata: dict) -> bytes:
     import onnx
 
     model = _exportable_pools(model, x)
+    buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation notes
         try:
             # the TorchScript-based exporter: ~20x faster here than the dynamo one
-            torch.onnx.export(model, (x,), str(tmp), dynamo=False, do_constant_folding=True,
+            torch.onnx.export(model, (x,), buf, dynamo=False, do_constant_folding=True,
                               input_names=["input"], output_names=["logits"],
                               dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
                               opset_version=OPSET)  # fmt: skip
         except (torch.onnx.errors.OnnxExporterError, RuntimeError) as e:
             raise _unsupported(e) from None
-    proto = onnx.load(str(tmp))
+    proto = onnx.load_from_string(buf.getvalue())
     for k, v in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = k, v if isinstance(v, str) else json.dumps(v)
-    onnx.save(proto, str(tmp))
+    return proto.SerializeToString()
 
 
-def _run_onnx(path: Path, x: torch.Tensor):
+def _run_onnx(blob: bytes, x: torch.Tensor):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(blob, opts, providers=["CPUExecutionProvider"])
     return torch.from_numpy(sess.run(None, {"input": x.numpy()})[0])
 
 
-def _write_torchscript(model: nn.Module, x: torch.Tensor, tmp: Path, metadata: dict) -> None:
+def _write_torchscript(model: nn.Module, x: torch.Tensor, metadata: dict) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             ts = torch.jit.trace(model, (x,), check_trace=False)
         except Exception as e:  # an untraceable op or data-dependent control flow
             raise _unsupported(e) from None
-        extra = {"cnnlab.json": json.dumps(metadata)}
-        torch.jit.save(ts, str(tmp), _extra_files=extra)
+        buf = io.BytesIO()
+        torch.jit.save(ts, buf, _extra_files={"cnnlab.json": json.dumps(metadata)})
+    return buf.getvalue()
 
 
-def _run_torchscript(path: Path, x: torch.Tensor):
+def _run_torchscript(blob: bytes, x: torch.Tensor):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ts = torch.jit.load(str(path), map_location="cpu")
+        ts = torch.jit.load(io.BytesIO(blob), map_location="cpu")
     with torch.no_grad():
         return ts(x)
 
@@ -210,7 +196,9 @@ def read_metadata(path: str | Path) -> dict:
                 out[k] = v
         return out
     extra = {"cnnlab.json": ""}
-    torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     return json.loads(extra["cnnlab.json"] or "{}")
 
 
@@ -238,32 +226,31 @@ def export_model(
         "onnx": (_write_onnx, _run_onnx),
         "torchscript": (_write_torchscript, _run_torchscript),
     }[fmt]
-    worst = [0.0]
-
-    def write_and_check(tmp: Path) -> None:
-        with torch.no_grad():
-            write(model, inputs[-1], tmp, meta)
-            for x in inputs:
-                ref = model(x)
-                got = run(tmp, x)
-                if got.shape != ref.shape:
-                    raise ExportError(
-                        f"the exported model returns shape {tuple(got.shape)} for a batch of "
-                        f"{len(x)}, PyTorch {tuple(ref.shape)}"
-                    )
-                diff = (got - ref).abs()
-                worst[0] = max(worst[0], float(diff.max()))
-                bad = diff > ATOL + RTOL * ref.abs()
-                if bool(bad.any()):
-                    raise ExportError(
-                        f"the exported model's outputs differ from PyTorch's by up to "
-                        f"{float(diff.max()):.3g} at batch size {len(x)} (tolerance {ATOL:g} + "
-                        f"{RTOL:g}*|y|); nothing was written",
-                        "the model may hold an op the format computes differently",
-                    )
-
-    _atomic(path, write_and_check)
-    return ExportReport(path, fmt, (c, h, w), worst[0], CHECK_BATCHES, meta)
+    worst = 0.0
+    with torch.no_grad():
+        blob = write(model, inputs[-1], meta)
+        for x in inputs:
+            ref = model(x)
+            got = run(blob, x)
+            if got.shape != ref.shape:
+                raise ExportError(
+                    f"the exported model returns shape {tuple(got.shape)} for a batch of "
+                    f"{len(x)}, PyTorch {tuple(ref.shape)}; nothing was written"
+                )
+            diff = (got - ref).abs()
+            worst = max(worst, float(diff.max()))
+            if bool((diff > ATOL + RTOL * ref.abs()).any()):
+                raise ExportError(
+                    f"the exported model's outputs differ from PyTorch's by up to "
+                    f"{float(diff.max()):.3g} at batch size {len(x)} (tolerance {ATOL:g} + "
+                    f"{RTOL:g}*|y|); nothing was written",
+                    "the model may hold an op the format computes differently",
+                )
+    try:
+        atomic_write(path, blob)
+    except OSError as e:
+        raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
+    return ExportReport(path, fmt, (c, h, w), worst, CHECK_BATCHES, meta)
 
 
 def _find_checkpoint(source: Path) -> Path:

@@ -111,7 +111,7 @@ def test_disagreeing_export_is_refused(tmp_path, monkeypatch):
     import cnnlab.export as E
 
     real = E._run_onnx
-    monkeypatch.setattr(E, "_run_onnx", lambda p, x: real(p, x) + 1e-2)
+    monkeypatch.setattr(E, "_run_onnx", lambda blob, x: real(blob, x) + 1e-2)
     with pytest.raises(ExportError, match="differ from PyTorch"):
         export_model(_model("lenet5"), (1, 32, 32), tmp_path / "m.onnx", "onnx")
     assert list(tmp_path.iterdir()) == []

@@ -50,7 +50,7 @@ def run_export(args) -> int:
             )
         report = export_run(src, args.output, args.format)
     else:  # a zoo name or module:factory, exported untrained
-        from cnnlab.analysis.resolve import parse_input
+        from cnnlab._util import parse_input
 
         dims = parse_input(args.input) if args.input else None
         if dims is not None and len(dims) != 3:

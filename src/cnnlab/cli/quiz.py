@@ -95,7 +95,7 @@ def _run(quiz, text: str, args, unit_of) -> int:
 
 
 def run_table(args) -> int:
-    from cnnlab.analysis.resolve import parse_input
+    from cnnlab._util import parse_input
     from cnnlab.teaching.quiz import UNITS, table_quiz, table_text
 
     dims = parse_input(args.input) if args.input else None

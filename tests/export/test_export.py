@@ -29,6 +29,9 @@ SMALL = [
     ("googlenet", (3, 32, 32)),
     ("resnet18", (3, 32, 32)),
     ("densenet121", (3, 32, 32)),
+    ("cifar-fast-net", (3, 32, 32)),  # the recipe nets
+    ("lecture_cnn", (1, 28, 28)),  # the experiments' nets
+    ("lecture_resnet", (1, 16, 16)),
 ]
 
 

@@ -49,7 +49,9 @@ def list_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_experiment(*args, **kwargs):
-    from cnnlab.teaching.experiments._common import run_experiment as run
+def run_experiment(name: str, **kwargs):
+    """Run experiment ``name`` (options: data, data_dir, quick, seed, out, threads, overrides)
+    and return its run folder."""
+    from cnnlab.teaching.experiments._common import run_module
 
-    return run(*args, **kwargs)
+    return run_module(get_module(name), **kwargs)

@@ -211,14 +211,11 @@ def write_run_folder(module, ctx: Context, outcome: Outcome, seconds: float, qui
     return out
 
 
-def run_experiment(name: str, *, data: str | None = None, data_dir=None, quick: bool = False,
-                   seed: int = 0, out=None, threads: int | None = None,
-                   overrides: dict | None = None) -> Path:  # fmt: skip
-    """Run experiment ``name`` and return its run folder (``runs/experiments/<name>`` unless
+def run_module(module, *, data: str | None = None, data_dir=None, quick: bool = False,
+               seed: int = 0, out=None, threads: int | None = None,
+               overrides: dict | None = None) -> Path:  # fmt: skip
+    """Run an experiment module and return its run folder (``runs/experiments/<name>`` unless
     ``out`` is given; an existing folder gets a numbered sibling)."""
-    from cnnlab.teaching.experiments import get_module
-
-    module = get_module(name)
     scale = module.QUICK if quick else module.FULL
     changes = dict(overrides or {})
     if data:

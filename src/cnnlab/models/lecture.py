@@ -93,6 +93,18 @@ class LectureCNN(nn.Module):
                 ACTIVATIONS[activation](), nn.Dropout(dropout), nn.Linear(fc_width, num_classes),
             )  # fmt: skip
 
+        # each activation with the init made for it: He et al. 2015 for ReLU, Glorot & Bengio 2010
+        # (with PyTorch's gain) for sigmoid and tanh. PyTorch's default (uniform, a = sqrt(5))
+        # shrinks the signal at every layer, so a deep ReLU net without BN would not train.
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                if activation == "relu":
+                    nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                else:
+                    nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain(activation))
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
     def forward(self, x):
         aux = None
         for i, stage in enumerate(self.stages):

@@ -121,12 +121,13 @@ class Context:
         return path
 
 
-def last(result, key: str):
-    """The last value of ``key`` in a training history (None if never measured)."""
+def last(result, key: str) -> float:
+    """The last value of ``key`` in a training history (NaN if never measured, e.g. a run that
+    diverged in its first epoch: NaN fails every comparison a verdict makes)."""
     for row in reversed(result.history):
         if row.get(key) is not None:
             return row[key]
-    return None
+    return float("nan")
 
 
 def series(result, key: str) -> tuple[list, list]:

@@ -36,6 +36,7 @@ def train_variants(ctx, model: str, variants: dict, *, base: dict | None = None,
             "test top-1 %": last(res, "val_top1"),
             "final train loss": last(res, "train_loss"),
             "seconds": round(res.extras["seconds"], 1),
+            "status": res.status,
         })  # fmt: skip
     return rows, runs
 

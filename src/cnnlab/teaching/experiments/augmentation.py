@@ -15,7 +15,8 @@ MEASURES = (
     "cnnlab's augmentation presets none, flip-crop (pad 4, random crop, flip) and lecture "
     "(seed 001's mix: flip, crop, colour, translation, rotation, stretch, shear, lens)"
 )
-QUICK = Scale(data="fashion-mnist", n_train=2000, n_test=2000, epochs=8, batch_size=64, lr=0.05)
+QUICK = Scale(data="fashion-mnist", n_train=1000, n_test=2000, epochs=16, batch_size=50,
+              lr=0.05)  # fmt: skip
 FULL = Scale(data="fashion-mnist", epochs=30, batch_size=128, lr=0.05)
 FULL_SCALE = (
     "With all 60,000 images the unaugmented net overfits less and the gain shrinks to about a "

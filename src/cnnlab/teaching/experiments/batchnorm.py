@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cnnlab.teaching.experiments._common import Outcome, Scale
-from cnnlab.teaching.experiments._variants import by, plot_curves, train_variants
+from cnnlab.teaching.experiments._variants import plot_curves, train_variants
 
 NAME = "batchnorm"
 CLAIM = (
@@ -34,6 +34,9 @@ def run(ctx) -> Outcome:
         f"Test top-1 at lr 0.02: {t['plain lr 0.02']:.2f}% plain, {t['BN lr 0.02']:.2f}% with "
         f"BN; at lr 0.3: {t['plain lr 0.3']:.2f}% plain, {t['BN lr 0.3']:.2f}% with BN."
     )
-    bn_better = t["BN lr 0.02"] >= t["plain lr 0.02"] and t["BN lr 0.3"] >= t["plain lr 0.3"]
-    high_ok = t["BN lr 0.3"] >= by(rows, "BN lr 0.02")["test top-1 %"] - 2
-    return Outcome(rows, plot, finding, bn_better and high_ok)
+    bn_better = t["BN lr 0.02"] >= t["plain lr 0.02"]
+    # the high rate: BN keeps training (within 5 points of its moderate-rate result) and beats
+    # the plain net at that rate by a wide margin
+    tolerates = t["BN lr 0.3"] >= t["BN lr 0.02"] - 5 and t["BN lr 0.3"] > t["plain lr 0.3"] + 5
+    reproduced = True if bn_better and tolerates else (None if bn_better or tolerates else False)
+    return Outcome(rows, plot, finding, reproduced)

@@ -10,8 +10,8 @@ CLAIM = ("A 56-layer plain net has higher training error than a 20-layer one (no
          "overfitting), and residual connections fix it (seed 000, ResNet; seed 004).")  # fmt: skip
 MEASURES = ("training error per epoch (running, in train mode) and held-out test error of plain "
             "and residual CIFAR-style nets (lecture_resnet: 3x3 convs + BN, option-A shortcuts) "
-            "at depths 20 and 56 with equal widths")  # fmt: skip
-QUICK = Scale(data="digits", image_size=16, epochs=6, batch_size=64, lr=0.1,
+            "at depths 20 and 56 with equal widths, one epoch of linear warm-up")  # fmt: skip
+QUICK = Scale(data="digits", image_size=16, epochs=10, batch_size=32, lr=0.05,
               extra={"widths": (8, 16, 32), "depths": (20, 56)})  # fmt: skip
 FULL = Scale(data="cifar10", epochs=40, batch_size=128, lr=0.1,
              extra={"widths": (16, 32, 64), "depths": (20, 56)})  # fmt: skip
@@ -29,7 +29,9 @@ def run(ctx) -> Outcome:
     for block in ("plain", "basic"):
         for depth in (shallow, deep):
             label = f"{'plain' if block == 'plain' else 'resnet'}{depth}"
-            res = ctx.fit(label, "lecture_resnet", dict(block=block, depth=depth, widths=widths))
+            # one epoch of warm-up: He et al. warm ResNet-110 up the same way (section 4.2)
+            res = ctx.fit(label, "lecture_resnet", dict(block=block, depth=depth, widths=widths),
+                          warmup=1)  # fmt: skip
             runs[label] = res
             rows.append({
                 "net": label,

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cnnlab._util import atomic_write
 from cnnlab.errors import ConfigError
 
 
@@ -178,13 +179,13 @@ def write_run_folder(module, ctx: Context, outcome: Outcome, seconds: float, qui
         "full_scale": module.FULL_SCALE,
         "notes": outcome.notes,
     }
-    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write(out / "result.json", json.dumps(result, indent=2) + "\n")
     if outcome.rows:
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=list(outcome.rows[0]))
         w.writeheader()
         w.writerows(outcome.rows)
-        (out / "result.csv").write_text(buf.getvalue())
+        atomic_write(out / "result.csv", buf.getvalue())
     text = [
         f"# Experiment `{module.NAME}`",
         "",
@@ -208,7 +209,7 @@ def write_run_folder(module, ctx: Context, outcome: Outcome, seconds: float, qui
         f"![{module.NAME}]({outcome.plot.name})",
         "",
     ]
-    (out / "conclusion.md").write_text("\n".join(text))
+    atomic_write(out / "conclusion.md", "\n".join(text))
     return out
 
 

@@ -116,10 +116,12 @@ class Context:
     def save(self, plt, fig, title: str) -> Path:
         fig.suptitle(f"{self.name}: {title}", fontsize=10)
         fig.tight_layout()
-        path = self.out / f"{self.name}.png"
-        fig.savefig(path, dpi=110)
+        import io
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
         plt.close(fig)
-        return path
+        return atomic_write(self.out / f"{self.name}.png", buf.getvalue())
 
 
 def last(result, key: str) -> float:

@@ -48,7 +48,8 @@ def plot_curves(ctx, runs: dict, title: str, *, keys=("train_loss", "val_top1"))
     for a, key in zip(axes, keys):
         for label, res in runs.items():
             ep, v = series(res, key)
-            a.plot(ep, v, marker="o", label=label)
+            shown = f"{label} ({res.status})" if res.status == "diverged" else label
+            a.plot(ep, v, marker="o", label=shown)
         a.set(title=names.get(key, key), xlabel="epoch")
         a.legend(fontsize=8)
     return ctx.save(plt, fig, title)

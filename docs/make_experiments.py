@@ -24,9 +24,9 @@ cnnlab's own trainer and zoo (small nets with one knob per claim: `lecture_cnn`,
 folders by `docs/make_experiments.py`; the numbers are whatever the runs measured, including
 where a claim did **not** reproduce at the small scale a 2-core CPU allows in minutes.
 
-How to read it: each experiment ran once (seed 0) with `--quick` on one thread of a shared 2-core
-CPU (load average 8-10 while these ran: the wall times are several times what an idle machine
-gives). At this scale a difference of about a point is within seed-to-seed noise; the verdict
+How to read it: each experiment ran once (seed 0) with `--quick` on one thread of the shared
+2-core CPU while other sessions' jobs ran (load average 4-7; benchmarks/RESULTS.md has the load
+of each run), so the wall times are longer than an idle machine gives. At this scale a difference of about a point is within seed-to-seed noise; the verdict
 column is the experiment's own rule (in its module in `src/cnnlab/teaching/experiments/`),
 applied to the measured numbers. "At full scale" in each section says what would change.
 

@@ -102,6 +102,8 @@ class Context:
         result = train(TrainConfig(**cfg), train_set=tr, eval_set=te, callbacks=callbacks,
                        progress=False)  # fmt: skip
         result.extras["seconds"] = time.perf_counter() - t0
+        if result.status == "interrupted":  # Ctrl-C / SIGTERM: stop the experiment, not just a fit
+            raise KeyboardInterrupt
         self.runs[label] = result
         return result
 

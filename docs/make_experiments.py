@@ -26,7 +26,8 @@ where a claim did **not** reproduce at the small scale a 2-core CPU allows in mi
 
 How to read it: each experiment ran once (seed 0) with `--quick` on one thread of the shared
 2-core CPU while other sessions' jobs ran (load average 4-7; benchmarks/RESULTS.md has the load
-of each run), so the wall times are longer than an idle machine gives. At this scale a difference of about a point is within seed-to-seed noise; the verdict
+of each run), so the wall times are longer than an idle machine gives. At this scale a
+difference of about a point is within seed-to-seed noise; the verdict
 column is the experiment's own rule (in its module in `src/cnnlab/teaching/experiments/`),
 applied to the measured numbers. "At full scale" in each section says what would change.
 
@@ -48,12 +49,19 @@ def main(root: str = "runs/experiments-quick") -> None:
     results.sort(key=lambda fr: order.get(fr[1]["experiment"], 99))
     out = DOCS / "experiments"
     out.mkdir(exist_ok=True)
-    lines = [INTRO, "## Results", "",
-             "| experiment | data (quick) | wall | verdict | finding |", "|---|---|---|---|---|"]
-    for folder, r in results:
+    lines = [
+        INTRO,
+        "## Results",
+        "",
+        "| experiment | data (quick) | wall | verdict | finding |",
+        "|---|---|---|---|---|",
+    ]
+    for _, r in results:
         data = r["scale_text"].split(";")[0]
-        lines.append(f"| [{r['experiment']}](#{r['experiment']}) | {data} | "
-                     f"{r['wall_seconds']:.0f} s | **{r['verdict']}** | {r['finding']} |")
+        lines.append(
+            f"| [{r['experiment']}](#{r['experiment']}) | {data} | "
+            f"{r['wall_seconds']:.0f} s | **{r['verdict']}** | {r['finding']} |"
+        )
     lines.append("")
     missing = [n for n in EXPERIMENTS if n not in {r["experiment"] for _, r in results}]
     if missing:

@@ -128,8 +128,21 @@ def _exportable_pools(model: nn.Module, x: torch.Tensor) -> nn.Module:
     return copy.deepcopy(model, memo)
 
 
+def _need_onnx():
+    """onnx and onnxruntime, or a clear error: they are the ``export`` extra, not required."""
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError:
+        raise ConfigError(
+            "--format onnx needs the onnx and onnxruntime packages",
+            "pip install 'cnnlab[export]' (or use --format torchscript)",
+        ) from None
+    return onnx, onnxruntime
+
+
 def _write_onnx(model: nn.Module, x: torch.Tensor, metadata: dict) -> bytes:
-    import onnx
+    onnx, _ = _need_onnx()
 
     model = _exportable_pools(model, x)
     buf = io.BytesIO()
@@ -151,7 +164,7 @@ def _write_onnx(model: nn.Module, x: torch.Tensor, metadata: dict) -> bytes:
 
 
 def _run_onnx(blob: bytes, x: torch.Tensor):
-    import onnxruntime as ort
+    _, ort = _need_onnx()
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1

@@ -120,6 +120,13 @@ def test_disagreeing_export_is_refused(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_missing_onnx_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    with pytest.raises(ConfigError, match="needs the onnx and onnxruntime") as e:
+        export_model(_model("lenet5"), (1, 32, 32), tmp_path / "m.onnx", "onnx")
+    assert "cnnlab[export]" in e.value.hint and not (tmp_path / "m.onnx").exists()
+
+
 def test_bad_format_and_missing_sources(tmp_path):
     with pytest.raises(ConfigError, match="unknown export format"):
         export_model(_model("lenet5"), (1, 32, 32), tmp_path / "m.x", "tflite")

@@ -17,8 +17,9 @@ MEASURES = (
     "3 stages of equal width 16 (so every conv but the first maps C -> C), each stage one 5x5 "
     "conv or two 3x3 convs, each followed by ReLU"
 )
-QUICK = Scale(data="fashion-mnist", n_train=6000, n_test=2000, epochs=3, batch_size=64, lr=0.05)
-FULL = Scale(data="fashion-mnist", epochs=15, batch_size=128, lr=0.05)
+# lr 0.01: at 0.05 neither of these BN-free nets leaves chance level in 3 epochs
+QUICK = Scale(data="fashion-mnist", n_train=6000, n_test=2000, epochs=3, batch_size=64, lr=0.01)
+FULL = Scale(data="fashion-mnist", epochs=15, batch_size=128, lr=0.01)
 FULL_SCALE = (
     "With all 60,000 images and 15 epochs both nets gain 2-4 points and the gap between them "
     "can shrink or flip within seed noise; VGG's evidence (config B vs a 5x5 variant, 7% lower "
@@ -44,6 +45,7 @@ def run(ctx) -> Outcome:
         f"(5x5) vs {b['test top-1 %']:.2f}% (two 3x3)."
     )
     fewer = b["params"] < a["params"]
-    better = b["test top-1 %"] >= a["test top-1 %"]
+    trained = min(a["test top-1 %"], b["test top-1 %"]) > 30  # both above chance (10%)
+    better = trained and b["test top-1 %"] >= a["test top-1 %"]
     reproduced = True if fewer and better else (False if not fewer and not better else None)
     return Outcome(rows, plot, finding, reproduced)

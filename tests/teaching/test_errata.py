@@ -46,7 +46,7 @@ RECOMPUTED = {
     "004-vgg-year": lambda: 2014,  # facts from the papers, not computations
     "004-googlenet-year": lambda: 2014,
     "004-rcnn-random-regions": lambda: 2000,
-    "004-yolo-b5": lambda: 2 * 5 + 20,  # B boxes x (x, y, w, h, confidence) + C classes
+    "004-yolo-b-times-5": lambda: A.yolo_output(S=7, B=2, C=20).outputs,
     "004-densenet-growth": lambda: _block1_channels()[-1],
     "004-resnet-bottleneck": lambda: sum(
         r.weights for r in _summary("resnet50").layers if r.name.startswith("layer1.1.conv")
@@ -150,7 +150,7 @@ def test_docs_mention_every_erratum():
 
 def test_every_addition_the_issue_names_is_in_the_table():
     wanted = {
-        "004-yolo-b5", "004-densenet-growth", "000-googlenet-no-fc", "000-googlenet-12x-fewer",
+        "004-yolo-b-times-5", "004-densenet-growth", "000-googlenet-no-fc", "000-googlenet-12x-fewer",
         "000-vgg-fewer-params", "004-alexnet-11x11-params", "001-bn-sigma-std", "004-vgg-year",
         "004-googlenet-year", "004-rcnn-random-regions", "004-resnet-bottleneck",
         "004-deconv-same-filter", "001-lenet-sigmoid", "001-covariate-shift",
@@ -232,7 +232,7 @@ def test_cli_text_markdown_and_bad_seed():
     with contextlib.redirect_stdout(buf):
         assert main(["errata", "--seed", "004", "--format", "markdown"]) == 0
     md = buf.getvalue()
-    assert md.startswith("| id | seed |") and "004-yolo-b5" in md and "001-" not in md
+    assert md.startswith("| id | seed |") and "004-yolo-b-times-5" in md and "001-" not in md
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         main(["errata", "--seed", "002"])

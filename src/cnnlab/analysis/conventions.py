@@ -135,11 +135,19 @@ class Convention:
     modules: dict | None = None  # module type -> call -> (macs, flops); None: op-based
     module_rule: object = None  # fallback call -> (macs, flops) | None (torchinfo)
     macs_per_sample: bool = False  # ptflops divides its module counts by the batch size
+    # honour a module's ``lecture_count(output_shape) -> (macs, flops)``: the connections it
+    # really has where its computation is an implementation detail (a masked dense conv)
+    declared: bool = False
 
     def count(self, call, batch_size: int = 1) -> Count:
         c = Count()
         arith = [op for g in call.groups for op in g.ops if op.name not in FREE_OPS]
         c.ops = len(arith)
+        declared = getattr(call.module, "lecture_count", None) if self.declared else None
+        if declared is not None and call.output_shape:
+            c.add(*declared(tuple(call.output_shape)))
+            c.counted = c.ops
+            return c
         if self.modules is None:  # op-based: functions first (fvcore's view), then ATen ops
             for g in call.groups:
                 rule = self.functions.get(g.fn)
@@ -243,8 +251,10 @@ def _lecture() -> Convention:
         "MACs: conv and linear multiply-accumulates without bias (seed 001's 'flop', "
         "torch.utils.flop_counter's FLOPs / 2). FLOPs: a multiply-add is one op; plus one op "
         "per bias add, 2 per element for batch norm, 1 per element for activations and "
-        "element-wise ops (residual adds), K*K per output for pooling, 0 for concatenation.",
+        "element-wise ops (residual adds), K*K per output for pooling, 0 for concatenation. "
+        "A layer that declares its connections (LeNet-5's C3 table) is counted by them.",
         aten=rules,
+        declared=True,
     )
 
 

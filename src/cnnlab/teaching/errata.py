@@ -416,16 +416,18 @@ ERRATA: tuple[Erratum, ...] = (
         kind="fact",
     ),
     Erratum(
-        id="004-yolo-b5",
+        id="004-yolo-b-times-5",
         seed="004",
-        section="YOLO: 'B * 5 : 5개의 bounding box에 대한 (x,y,w,h)의 값' "
-        "(B*5: (x,y,w,h) of 5 boxes)",
-        says="B*5 = the (x, y, w, h) of 5 bounding boxes",
-        right="B boxes, 5 numbers each: x, y, w, h and a confidence; YOLOv1 on VOC (S=7, B=2, "
-        "C=20) outputs 7 x 7 x (2*5 + 20) = 7 x 7 x 30",
-        why="Redmon et al. 2016, section 2: 'Each bounding box consists of 5 predictions: x, y, "
-        "w, h, and confidence'; the 5 is per box, B is the number of boxes",
-        value=2 * 5 + 20,
+        section="YOLO: 'S x S x (B * 5 + C)', with 'B * 5 : 5개의 bounding box에 대한 (x,y,w,h)의 "
+        "값' (B*5: the (x, y, w, h) of 5 bounding boxes)",
+        says="B·5 = (x, y, w, h) of 5 bounding boxes",
+        right="B·5 = B boxes x 5 numbers (x, y, w, h, confidence); 7 x 7 x (2*5 + 20) = "
+        "7 x 7 x 30 = 1,470",
+        why="the 5 is the five numbers each box carries, x, y, w, h and a confidence "
+        "(Pr(object) * IoU), not a count of boxes, and there are B boxes per cell, not 5 "
+        "(Redmon et al. 2016, section 2: S = 7, B = 2, C = 20 gives a 7 x 7 x 30 tensor). Read "
+        "as '4 numbers of 5 boxes' it would be 20 numbers per cell and leave out the confidence",
+        value=7 * 7 * (2 * 5 + 20),
         kind="statement",
     ),
     Erratum(

@@ -44,10 +44,11 @@ def run(ctx) -> Outcome:
     for label, res in runs.items():
         ep, acc = series(res, "train_top1")
         style = "--" if label.startswith("plain") else "-"
-        a0.plot(ep, [100 - a for a in acc], style, marker="o", label=label)
+        floor = 0.05  # a log axis has no 0: an error of 0 is drawn at the floor
+        a0.plot(ep, [max(100 - a, floor) for a in acc], style, marker="o", label=label)
         ep, acc = series(res, "val_top1")
-        a1.plot(ep, [100 - a for a in acc], style, marker="o", label=label)
-    a0.set(title="training error (%)", xlabel="epoch", yscale="log")
+        a1.plot(ep, [max(100 - a, floor) for a in acc], style, marker="o", label=label)
+    a0.set(title="training error (%; 0 drawn at 0.05)", xlabel="epoch", yscale="log")
     a1.set(title="test error (%)", xlabel="epoch", yscale="log")
     for a in (a0, a1):
         a.legend(fontsize=8)

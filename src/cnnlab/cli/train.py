@@ -200,6 +200,7 @@ def _parse_options(items: list[str]) -> dict:
 def _train(args) -> int:
     if args.nproc:
         return _torchrun(args)
+    from cnnlab.teaching.assignment import check_config, grade_run
     from cnnlab.training.trainer import train
 
     if args.resume:
@@ -212,9 +213,12 @@ def _train(args) -> int:
                 "drop it (the run's config is in its checkpoint), or start a new run",
             )
         changes = explicit_changes(args)
-        result = train(None, resume=args.resume, changes=changes, on_finish=[print_outcome])
+        result = train(None, resume=args.resume, changes=changes,
+                       on_finish=[print_outcome, grade_run])  # fmt: skip
     else:
-        result = train(config_from_args(args), on_finish=[print_outcome])
+        cfg = config_from_args(args)
+        check_config(cfg)
+        result = train(cfg, on_finish=[print_outcome, grade_run])
     return exit_code(result)
 
 

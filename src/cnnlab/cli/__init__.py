@@ -34,6 +34,10 @@ COMMAND_MODULES = [
     "cnnlab.cli.viz",  # filter, viz filters/features/attribute/top-patches/heatmap
     "cnnlab.cli.draw",  # draw: architecture diagrams
     "cnnlab.cli.report",  # report: a run's report.html
+    "cnnlab.cli.errata",  # errata: where the notes are wrong
+    "cnnlab.cli.export",  # export: ONNX / TorchScript
+    "cnnlab.cli.quiz",  # quiz table / shape
+    "cnnlab.cli.experiment",  # experiment: the lectures' claims, measured
 ]
 
 err_console = Console(stderr=True)

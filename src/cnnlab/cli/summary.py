@@ -135,6 +135,7 @@ def run_summary(args) -> int:
         batch_size=args.batch_size,
         model_name=name,
     )
+    s.notes.extend(_errata_notes(s))
     if args.compact and args.format != "table":
         raise ConfigError(f"--compact is a form of the table, not of --format {args.format}")
     if args.format == "table" and not args.output:
@@ -142,6 +143,16 @@ def run_summary(args) -> int:
     else:
         _emit(s.render("compact" if args.compact else args.format), args.output)
     return 0
+
+
+def _errata_notes(s, label: str = "") -> list[str]:
+    """Footnotes for rows whose value a lecture note prints wrong (the notes' unit: one
+    image, float32, multiply-add = 1)."""
+    if s.batch_size != 1 or s.convention != "lecture" or str(s.dtype) != "torch.float32":
+        return []
+    from cnnlab.teaching.errata import footnotes
+
+    return footnotes(s.layers, label)
 
 
 def _side(text, dims):
@@ -192,6 +203,7 @@ def run_compare(args) -> int:
         cmp = compare(
             ma, mb, ia, ib, convention=args.convention, label_a=la, label_b=lb, dtype=args.dtype
         )
+    cmp.notes.extend(_errata_notes(cmp.a, "A: ") + _errata_notes(cmp.b, "B: "))
     if args.format == "table" and not args.output:
         cmp.print()
     elif args.format == "table":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 CONVENTIONS = ("lecture", "pytorch", "fvcore", "ptflops", "thop", "torchinfo")
+MODES = ("eval", "train")
 FORMATS = ("table", "markdown", "csv", "json", "latex", "html")
 
 SUMMARY_EPILOG = """examples:
@@ -14,6 +15,7 @@ SUMMARY_EPILOG = """examples:
   cnnlab summary vgg16 --dtype float16 --batch-size 32
   cnnlab summary mypkg.nets:build_model --input 1x28x28
   cnnlab summary path/to/net.py:Net --format json
+  cnnlab summary resnet18 --convention fvcore --mode train   batch norm on batch statistics
 
 MODEL is a cnnlab zoo name (cnnlab models), a torchvision constructor name
 (torchvision:NAME forces torchvision), or package.module:factory / file.py:factory.
@@ -52,6 +54,14 @@ def register(sub, formatter_class) -> None:
         default=1,
         metavar="N",
         help="batch size (scales memory, MACs, FLOPs; default 1)",
+    )
+    p.add_argument(
+        "--mode",
+        default="eval",
+        metavar="{eval,train}",
+        help="run the model in eval (default; thop, ptflops, torchinfo do) or train mode "
+        "(batch norm on batch statistics: what fvcore and flop_counter count for a model left "
+        "in training mode)",
     )
     p.set_defaults(func=run_summary)
 
@@ -104,11 +114,14 @@ def _emit(text: str, output: str | None) -> None:
 def run_summary(args) -> int:
     from cnnlab.analysis import summary
     from cnnlab.analysis.resolve import load_model, parse_input
-    from cnnlab.errors import ConfigError
+    from cnnlab.errors import ConfigError, suggest
 
     dims = parse_input(args.input) if args.input else None  # bad --input fails before loading
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.mode not in MODES:  # checked here, before a model is built
+        hint = suggest(args.mode, MODES) or "use --mode eval or --mode train"
+        raise ConfigError(f"unknown --mode {args.mode!r}", hint)
     model, default, name = load_model(args.model)
     s = summary(
         model,
@@ -117,6 +130,7 @@ def run_summary(args) -> int:
         dtype=args.dtype,
         batch_size=args.batch_size,
         model_name=name,
+        mode=args.mode,
     )
     if args.format == "table" and not args.output:
         s.print()

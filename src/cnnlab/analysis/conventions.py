@@ -331,8 +331,9 @@ def _lecture() -> Convention:
         "cnnlab / the lectures",
         "MACs: conv and linear multiply-accumulates without bias (seed 001's 'flop', "
         "torch.utils.flop_counter's FLOPs / 2). FLOPs: a multiply-add is one op; plus one op "
-        "per bias add, 2 per element for batch norm (training: 4, + 2 with affine), 1 per element for activations and "
-        "element-wise ops (residual adds), K*K per output for pooling, 0 for concatenation.",
+        "per bias add, 2 per element for batch norm (training: 4, + 2 with affine), 1 per "
+        "element for activations and element-wise ops (residual adds), K*K per output for "
+        "pooling, 0 for concatenation.",
         aten=rules,
     )
 
@@ -393,9 +394,10 @@ def _fvcore() -> Convention:
         "fvcore FlopCountAnalysis",
         "One 'flop' per multiply-add of conv/linear/matmul (bias excluded); batch norm 2 per "
         "element (eval, affine; 1 without), in training mode 5 (4 without affine), as is a "
-        "BatchNorm without running statistics even in eval; layer/group norm 5, adaptive average pooling 1 per input "
-        "element, upsampling 1 (nearest) or 4 (bilinear) per output. Skips activations, max "
-        "pooling, element-wise adds (residuals) and everything else.",
+        "BatchNorm without running statistics even in eval; layer/group norm 5, adaptive "
+        "average pooling 1 per input element, upsampling 1 (nearest) or 4 (bilinear) per "
+        "output. Skips activations, max pooling, element-wise adds (residuals) and everything "
+        "else.",
         aten=rules,
         functions={F.adaptive_avg_pool2d: adaptive_avg, F.instance_norm: instance_norm},
     )

@@ -189,7 +189,8 @@ def _apply(rule, arg, c: Count, label: str):
     try:
         return rule(arg)
     except (AttributeError, TypeError, ValueError, IndexError, KeyError, AssertionError) as e:
-        c.not_counted[f"{label} (cannot count: {type(e).__name__})"] += 1
+        why = str(e) if isinstance(e, ValueError) and str(e) else type(e).__name__
+        c.not_counted[f"{label} (cannot count: {why})"] += 1
         return None
 
 
@@ -261,7 +262,7 @@ class Convention:
         if covered:
             c.counted = c.ops
         else:
-            c.counted = fn_ops
+            c.counted = 0 if failed else fn_ops
             if c.ops > fn_ops and not c.not_counted:
                 c.not_counted[label] += 1
         return c
@@ -448,6 +449,8 @@ def _ptflops() -> Convention:
         biases, Q K^T, softmax and A V per head, output projection (bias always counted)."""
         m = call.module
         q, k, v = call.input_shapes[:3]
+        if len(q) != 3:  # ptflops' hook itself fails on unbatched (L, E) inputs
+            raise ValueError("ptflops prices attention on batched 3-D inputs only")
         batch, seq = (0, 1) if m.batch_first else (1, 0)
         (qlen, qdim), (klen, kdim), (vlen, vdim) = ((t[seq], t[2]) for t in (q, k, v))
         assert qdim == m.embed_dim

@@ -254,6 +254,8 @@ def test_mode_is_restored_and_reported():
     assert not m.training and s.mode == "train" and s.to_dict()["mode"] == "train"
     assert "mode: train" in s.to_text()
     assert summary(m, (3, 8, 8)).mode == "eval"
+    # batch norm's num_batches_tracked += 1 is a counter, not arithmetic on the model's data
+    assert s.layer("1").flops == 6 * 4 * 6 * 6 and s.not_counted == {}
 
 
 def test_bad_mode_and_eval_only_tools():
@@ -359,3 +361,27 @@ def test_cli_bad_mode_has_no_traceback():
     )
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert "unknown --mode 'inference'" in p.stderr
+
+
+def test_flop_counter_on_cpu_misses_fused_attention():
+    """docs/summary.md: on real CPU tensors flop_counter cannot see inside the fused
+    attention kernels (under no_grad the whole nn.MultiheadAttention fast path, with grad
+    the CPU flash kernel of Q K^T and A V); on meta tensors cnnlab sees every matmul."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    layers, heads, dim, tokens = 2, 2, 16, (32 // 8) ** 2 + 1
+    v = torchvision.models.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=layers, num_heads=heads, hidden_dim=dim,
+        mlp_dim=32,
+    ).eval()  # fmt: skip
+    full = summary(v, (3, 32, 32), convention="pytorch").totals["flops"]
+    counted = {}
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad), FlopCounterMode(display=False) as fc:
+            v(torch.zeros(1, 3, 32, 32))
+        counted[grad] = fc.get_total_flops()
+    qk_av = 2 * layers * 2 * tokens * tokens * dim
+    projections = 2 * layers * 4 * tokens * dim * dim
+    assert full - counted[True] == qk_av
+    assert full - counted[False] == qk_av + projections

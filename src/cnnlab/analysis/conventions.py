@@ -99,6 +99,15 @@ def _numel(t) -> int:
     return t.numel() if isinstance(t, torch.Tensor) else 0
 
 
+def _arithmetic(op) -> bool:
+    """An op that computes on the model's numbers: not data movement, and not an integer
+    counter (batch norm's ``num_batches_tracked += 1`` in training mode)."""
+    if op.name in FREE_OPS:
+        return False
+    out = _out(op)
+    return not (isinstance(out, torch.Tensor) and not out.is_floating_point() and out.numel() <= 1)
+
+
 def _bn_training(op) -> bool:
     """Whether an ATen batch norm normalises with the batch's statistics (training mode, or
     a BatchNorm without running statistics, which PyTorch runs that way even in eval)."""
@@ -216,12 +225,12 @@ class Convention:
 
     def count(self, call, batch_size: int = 1) -> Count:
         c = Count()
-        arith = [op for g in call.groups for op in g.ops if op.name not in FREE_OPS]
+        arith = [op for g in call.groups for op in g.ops if _arithmetic(op)]
         c.ops = len(arith)
         if self.modules is None:  # op-based: functions first (fvcore's view), then ATen ops
             for g in call.groups:
                 rule = self.functions.get(g.fn)
-                ops = [op for op in g.ops if op.name not in FREE_OPS]
+                ops = [op for op in g.ops if _arithmetic(op)]
                 if rule is not None:
                     result = _apply(rule, g, c, g.fn_label or str(g.fn_name))
                     if result is not None:
@@ -258,7 +267,7 @@ class Convention:
             result = None if rule is None else _apply(rule, g, c, g.fn_label or str(g.fn_name))
             if result is not None:
                 c.add(*result)
-                fn_ops += len([op for op in g.ops if op.name not in FREE_OPS])
+                fn_ops += len([op for op in g.ops if _arithmetic(op)])
         if covered:
             c.counted = c.ops
         else:

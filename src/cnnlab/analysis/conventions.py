@@ -40,7 +40,7 @@ from torch import nn
 from cnnlab.arithmetic import conv_macs, conv_transpose_macs, linear_macs, pool_flops
 from cnnlab.errors import ConfigError, suggest
 
-# Data movement, shape changes, allocation: no arithmetic under any convention.
+# Data movement, shape changes, allocation, random draws: no arithmetic under any convention.
 # fmt: off
 FREE_OPS = frozenset(f"aten.{n}" for n in (
     "view", "_unsafe_view", "reshape", "_reshape_alias", "t", "transpose", "permute", "expand",
@@ -52,6 +52,9 @@ FREE_OPS = frozenset(f"aten.{n}" for n in (
     "_local_scalar_dense", "dropout", "native_dropout", "constant_pad_nd", "pixel_shuffle",
     "pixel_unshuffle", "channel_shuffle", "index_select", "gather", "roll", "flip", "repeat",
     "unfold", "as_strided_", "index", "_unsafe_index", "masked_select", "tril", "triu",
+    # random draws (dropout's mask in training mode): no arithmetic on the model's numbers
+    "bernoulli", "bernoulli_", "uniform_", "normal_", "rand", "randn", "rand_like",
+    "randn_like",
 ))
 # Module types priced as convolutions by the module-hook presets (ptflops, thop).
 _CONV_MODULES = (nn.Conv1d, nn.Conv2d, nn.Conv3d,

@@ -210,6 +210,30 @@ def test_ptflops_on_a_vision_transformer():
     assert row.type == "MultiheadAttention" and row.params == 4 * 16 * 16 + 4 * 16
 
 
+def test_all_four_tools_on_a_vision_transformer():
+    """Attention under each preset: ptflops' module rule; torchinfo and thop price neither
+    the attention nor its projections (a module with a child, a type without a rule);
+    fvcore's TorchScript trace keeps scaled_dot_product_attention as one op it cannot price
+    but counts the projections around it."""
+
+    def vit():
+        torch.manual_seed(0)
+        return torchvision.models.VisionTransformer(
+            image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32
+        ).eval()
+
+    s = summary(vit(), (3, 32, 32), batch_size=2)
+    x = (2, 3, 32, 32)
+    assert totals(vit(), x[1:], "torchinfo", batch_size=2) == torchinfo_totals(vit(), x)
+    assert totals(vit(), x[1:], "thop", batch_size=2) == thop_totals(vit(), x)
+    fv = s.with_convention("fvcore")
+    assert fv.totals["flops"] == fvcore_total(vit(), x)
+    assert fv.not_counted["aten.scaled_dot_product_attention"] == 2
+    # the lecture convention sees every matmul of the attention (flop_counter / 2 on meta)
+    assert s.totals["macs"] * 2 == s.with_convention("pytorch").totals["flops"]
+    assert s.totals["macs"] > fv.totals["macs"]
+
+
 def test_ptflops_cannot_price_unbatched_attention_and_says_so():
     m = Attend()
     s = summary(m, (8,), batch_size=5, convention="ptflops")  # a (5, 8) unbatched sequence

@@ -221,6 +221,7 @@ class Convention:
     params_rule: object = _all_params  # (model, trace) -> (total, reason it differs | None)
     eval_only: bool = False  # the tool always calls model.eval() (thop, ptflops)
     leaf_root: bool = False  # a childless custom root is one layer (torchinfo)
+    opaque: dict = field(default_factory=dict)  # fused call -> the op name the tool sees
 
     def count_params(self, model, trace) -> tuple[int, str | None]:
         """The tool's own parameter total and, where it is not the element count, why."""
@@ -231,9 +232,16 @@ class Convention:
         arith = [op for g in call.groups for op in g.ops if _arithmetic(op)]
         c.ops = len(arith)
         if self.modules is None:  # op-based: functions first (fvcore's view), then ATen ops
+            fused = set()
             for g in call.groups:
                 rule = self.functions.get(g.fn)
                 ops = [op for op in g.ops if _arithmetic(op)]
+                opaque = [op for op in ops if op.within and op.within[0] in self.opaque]
+                for op in opaque:  # one op the tool cannot price, per fused call
+                    if op.within not in fused:
+                        fused.add(op.within)
+                        c.not_counted[self.opaque[op.within[0]]] += 1
+                ops = [op for op in ops if not (op.within and op.within[0] in self.opaque)]
                 if rule is not None:
                     result = _apply(rule, g, c, g.fn_label or str(g.fn_name))
                     if result is not None:
@@ -409,10 +417,12 @@ def _fvcore() -> Convention:
         "element (eval, affine; 1 without), in training mode 5 (4 without affine), as is a "
         "BatchNorm without running statistics even in eval; layer/group norm 5, adaptive "
         "average pooling 1 per input element, upsampling 1 (nearest) or 4 (bilinear) per "
-        "output. Skips activations, max pooling, element-wise adds (residuals) and everything "
-        "else.",
+        "output. Skips activations, max pooling, element-wise adds (residuals), "
+        "scaled_dot_product_attention (one op to its tracer) and everything else.",
         aten=rules,
         functions={F.adaptive_avg_pool2d: adaptive_avg, F.instance_norm: instance_norm},
+        # its TorchScript trace keeps attention as one aten::scaled_dot_product_attention
+        opaque={"scaled_dot_product_attention": "aten.scaled_dot_product_attention"},
     )
 
 

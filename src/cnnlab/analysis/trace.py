@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -76,6 +77,15 @@ class Op:
     args: tuple
     kwargs: dict
     out: object
+    # (name, serial) of the fused call it belongs to (scaled_dot_product_attention): some
+    # tools see that call as one op they cannot price, not the matmuls it is made of
+    within: tuple | None = None
+
+
+# Functions that lower to ordinary ATen ops here but are one opaque op to a tracing tool.
+# A function mode does not see calls made inside another call (F.multi_head_attention_forward
+# calls this one), so during a trace the name in torch.nn.functional is wrapped instead.
+_FUSED = ("scaled_dot_product_attention",)
 
 
 @dataclass
@@ -191,9 +201,27 @@ class _Tracer(TorchFunctionMode):
         self.group: Group | None = None  # the Python-level call being run
         self.rf = receptive.Tracker()
         self.used_params: set[str] = set()
+        self.within: tuple | None = None  # the fused call being run (see Op.within)
+        self.fused_calls = 0
         self.ran: set[int] = set()
         self.root: Call | None = None  # the childless custom root, see Trace.root
         self.split_root: int | None = None  # id() of that root
+
+    def fused(self, name: str, func):
+        """``func`` wrapped so that the ATen ops it runs are marked as one fused call."""
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            if self.within is not None:
+                return func(*args, **kwargs)
+            self.fused_calls += 1
+            self.within = (name, self.fused_calls)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.within = None
+
+        return wrapper
 
     # -- module hooks -----------------------------------------------------------------------
     def pre_hook(self, module, args):
@@ -284,7 +312,7 @@ class _Tracer(TorchFunctionMode):
 
     # -- ATen ops (called from the dispatch mode) -------------------------------------------
     def on_op(self, name: str, args, kwargs, out):
-        op = Op(name, args, kwargs, out)
+        op = Op(name, args, kwargs, out, self.within)
         self.rf.on_op(op)
         if self.group is not None:
             self.group.ops.append(op)
@@ -401,6 +429,9 @@ def trace(
         nn.modules.module.register_module_forward_hook(tracer.post_hook),
     ]
     model.train(mode == "train")
+    originals = {n: getattr(F, n) for n in _FUSED}
+    for n, func in originals.items():
+        setattr(F, n, tracer.fused(n, func))
     try:
         with torch.no_grad(), tracer, _Dispatch(tracer, device == "meta"):
             torch.func.functional_call(model, state, (x,), strict=False, tie_weights=True)
@@ -408,6 +439,8 @@ def trace(
         name, module, shapes = tracer.stack[-1] if tracer.stack else ("", model, (input_shape,))
         raise TraceError(e, name, module, shapes) from e
     finally:
+        for n, func in originals.items():
+            setattr(F, n, func)
         for h in handles:
             h.remove()
         for m, was_training in modes:

@@ -14,9 +14,10 @@ state. For every case two things are checked:
 Where a published file disagrees with the tool as installed, the case carries the installed
 tool's figure as well and a comment says why; cnnlab follows the installed tool.
 
-The tools run on meta tensors where their count does not depend on the data (thop, ptflops
-and torchinfo hooks read shapes only; ``test_tools_agree_on_meta_and_cpu`` checks that), which
-keeps 60 torchvision models cheap; fvcore traces with the TorchScript tracer, which needs real
+thop and torchinfo run on meta tensors where a model is big (their hooks read shapes only;
+``test_tools_agree_on_meta_and_cpu`` checks that they count the same there), which keeps the
+torchvision cases cheap; ptflops counts differently on meta tensors, so it runs on real
+(uninitialised) CPU weights; fvcore traces with the TorchScript tracer, which needs real
 tensors, so its cases are small.
 """
 

@@ -29,6 +29,10 @@ class DataError(CnnlabError, OSError):
     """A missing, corrupt or unreadable data or checkpoint file."""
 
 
+class TrainingDiverged(CnnlabError):
+    """The loss became NaN or infinite; training stopped (the trainer and the scratch engine)."""
+
+
 def suggest(name: str, choices, n: int = 5) -> str:
     """A 'did you mean' phrase for an unknown ``name`` among ``choices`` (empty if none close)."""
     import difflib

@@ -346,8 +346,8 @@ def test_cli_gives_each_tools_number(capsys, tmp_path):
     exec(FACTORIES, ns)
     assert (t["params"], t["flops"]) == torchinfo_totals(ns["pruned"](), (1, 1, 28, 28))
     assert t["params"] < t["params_raw"]
-    t = cli_json(capsys, f"{f}:own", "-i", "1x1", "-c", "torchinfo")
-    assert (t["params"], t["flops"]) == (32, 128) == torchinfo_totals(ns["own"](), (1, 1, 1))
+    t = cli_json(capsys, f"{f}:own", "-i", "1x1x1", "-c", "torchinfo")
+    assert (t["params"], t["flops"]) == (32, 128) == torchinfo_totals(ns["own"](), (1, 1, 1, 1))
     t = cli_json(capsys, f"{f}:bn", "-i", "3x8x8", "-c", "fvcore", "--mode", "train")
     assert t["flops"] == fvcore_total(ns["bn"]().train(), (1, 3, 8, 8))
     t = cli_json(capsys, f"{f}:bn", "-i", "3x8x8", "-c", "fvcore")
@@ -364,7 +364,7 @@ def test_cli_vit_b_16_under_ptflops(capsys):
 def test_cli_not_counted_is_named(capsys, tmp_path):
     f = tmp_path / "nets.py"
     f.write_text(FACTORIES)
-    rc, out, err = run(capsys, "summary", f"{f}:sigmoid", "-i", "1x5", "-c", "fvcore")
+    rc, out, err = run(capsys, "summary", f"{f}:sigmoid", "-i", "1x1x5", "-c", "fvcore")
     assert rc == 0 and "Traceback" not in err
     assert "not counted: aten.sigmoid x1" in out.replace("\n", " ")
 

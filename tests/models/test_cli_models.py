@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from cnnlab.analysis.zoo import zoo_table
 from cnnlab.cli import main
-from cnnlab.models.registry import zoo_table
 
 
 def _run(capsys, *argv):

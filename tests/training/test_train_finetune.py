@@ -34,7 +34,7 @@ def test_freeze_backbone_trains_only_the_new_head(tmp_path, base_run, image_set,
             assert not p.requires_grad, name
             assert torch.equal(p.detach(), base[name]), name
     assert not torch.equal(m.classifier[4].weight.detach()[:3], base["classifier.4.weight"][:3])
-    assert res.summary["final"]["top1"] is not None
+    assert res.summary["validation"]["top1"] is not None
 
 
 def test_backbone_gets_a_lower_learning_rate(tmp_path, base_run, image_set, tiny_config):

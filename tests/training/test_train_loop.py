@@ -8,7 +8,8 @@ import torch.nn.functional as F
 import yaml
 
 from cnnlab.training.checkpoint import load_checkpoint
-from cnnlab.training.trainer import classification_loss, train
+from cnnlab.training.tasks import classification_loss
+from cnnlab.training.trainer import train
 
 
 def _same_weights(a: dict, b: dict) -> bool:
@@ -17,18 +18,23 @@ def _same_weights(a: dict, b: dict) -> bool:
 
 def test_run_folder_and_summary_schema(tmp_path, bars, tiny_config):
     tr, te = bars
-    res = train(tiny_config(tmp_path, epochs=2, plots=True), train_set=tr, eval_set=te)
+    res = train(tiny_config(tmp_path, epochs=2, plots=True), train_set=tr, test_set=te)
     d = res.run_dir
     assert res.status == "completed"
-    for f in ["config.yaml", "metrics.csv", "metrics.jsonl", "last.pt", "last.pt.sha256",
-              "best.pt", "best.pt.sha256", "loss.png", "accuracy.png", "confusion.csv",
-              "confusion.png", "per_class.csv", "summary.json"]:  # fmt: skip
+    for f in ["config.yaml", "metrics.csv", "metrics.jsonl", "last.pt", "best.pt", "loss.png",
+              "accuracy.png", "confusion.csv", "confusion.png", "per_class.csv",
+              "summary.json"]:  # fmt: skip
         assert (d / f).is_file(), f
+    assert not list(d.glob("*.sha256")) and not list(d.glob(".*.tmp"))  # checksum inside
     s = json.loads((d / "summary.json").read_text())
-    assert {"model", "dataset", "epochs", "wall_seconds", "final", "best"} <= s.keys()
-    assert set(s["final"]) == {"top1", "top5", "loss"} and set(s["best"]) == {"epoch", "top1"}
+    assert {"model", "dataset", "epochs", "wall_seconds", "validation", "test", "best"} <= s.keys()
+    assert {"top1", "top5", "loss", "n", "weights"} <= set(s["test"])
+    assert set(s["best"]) == {"epoch", "top1"} and s["validation"]["epoch"] == 2
     assert s["model"] == "lenet5" and s["dataset"] == "bars" and s["epochs"] == 2
-    assert s["final"]["top1"] > 50  # the bars are learnable in 12 steps
+    assert s["splits"] == {"train": {"name": "bars[train]", "images": 173},
+                           "validation": {"name": "bars[val]", "images": 19},
+                           "test": {"name": "bars", "images": 64}}  # fmt: skip
+    assert s["test"]["top1"] > 50 and s["test"]["n"] == 64  # the bars are learnable
     rows = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
     assert (d / "metrics.csv").read_text().splitlines()[0].startswith("epoch,step,lr,")
@@ -121,7 +127,7 @@ def test_aux_losses_weighted():
 def test_googlenet_aux_weight_comes_from_the_zoo():
     from cnnlab.models.googlenet import AUX_LOSS_WEIGHT
     from cnnlab.training.config import TrainConfig
-    from cnnlab.training.trainer import aux_weight
+    from cnnlab.training.tasks import aux_weight
 
     assert aux_weight(TrainConfig()) == AUX_LOSS_WEIGHT == 0.3
     assert aux_weight(TrainConfig(aux_weight=0.5)) == 0.5
@@ -130,5 +136,6 @@ def test_googlenet_aux_weight_comes_from_the_zoo():
 def test_holdout_when_only_a_training_set_is_given(tmp_path, bars, tiny_config):
     tr, _ = bars
     res = train(tiny_config(tmp_path, epochs=1, val_fraction=0.25), train_set=tr)
-    assert res.final.n == 48  # 25% of 192 held out, never trained on
-    assert res.summary["dataset"] == "bars[train]"
+    assert res.final is None and res.summary["test"] is None  # no test split given
+    assert res.summary["splits"]["validation"] == {"name": "bars[val]", "images": 48}
+    assert res.summary["splits"]["train"]["images"] == 144  # 25% held out, never trained on

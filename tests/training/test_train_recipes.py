@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from cnnlab.errors import ConfigError
-from cnnlab.training.cifar_fast import cifar_fast_net, fashion_vgg
+from cnnlab.models import create
+from cnnlab.models.cifar_fast import cifar_fast_net, fashion_vgg
 from cnnlab.training.config import TrainConfig
-from cnnlab.training.models import build_model
 from cnnlab.training.recipes import RECIPES, get_recipe
 
 
@@ -16,7 +16,7 @@ def test_recipe_is_a_valid_config(name):
     cfg = TrainConfig().replace(**r.config).validate()
     channels = 1 if cfg.data in ("digits", "mnist", "fashion-mnist") else 3
     classes = 100 if cfg.data == "cifar100" else 10
-    m = build_model(cfg.model, num_classes=classes, in_channels=channels, **cfg.model_options)
+    m = create(cfg.model, num_classes=classes, in_channels=channels, **cfg.model_options)
     assert sum(p.numel() for p in m.parameters()) > 0
 
 

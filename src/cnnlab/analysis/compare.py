@@ -119,7 +119,8 @@ class Comparison:
         from rich import box
         from rich.table import Table
 
-        from cnnlab.analysis.render import si, wide_console
+        from cnnlab._util import fmt_count
+        from cnnlab.analysis.render import wide_console
 
         t = Table(title=self.title, title_justify="left", box=box.SIMPLE_HEAD)
         t.add_column("")
@@ -156,7 +157,7 @@ class Comparison:
                     else [
                         "x".join(map(str, r.output_shape or [])),
                         f"{r.params:,}" if r.params else "",
-                        si(r.macs),
+                        fmt_count(r.macs),
                     ]
                 )
             cells.append("" if row["status"] == "same" else row["status"])
@@ -222,9 +223,37 @@ def compare(
 _SPEC_LAYERS = ("conv", "pool", "maxpool", "avgpool", "gap", "relu", "bn", "fc", "flatten")
 
 
-def parse_spec(spec: str, in_channels: int) -> nn.Sequential:
+def parse_spec(spec: str, in_channels: int, input_size=None) -> nn.Sequential:
     """``"conv(64,3,p=1),relu,pool(2)"`` -> an ``nn.Sequential`` (conv(out, k, s=, p=, d=, g=,
-    bias=); pool/maxpool(k, s=, p=); avgpool(k, s=, p=); gap; relu; bn; flatten; fc(out))."""
+    bias=); pool/maxpool(k, s=, p=); avgpool(k, s=, p=); gap; relu; bn; flatten; fc(out)).
+
+    With ``input_size`` (C, H, W) the layers are built on the meta device (no memory, whatever
+    the sizes) and each ``fc`` gets its input features from the shapes; without it an ``fc`` is
+    a ``LazyLinear``, sized when :func:`cnnlab.analysis.summary` first runs it."""
+    if input_size is not None:
+        import torch
+
+        with torch.device("meta"):
+            return _parse_spec(spec, in_channels, tuple(input_size))
+    return _parse_spec(spec, in_channels, None)
+
+
+def _fc_in(layers, input_size, spec) -> int:
+    import torch
+
+    try:
+        with torch.no_grad():
+            x = nn.Sequential(*layers)(torch.empty(1, *input_size, device="meta"))
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(
+            f"layer spec {spec!r} does not fit the input {'x'.join(map(str, input_size))}: "
+            f"{str(e).splitlines()[0]}",
+            "check the kernel sizes and strides against --input",
+        ) from None
+    return int(x.flatten(1).shape[1])
+
+
+def _parse_spec(spec: str, in_channels: int, input_size) -> nn.Sequential:
     try:
         tree = ast.parse(f"[{spec}]", mode="eval").body
     except SyntaxError:
@@ -283,33 +312,26 @@ def parse_spec(spec: str, in_channels: int) -> nn.Sequential:
                 if not flat:
                     layers.append(nn.Flatten())
                     flat = True
-                layers.append(nn.LazyLinear(args[0], bias=kw.get("bias", True)))
+                if input_size is None:
+                    layers.append(nn.LazyLinear(args[0], bias=kw.get("bias", True)))
+                else:
+                    n_in = _fc_in(layers, input_size, spec)
+                    layers.append(nn.Linear(n_in, args[0], bias=kw.get("bias", True)))
             else:
                 raise ConfigError(
                     f"unknown layer {name!r} in the layer spec",
                     suggest(name, _SPEC_LAYERS) or f"layers are: {', '.join(_SPEC_LAYERS)}",
                 )
-        except (IndexError, TypeError) as e:
+        except (IndexError, TypeError, ValueError, RuntimeError) as e:
             raise ConfigError(
-                f"bad arguments in {name}{tuple(args)}: {e}",
-                "conv(out_channels, kernel, s=1, p=0), pool(kernel), fc(out)",
+                f"bad arguments in {name}{tuple(args)}: {str(e).splitlines()[0]}",
+                "conv(out_channels, kernel, s=1, p=0), pool(kernel), fc(out), with sizes >= 1",
             ) from None
     return nn.Sequential(*layers)
 
 
 def is_spec(text: str) -> bool:
     return "(" in text or text in _SPEC_LAYERS
-
-
-def materialize(model: nn.Module, input_size) -> nn.Module:
-    """Give LazyLinear layers their size with one meta forward pass."""
-    import torch
-
-    if any(isinstance(m, nn.modules.lazy.LazyModuleMixin) for m in model.modules()):
-        model = model.to("meta")
-        with torch.no_grad():
-            model(torch.empty(1, *input_size, device="meta"))
-    return model
 
 
 # ----------------------------------------------------------------------------- built-ins
@@ -574,10 +596,16 @@ def builtin(
             f"unknown built-in comparison {name!r}",
             suggest(name, BUILTINS) or f"use one of: {', '.join(BUILTINS)}",
         )
+    import torch
+
+    for flag, v in (("--channels", channels), ("--size", size)):
+        if v is not None and v < 1:
+            raise ConfigError(f"{flag} must be at least 1, got {v}", f"e.g. {flag} 64")
     fn = BUILTINS[name]
     kw = {"convention": convention}
     if channels is not None and name != "fc-vs-gap":
         kw["channels"] = channels
     if size is not None and name != "fc-vs-gap":
         kw["size"] = size
-    return fn(**kw)
+    with torch.device("meta"):  # only shapes are measured: no weights, whatever the sizes
+        return fn(**kw)

@@ -37,65 +37,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnlab.analysis.ops import (  # the aten op tables, shared with summary and receptive
+    ACTIVATION_OPS,
+    ADAPTIVE_POOL_OPS,
+    BATCH_NORM_OPS,
+    BINARY_OPS,
+    CONV_OPS,
+    FREE_OPS,
+    POOL_OPS,
+)
 from cnnlab.arithmetic import conv_macs, conv_transpose_macs, linear_macs, pool_flops
 from cnnlab.errors import ConfigError, suggest
 
-# Data movement, shape changes, allocation, random draws: no arithmetic under any convention.
-# fmt: off
-FREE_OPS = frozenset(f"aten.{n}" for n in (
-    "view", "_unsafe_view", "reshape", "_reshape_alias", "t", "transpose", "permute", "expand",
-    "expand_as", "squeeze", "unsqueeze", "flatten", "unflatten", "clone", "contiguous", "detach",
-    "alias", "_to_copy", "copy_", "empty", "empty_like", "empty_strided", "zeros", "zeros_like",
-    "ones", "ones_like", "full", "full_like", "new_empty", "new_zeros", "new_ones", "new_full",
-    "fill_", "zero_", "slice", "select", "split", "split_with_sizes", "chunk", "unbind", "cat",
-    "stack", "as_strided", "narrow", "lift_fresh", "arange", "scalar_tensor",
-    "_local_scalar_dense", "dropout", "native_dropout", "constant_pad_nd", "pixel_shuffle",
-    "pixel_unshuffle", "channel_shuffle", "index_select", "gather", "roll", "flip", "repeat",
-    "unfold", "as_strided_", "index", "_unsafe_index", "masked_select", "tril", "triu",
-    # random draws (dropout's mask in training mode): no arithmetic on the model's numbers
-    "bernoulli", "bernoulli_", "uniform_", "normal_", "rand", "randn", "rand_like",
-    "randn_like",
-))
 # Module types priced as convolutions by the module-hook presets (ptflops, thop).
 _CONV_MODULES = (nn.Conv1d, nn.Conv2d, nn.Conv3d,
                  nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)  # fmt: skip
-
-_ACTIVATIONS = (
-    "relu", "relu_", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "elu", "elu_", "gelu",
-    "gelu_", "silu", "silu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "hardswish", "hardswish_",
-    "hardsigmoid", "hardsigmoid_", "mish", "mish_", "softplus", "_prelu_kernel", "prelu",
-    "threshold", "threshold_", "clamp", "clamp_", "clamp_min", "clamp_min_", "clamp_max",
-    "clamp_max_", "abs", "abs_", "neg", "neg_", "exp", "exp_", "log", "log_", "sqrt", "sqrt_",
-    "rsqrt", "rsqrt_", "reciprocal", "reciprocal_", "sign", "erf", "erf_", "pow", "pow_", "square",
-)
-_BINARY = ("add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "div", "div_", "maximum",
-           "minimum", "where", "addcmul", "addcdiv", "masked_fill", "masked_fill_", "eq", "ne",
-           "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or")
-# fmt: on
-_BATCH_NORM = [
-    "native_batch_norm",
-    "_native_batch_norm_legit",
-    "_native_batch_norm_legit_no_training",
-    "_native_batch_norm_legit_functional",
-    "cudnn_batch_norm",
-    "miopen_batch_norm",
-]
-_POOLS = [
-    "max_pool1d",
-    "max_pool2d",
-    "max_pool3d",
-    "max_pool2d_with_indices",
-    "max_pool3d_with_indices",
-    "avg_pool1d",
-    "avg_pool2d",
-    "avg_pool3d",
-]
-_ADAPTIVE = [
-    "_adaptive_avg_pool2d",
-    "_adaptive_avg_pool3d",
-    "adaptive_max_pool2d",
-    "adaptive_max_pool3d",
-]
 
 
 def _numel(t) -> int:
@@ -313,8 +269,7 @@ def _lecture() -> Convention:
         return 0, _numel(op.args[0]) * (6 if weight is not None else 4)
 
     rules = {
-        "aten.convolution": conv,
-        "aten._convolution": conv,
+        **dict.fromkeys(CONV_OPS, conv),
         "aten.addmm": addmm,
         "aten.mm": mm,
         "aten.bmm": mm,
@@ -337,16 +292,16 @@ def _lecture() -> Convention:
         "aten.upsample_bilinear2d": per_out(4),
         "aten.upsample_bicubic2d": per_out(16),
     }
-    rules.update({f"aten.{n}": per_out(1) for n in _ACTIVATIONS + _BINARY})
+    rules.update(dict.fromkeys(ACTIVATION_OPS + BINARY_OPS, per_out(1)))
 
     def batch_norm(op):  # inference: folded to x*a + b; training: statistics as layer norm
         if _bn_training(op):
             return 0, _numel(op.args[0]) * (6 if op.args[1] is not None else 4)
         return 0, 2 * _numel(op.args[0])
 
-    rules.update({f"aten.{n}": batch_norm for n in _BATCH_NORM})
-    rules.update({f"aten.{n}": lambda op: (0, _pool_window_ops(op)) for n in _POOLS})
-    rules.update({f"aten.{n}": lambda op: (0, _adaptive_window_ops(op)) for n in _ADAPTIVE})
+    rules.update(dict.fromkeys(BATCH_NORM_OPS, batch_norm))
+    rules.update(dict.fromkeys(POOL_OPS, lambda op: (0, _pool_window_ops(op))))
+    rules.update(dict.fromkeys(ADAPTIVE_POOL_OPS, lambda op: (0, _adaptive_window_ops(op))))
     return Convention(
         "lecture",
         "cnnlab / the lectures",
@@ -400,7 +355,7 @@ def _fvcore() -> Convention:
         return lambda op: (0, k * _numel(_out(op)))
 
     rules = {f"aten.{n}": macs for n in ["convolution", "_convolution", "mm", "addmm", "bmm"]}
-    rules.update({f"aten.{n}": batch_norm for n in _BATCH_NORM})
+    rules.update(dict.fromkeys(BATCH_NORM_OPS, batch_norm))
     rules.update(
         {
             "aten.native_layer_norm": layer_norm,

@@ -23,6 +23,14 @@ from fractions import Fraction
 
 import torch
 
+from cnnlab.analysis.ops import (
+    ADAPTIVE_POOL_OPS,
+    CONV_OPS,
+    MATMUL_OPS,
+    POOL_OPS,
+    REDUCE_OPS,
+    UPSAMPLE_OPS,
+)
 from cnnlab.arithmetic import receptive_field_step
 
 
@@ -158,35 +166,12 @@ def _upsample(op, state):
 
 
 _RULES = {
-    "aten.convolution": _conv,
-    "aten._convolution": _conv,
-    "aten.max_pool1d": _max_pool,
-    "aten.max_pool2d": _max_pool,
-    "aten.max_pool3d": _max_pool,
-    "aten.max_pool2d_with_indices": _max_pool,
-    "aten.max_pool3d_with_indices": _max_pool,
-    "aten.avg_pool1d": _avg_pool,
-    "aten.avg_pool2d": _avg_pool,
-    "aten.avg_pool3d": _avg_pool,
-    "aten._adaptive_avg_pool2d": _adaptive,
-    "aten._adaptive_avg_pool3d": _adaptive,
-    "aten.adaptive_max_pool2d": _adaptive,
-    "aten.adaptive_max_pool3d": _adaptive,
-    "aten.mean": _reduce,
-    "aten.sum": _reduce,
-    "aten.amax": _reduce,
-    "aten.amin": _reduce,
-    "aten.max": _reduce,
-    "aten.var": _reduce,
-    "aten.std": _reduce,
-    "aten.mm": lambda op, s: _global(s),
-    "aten.addmm": lambda op, s: _global(s),
-    "aten.bmm": lambda op, s: _global(s),
-    "aten.baddbmm": lambda op, s: _global(s),
-    "aten.upsample_nearest2d": _upsample,
-    "aten.upsample_bilinear2d": _upsample,
-    "aten.upsample_bicubic2d": _upsample,
-    "aten._upsample_nearest_exact2d": _upsample,
+    **dict.fromkeys(CONV_OPS, _conv),
+    **{op: _max_pool if "max" in op else _avg_pool for op in POOL_OPS},
+    **dict.fromkeys(ADAPTIVE_POOL_OPS, _adaptive),
+    **dict.fromkeys(REDUCE_OPS, _reduce),
+    **dict.fromkeys(MATMUL_OPS, lambda op, s: _global(s)),
+    **dict.fromkeys(UPSAMPLE_OPS, _upsample),
 }
 
 

@@ -11,6 +11,8 @@ import csv
 import html as _html
 import io
 
+from cnnlab._util import fmt_count
+
 FORMATS = ("table", "markdown", "csv", "json", "latex", "html")
 
 
@@ -33,16 +35,6 @@ def kib(n: int) -> str:
 
 def count(n: int) -> str:
     return f"{n:,}" if n else ""
-
-
-def si(n: int) -> str:
-    """Operation counts: 72.9M, 419.9K, 1.82G."""
-    if not n:
-        return ""
-    for div, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= div:
-            return f"{n / div:,.2f}{unit}" if unit in "GT" else f"{n / div:,.1f}{unit}"
-    return str(n)
 
 
 def _display_name(r) -> str:
@@ -69,8 +61,8 @@ def columns(s):
         ("Memory KiB", True, lambda r: kib(r.activation_bytes)),
         ("Weights", True, lambda r: count(r.weights)),
         ("Bias", True, lambda r: count(r.bias)),
-        ("MACs", True, lambda r: si(r.macs)),
-        ("FLOPs", True, lambda r: si(r.flops)),
+        ("MACs", True, lambda r: fmt_count(r.macs)),
+        ("FLOPs", True, lambda r: fmt_count(r.flops)),
         ("RF", True, lambda r: dims(r.receptive_field)),
         ("Jump", True, lambda r: dims(r.jump)),
     ]
@@ -86,8 +78,8 @@ def totals_cells(s, cols) -> list[str]:
         "Memory KiB": kib(t["activation_bytes"]),
         "Weights": count(weights),
         "Bias": count(bias),
-        "MACs": si(t["macs"]),
-        "FLOPs": si(t["flops"]),
+        "MACs": fmt_count(t["macs"]),
+        "FLOPs": fmt_count(t["flops"]),
     }
     return [by_header.get(h, "") for h, _, _ in cols]
 

@@ -12,39 +12,17 @@ import contextlib
 import importlib
 import importlib.util
 import inspect
-import re
 import sys
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError, ConfigError, suggest
 
-_INPUT_RE = re.compile(r"^\s*\d+(\s*[x×*,]\s*\d+)*\s*$")
 # torchvision models that need options off to run on one plain tensor, and their input size
 _TV_OPTIONS = {
     "googlenet": {"aux_logits": False, "init_weights": False},
     "inception_v3": {"aux_logits": False, "init_weights": False},
 }
 _TV_INPUT = {"inception_v3": (3, 299, 299)}
-
-
-def parse_input(text: str) -> tuple[int, ...]:
-    """``"3x224x224"`` -> ``(3, 224, 224)``; a malformed string says what the form is."""
-    if not isinstance(text, str) or not _INPUT_RE.match(text):
-        raise ConfigError(
-            f"malformed input size {text!r}", "write it as CxHxW, for example --input 3x224x224"
-        )
-    dims = tuple(int(d) for d in re.split(r"[x×*,]", text.replace(" ", "")))
-    if any(d <= 0 for d in dims):
-        raise ConfigError(
-            f"input size {text!r} has a zero dimension",
-            "every dimension must be positive, e.g. --input 3x224x224",
-        )
-    if len(dims) == 1:
-        raise ConfigError(
-            f"input size {text!r} has one number only",
-            f"write it as CxHxW, for example --input 3x{dims[0]}x{dims[0]}",
-        )
-    return dims
 
 
 def _torchvision_names() -> list[str]:
@@ -99,6 +77,23 @@ def build_meta(builder, **kwargs):
         return builder(**kwargs)
 
 
+def _import_from_cwd(target: str):
+    """Import ``package.module`` as ``python -m`` would: the current folder first on the path.
+    The ``cnnlab`` console script's path starts with its own bin folder, not the user's project,
+    so ``cnnlab summary mypkg.nets:build`` failed from the project folder (0.1)."""
+    import os
+
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(target)
+    finally:
+        if added:
+            sys.path.remove(cwd)
+
+
 def _from_factory(spec: str):
     target, _, factory = spec.rpartition(":")
     try:
@@ -115,7 +110,7 @@ def _from_factory(spec: str):
             sys.modules[mod_name] = module
             spec_.loader.exec_module(module)
         else:
-            module = importlib.import_module(target)
+            module = _import_from_cwd(target)
     except CnnlabError:
         raise
     except Exception as e:

@@ -16,28 +16,13 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from cnnlab._util import parse_input
 from cnnlab.analysis import render
 from cnnlab.analysis.conventions import get_convention
+from cnnlab.analysis.ops import ADAPTIVE_POOL_OPS, CONV_OPS, MATMUL_OPS, POOL_OPS
 from cnnlab.analysis.trace import MODES, Trace, TraceError, trace
 from cnnlab.arithmetic import activation_bytes, dtype_bits
 from cnnlab.errors import ConfigError, ShapeError, suggest
-
-_POOL_OPS = {
-    "aten.max_pool1d",
-    "aten.max_pool2d",
-    "aten.max_pool3d",
-    "aten.max_pool2d_with_indices",
-    "aten.max_pool3d_with_indices",
-    "aten.avg_pool1d",
-    "aten.avg_pool2d",
-    "aten.avg_pool3d",
-}
-_ADAPTIVE_OPS = {
-    "aten._adaptive_avg_pool2d",
-    "aten._adaptive_avg_pool3d",
-    "aten.adaptive_max_pool2d",
-    "aten.adaptive_max_pool3d",
-}
 
 
 @dataclass
@@ -91,7 +76,7 @@ def _ints(v, n):
 def _layer_geometry(row: LayerRow, call) -> None:
     """Fill filters/kernel/stride/padding from the row's main op (conv, pool or matmul)."""
     for op in call.ops:
-        if op.name in ("aten.convolution", "aten._convolution"):
+        if op.name in CONV_OPS:
             w = op.args[1]
             n = w.dim() - 2
             out = op.out
@@ -102,7 +87,7 @@ def _layer_geometry(row: LayerRow, call) -> None:
             row.dilation = dil if any(d != 1 for d in dil) else None
             row.groups = groups if groups != 1 else None
             return
-        if op.name in _POOL_OPS:
+        if op.name in POOL_OPS:
             n = (op.out[0] if isinstance(op.out, tuple) else op.out).dim() - 2
             row.kernel = _ints(op.args[1], n)
             row.stride = _ints(op.args[2] if len(op.args) > 2 else None, n) or row.kernel
@@ -111,7 +96,7 @@ def _layer_geometry(row: LayerRow, call) -> None:
                 dil = _ints(op.args[4], n)
                 row.dilation = dil if any(d != 1 for d in dil) else None
             return
-        if op.name in _ADAPTIVE_OPS or (op.name == "aten.mean" and op.args[0].dim() >= 3):
+        if op.name in ADAPTIVE_POOL_OPS or (op.name == "aten.mean" and op.args[0].dim() >= 3):
             x = op.args[0]
             out = op.out[0] if isinstance(op.out, tuple) else op.out
             n = x.dim() - 2
@@ -124,30 +109,27 @@ def _layer_geometry(row: LayerRow, call) -> None:
                 row.kernel, row.stride = [int(a) for a in x.shape[2:]], [1] * n
             row.padding = [0] * n if row.kernel else None
             return
-        if op.name in ("aten.addmm", "aten.mm", "aten.bmm", "aten.baddbmm"):
+        if op.name in MATMUL_OPS:
             row.filters = int(op.out.shape[-1])
             return
 
 
-def _parse_input(input_size) -> tuple[int, ...]:
-    if isinstance(input_size, str):
-        from cnnlab.analysis.resolve import parse_input
-
-        return parse_input(input_size)
+def _materialize_lazy(model: nn.Module, dims) -> nn.Module:
+    """Give lazy layers (``nn.LazyLinear`` ...) their sizes with one forward pass of one zero
+    image (on the model's own device: lazy parameters cannot be moved to meta unsized)."""
+    if not any(isinstance(m, nn.modules.lazy.LazyModuleMixin) for m in model.modules()):
+        return model
+    device = next((p.device for p in model.parameters() if not p.is_meta), None) or "cpu"
     try:
-        dims = tuple(int(d) for d in input_size)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"input_size must be a tuple of positive integers like (3, 224, 224), "
-            f"got {input_size!r}",
-            "give the input as C, H, W (no batch dimension; use batch_size=)",
+        with torch.no_grad():
+            model(torch.zeros(1, *dims, device=device))
+    except Exception as e:
+        raise ShapeError(
+            f"the model's lazy layers cannot be sized from the input {'x'.join(map(str, dims))}: "
+            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}",
+            "check --input (C x H x W) against the model",
         ) from None
-    if not dims or any(d <= 0 for d in dims) or any(d != x for d, x in zip(dims, input_size)):
-        raise ConfigError(
-            f"input_size must hold positive integers, got {input_size!r}",
-            "for example (3, 224, 224)",
-        )
-    return dims
+    return model
 
 
 def _torch_dtype(dtype) -> torch.dtype:
@@ -475,7 +457,7 @@ def summary(
     """
     if not isinstance(model, nn.Module):
         raise ConfigError(f"summary() needs a torch.nn.Module, got {type(model).__name__}")
-    dims = _parse_input(input_size)
+    dims = parse_input(input_size, flag="input_size")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     conv = get_convention(convention)  # fail fast on a bad name
@@ -484,6 +466,7 @@ def summary(
         raise ConfigError(f"unknown mode {mode!r}", hint)
     _check_mode(conv, mode)
     dt = _torch_dtype(dtype)
+    model = _materialize_lazy(model, dims)
     notes = []
     try:
         tr = trace(model, (batch_size, *dims), dt, mode=mode)

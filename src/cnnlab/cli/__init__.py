@@ -14,20 +14,20 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
+# coloured --help that keeps example lines as written (rich-argparse is a dependency)
+from rich_argparse import RawDescriptionRichHelpFormatter as HelpFormatter
+
 from cnnlab import __version__
 from cnnlab.errors import CnnlabError
-
-try:  # coloured --help that keeps example lines as written
-    from rich_argparse import RawDescriptionRichHelpFormatter as HelpFormatter
-except ImportError:  # pragma: no cover
-    HelpFormatter = argparse.RawDescriptionHelpFormatter
 
 # One module per part; each defines ``register(subparsers)``.
 COMMAND_MODULES = [
     "cnnlab.cli.shape",  # shape: one layer's arithmetic, step by step
     "cnnlab.cli.summary",  # summary, compare
     "cnnlab.cli.models",  # models
-    "cnnlab.cli.train",  # train, eval, predict, demo
+    "cnnlab.cli.train",  # train, eval, predict, recipes
+    "cnnlab.cli.demo",  # demo
+    "cnnlab.cli.cache",  # cache [clear]
     "cnnlab.cli.scratch",  # scratch train / gradcheck
 ]
 
@@ -43,6 +43,11 @@ EXAMPLES = """examples:
   cnnlab scratch train lenet5 --data digits
 
 Every command has its own --help. Docs: README.md and docs/."""
+
+
+def cli_note(message: str) -> None:
+    """A note to the user on stderr (e.g. how an ambiguous --input was read)."""
+    err_console.print(f"[cyan]note:[/] {escape(message)}", highlight=False)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -112,7 +112,7 @@ def _family_order(family: str) -> int:
 
 
 def _measure(names, args, console):
-    from cnnlab.models.registry import zoo_table
+    from cnnlab.analysis.zoo import zoo_table
 
     if args.no_macs or args.format != "table":
         return zoo_table(names, macs=not args.no_macs, cache=not args.no_cache)
@@ -130,22 +130,29 @@ def _cell(column: str, value) -> str:
     if column == "params":
         return f"{value:,}"
     if column == "macs":
-        return _si(value)
+        from cnnlab._util import fmt_count
+
+        return fmt_count(value)
     return str(value)
 
 
-def _si(n: int) -> str:
-    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if n >= div:
-            return f"{n / div:.2f} {unit}"
-    return str(n)
+def _plain(doc: str) -> str:
+    """A docstring's reST markup as plain text for the terminal: ``code`` -> code,
+    :func:`name` -> name, `text <url>`_ -> text (url), *emphasis* -> emphasis."""
+    import re
+
+    doc = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", doc)
+    doc = re.sub(r"`([^`<]+?)\s*<([^>]+)>`_+", r"\1 (\2)", doc)
+    doc = re.sub(r"``([^`]+)``", r"\1", doc)
+    return re.sub(r"(?<![\w*])\*\*?([^*\n]+?)\*\*?(?![\w*])", r"\1", doc)
 
 
 def _details(args, console) -> int:
     import inspect
     import sys
 
-    from cnnlab.models.registry import get_info, model_options, zoo_table
+    from cnnlab.analysis.zoo import zoo_table
+    from cnnlab.models.registry import get_info, model_options
 
     info = get_info(args.name)
     row = zoo_table([info.name], macs=not args.no_macs, cache=not args.no_cache)[0]
@@ -180,7 +187,8 @@ def _details(args, console) -> int:
     console.print("\n[bold]options[/] (create(name, option=value)):")
     for k, v in options.items():
         console.print(f"  {k} = {v!r}", highlight=False)
-    console.print(f"\n[bold]{escape(info.description)}[/]\n{escape(builder_doc)}", soft_wrap=True)
+    console.print(f"\n[bold]{escape(_plain(info.description))}[/]\n{escape(_plain(builder_doc))}",
+                  soft_wrap=True)  # fmt: skip
     console.print(f"\n[bold]family notes[/] ({info.builder.__module__})", soft_wrap=True)
-    console.print(escape(family_doc), soft_wrap=True, highlight=False)
+    console.print(escape(_plain(family_doc)), soft_wrap=True, highlight=False)
     return 0

@@ -132,6 +132,8 @@ def _train(args):
     spec = load_spec(args.spec)
     if args.epochs < 1 or args.batch_size < 1:
         raise ConfigError("--epochs and --batch-size must be at least 1")
+    if args.save:
+        _check_writable(args.save)  # before training, so a bad path does not lose the model
     xtr, ytr = _load(args, "train")
     xte, yte = _load(args, "test")
     if args.limit:
@@ -186,14 +188,31 @@ def _train(args):
     return 0
 
 
-def _blas_threads(n):
-    """Limit BLAS threads with threadpoolctl (installed with scikit-learn), if available."""
-    import contextlib
+def _check_writable(path) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    import os
+    from pathlib import Path
 
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        return contextlib.nullcontext()
+    from cnnlab.errors import ConfigError
+
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise ConfigError(f"--save {path} is a folder", "give a file name, e.g. --save lenet5.npz")
+    if not parent.is_dir():
+        raise ConfigError(
+            f"--save {path}: the folder {parent} does not exist",
+            f"create it first (mkdir -p {parent}) or save elsewhere",
+        )
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"--save {path}: the folder {parent} is not writable",
+                          "save to a folder you can write to")  # fmt: skip
+
+
+def _blas_threads(n):
+    """Limit BLAS threads with threadpoolctl (a dependency)."""
+    from threadpoolctl import threadpool_limits
+
     return threadpool_limits(n, user_api="blas")
 
 
@@ -229,7 +248,9 @@ def _summary(args):
         except ValueError:
             shape = ()
         if len(shape) not in (1, 3):
-            raise ConfigError(f"--input must be h,w,c (or a width), got {args.input!r}")
+            raise ConfigError(
+                f"--input must be h,w,c (or a width), got {args.input!r}", "e.g. --input 28,28,1"
+            )
         model = build(load_spec(args.spec), shape, args.classes)
     table = Table(title=f"{args.spec} (NHWC, input {list(model.input_shape)})")
     for col, just in (

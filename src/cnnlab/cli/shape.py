@@ -25,7 +25,6 @@ examples:
   cnnlab shape --input 192x13x13 --filters 384 --kernel 3 --pad 1 --rf-in 67 --jump-in 16
 """
 
-_INPUT_FORM = "expected CxHxW like 3x227x227, or a single number for fc"
 _SEP = re.compile(r"\s*[x×X*,]\s*")
 
 
@@ -37,7 +36,13 @@ def register(sub, formatter_class) -> None:
         epilog=EPILOG,
         formatter_class=formatter_class,
     )
-    p.add_argument("--input", required=True, metavar="CxHxW", help=f"input shape; {_INPUT_FORM}")
+    p.add_argument(
+        "--input",
+        required=True,
+        metavar="CxHxW",
+        help="input shape CxHxW like 3x227x227 (HxWxC like 227x227x3 is read with a note), "
+        "or one number for fc",
+    )
     p.add_argument(
         "--type",
         default="conv",
@@ -106,16 +111,6 @@ def register(sub, formatter_class) -> None:
 
 
 # ----------------------------------------------------------------------------- parsing
-
-
-def parse_input(text: str) -> tuple[int, ...]:
-    """'3x227x227' -> (3, 227, 227); '9216' -> (9216,)."""
-    from cnnlab.errors import ConfigError
-
-    parts = _SEP.split(text.strip())
-    if len(parts) not in (1, 3) or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise ConfigError(f"malformed --input {text!r}", _INPUT_FORM)
-    return tuple(int(p) for p in parts)
 
 
 def parse_size(text: str | None, flag: str, *, minimum: int = 1):
@@ -260,11 +255,13 @@ def run(args) -> int:
 
     from rich.console import Console
 
+    from cnnlab._util import parse_input
     from cnnlab.arithmetic import FlooredSizeWarning, LayerSpec, compute_layer
+    from cnnlab.cli import cli_note
 
     spec = LayerSpec(
         type=args.type,
-        input_shape=parse_input(args.input),
+        input_shape=parse_input(args.input, flat=True, on_note=cli_note),
         filters=args.filters,
         kernel=parse_size(args.kernel, "--kernel"),
         stride=parse_size(args.stride, "--stride"),

@@ -99,26 +99,33 @@ def _common(p, formats=FORMATS) -> None:
 
 def _emit(text: str, output: str | None) -> None:
     if output:
-        from pathlib import Path
-
+        from cnnlab._util import atomic_write
         from cnnlab.errors import ConfigError
 
         try:
-            Path(output).write_text(text, encoding="utf-8")
+            atomic_write(output, text)
         except OSError as e:
-            raise ConfigError(f"cannot write {output!r}: {e.strerror}") from None
+            raise ConfigError(
+                f"cannot write {output!r}: {e.strerror}", "choose a writable --output path"
+            ) from None
     else:
         sys.stdout.write(text)
 
 
 def run_summary(args) -> int:
+    from cnnlab._util import parse_input
     from cnnlab.analysis import summary
-    from cnnlab.analysis.resolve import load_model, parse_input
+    from cnnlab.analysis.resolve import load_model
+    from cnnlab.cli import cli_note
     from cnnlab.errors import ConfigError, suggest
 
-    dims = parse_input(args.input) if args.input else None  # bad --input fails before loading
+    dims = (
+        parse_input(args.input, on_note=cli_note) if args.input else None
+    )  # bad --input fails before loading
     if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+        raise ConfigError(
+            f"--batch-size must be at least 1, got {args.batch_size}", "e.g. --batch-size 1"
+        )
     if args.mode not in MODES:  # checked here, before a model is built
         hint = suggest(args.mode, MODES) or "use --mode eval or --mode train"
         raise ConfigError(f"unknown --mode {args.mode!r}", hint)
@@ -140,7 +147,7 @@ def run_summary(args) -> int:
 
 
 def _side(text, dims):
-    from cnnlab.analysis.compare import is_spec, materialize, parse_spec
+    from cnnlab.analysis.compare import is_spec, parse_spec
     from cnnlab.analysis.resolve import load_model
     from cnnlab.errors import ConfigError
 
@@ -150,14 +157,15 @@ def _side(text, dims):
                 f"layer spec {text!r} needs an input size",
                 "add --input CxHxW, e.g. --input 64x56x56",
             )
-        return materialize(parse_spec(text, dims[0]), dims), dims, text
+        return parse_spec(text, dims[0], dims), dims, text
     model, default, name = load_model(text)
     return model, dims or default or (3, 224, 224), name
 
 
 def run_compare(args) -> int:
+    from cnnlab._util import parse_input
     from cnnlab.analysis.compare import BUILTINS, builtin, compare
-    from cnnlab.analysis.resolve import parse_input
+    from cnnlab.cli import cli_note
     from cnnlab.errors import ConfigError
 
     name = args.builtin or (args.a if args.a in BUILTINS and args.b is None else None)
@@ -169,8 +177,10 @@ def run_compare(args) -> int:
                 "compare needs two models or layer specs, or a built-in",
                 f"e.g. cnnlab compare resnet18 resnet34, or one of: {', '.join(BUILTINS)}",
             )
-        dims = parse_input(args.input) if args.input else None
-        dims_b = parse_input(args.input_b) if args.input_b else dims
+        dims = parse_input(args.input, on_note=cli_note) if args.input else None
+        dims_b = (
+            parse_input(args.input_b, flag="--input-b", on_note=cli_note) if args.input_b else dims
+        )
         ma, ia, la = _side(args.a, dims)
         mb, ib, lb = _side(args.b, dims_b)
         cmp = compare(

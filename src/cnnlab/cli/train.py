@@ -1,4 +1,4 @@
-"""``cnnlab train | eval | predict | demo | recipes``: training and using trained models.
+"""``cnnlab train | eval | predict | recipes``: training and using trained models.
 
 Torch and the training package are imported inside the handlers so ``cnnlab --help`` is instant.
 """
@@ -23,62 +23,33 @@ Every run writes runs/<name>/: config.yaml, metrics.csv/.jsonl, last.pt/best.pt 
 loss.png, accuracy.png, confusion.csv/.png, per_class.csv and summary.json.
 """
 
-# flag -> TrainConfig field; every flag defaults to None so a recipe's value survives
-# unless the flag is given.
-_FLAGS = [
-    ("--data", dict(metavar="NAME", help="digits (built in), mnist, fashion-mnist, cifar10, "
-                    "cifar100, cifar10-jpeg, or an image folder [default: digits]")),
-    ("--data-dir", dict(metavar="DIR", help="where the dataset files are "
-                        "[default: $CNNLAB_DATA or ~/.cache/cnnlab/data]")),
-    ("--epochs", dict(type=float, help="epochs (fractions allowed) [default: 10]")),
-    ("--batch-size", dict(type=int, help="global batch size [default: 128]")),
-    ("--lr", dict(type=float, help="peak learning rate [default: 0.05]")),
-    ("--optimizer", dict(choices=["sgd", "nesterov", "adamw"], help="[default: sgd]")),
-    ("--momentum", dict(type=float, help="SGD momentum [default: 0.9]")),
-    ("--schedule", dict(choices=["constant", "step", "cosine", "onecycle"],
-                        help="lr schedule after the warm-up [default: cosine]")),
-    ("--warmup", dict(type=float, metavar="EPOCHS", help="linear warm-up [default: 0]")),
-    ("--weight-decay", dict(type=float, help="decoupled weight decay on weights (not biases/BN) "
-                            "[default: 5e-4]")),
-    ("--l2", dict(type=float, metavar="LAMBDA", help="L2 loss term LAMBDA*sum W^2 [default: 0]")),
-    ("--l1", dict(type=float, metavar="LAMBDA", help="L1 loss term LAMBDA*sum |W|; with "
-                  "--elastic-net the elastic net's strength [default: 0]")),
-    ("--elastic-net", dict(type=float, metavar="BETA", help="elastic net (seed 001): "
-                           "l1 * sum(BETA*W^2 + |W|)")),
-    ("--label-smoothing", dict(type=float, help="[default: 0]")),
-    ("--aux-weight", dict(type=float, help="GoogLeNet's auxiliary loss weight [default: 0.3]")),
-    ("--augment", dict(metavar="PRESET", help="batch augmentation preset of cnnlab.data "
-                       "[default: none]")),
-    ("--preprocess", dict(choices=["standardize", "channel-mean", "mean-image", "none"],
-                          help="fitted on the training split, stored in the checkpoint "
-                          "[default: standardize]")),
-    ("--tta", dict(choices=["none", "flip", "10crop", "multiscale"],
-                   help="test-time augmentation of the final evaluation [default: none]")),
-    ("--ema", dict(type=float, metavar="DECAY", help="keep an EMA of the weights, e.g. 0.999")),
-    ("--input-size", dict(type=int, metavar="PX", help="model input side [default: the model's]")),
-    ("--val-fraction", dict(type=float, help="hold out this fraction of train for validation "
-                            "instead of scoring the test split [default: 0]")),
-    ("--seed", dict(type=int, help="[default: 0]")),
-    ("--device", dict(help="cpu, cuda, cuda:N or auto [default: auto]")),
-    ("--threads", dict(type=int, help="CPU threads [default: all cores this process may use]")),
-    ("--target", dict(type=float, metavar="TOP1", dest="target_top1",
-                      help="stop once the validation top-1 reaches TOP1 percent")),
-    ("--eval-every", dict(type=int, metavar="EPOCHS", help="[default: 1]")),
-    ("--name", dict(help="run folder name [default: MODEL-DATA-TIME]")),
-    ("--runs-dir", dict(metavar="DIR", help="[default: runs]")),
-    ("--finetune", dict(metavar="CKPT", help="start from a cnnlab checkpoint or a state-dict file "
-                        "(e.g. torchvision's); the head is replaced for the new class count")),
-    ("--backbone-lr-mult", dict(type=float, metavar="M", help="backbone lr = M x --lr when "
-                                "fine-tuning [default: 1]")),
-]  # fmt: skip
-_SWITCHES = [
-    ("--download", "fetch a missing MNIST / Fashion-MNIST / CIFAR archive when online"),
-    ("--amp", "bf16 autocast (CUDA; allowed on CPU but rarely faster there)"),
-    ("--compile", "torch.compile the model"),
-    ("--deterministic", "deterministic algorithms and seeded everything: runs repeat exactly"),
-    ("--freeze-backbone", "fine-tuning: train only the new head"),
-    ("--channels-last", "channels_last (NHWC) memory format [default: on]"),
-]
+
+def train_flags():
+    """``(flag, field name, argparse keywords)`` for every TrainConfig field made with ``opt``:
+    the type, choices and ``[default: ...]`` come from the field, so the flags cannot drift
+    from the config. Every flag defaults to None so a recipe's value survives unless given."""
+    import dataclasses
+    import typing
+
+    from cnnlab.training.config import TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    out = []
+    for f in dataclasses.fields(TrainConfig):
+        if "help" not in f.metadata:
+            continue
+        flag = f.metadata["flag"] or "--" + f.name.replace("_", "-")
+        kind = next(
+            t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None)
+        )
+        kw = dict(f.metadata["argparse"], dest=f.name, default=None)
+        shown = "" if f.default is None else f" [default: {f.default}]"
+        if kind is bool:
+            kw.update(action="store_true", help=f.metadata["help"])
+        else:
+            kw.update(type=kind, help=(f.metadata["help"] + shown).strip())
+        out.append((flag, f.name, kw))
+    return out
 
 
 def register(sub, formatter_class) -> None:
@@ -94,10 +65,8 @@ def register(sub, formatter_class) -> None:
     p.add_argument("model", nargs="?", metavar="MODEL", help="a zoo model (`cnnlab models`)")
     p.add_argument("--recipe", metavar="NAME", help="start from a named recipe (`cnnlab recipes`)")
     p.add_argument("--config", metavar="YAML", help="start from a config.yaml of an earlier run")
-    for flag, kw in _FLAGS:
-        p.add_argument(flag, default=None, **kw)
-    for flag, text in _SWITCHES:
-        p.add_argument(flag, action="store_true", default=None, help=text)
+    for flag, _, kw in train_flags():
+        p.add_argument(flag, **kw)
     p.add_argument("--option", "-O", action="append", metavar="KEY=VALUE", default=[],
                    help="a model builder option, e.g. -O dropout=0.3 -O widths=[24,48] "
                    "(values read as YAML; repeatable)")  # fmt: skip
@@ -105,6 +74,12 @@ def register(sub, formatter_class) -> None:
     p.add_argument("--nproc", type=int, metavar="N", help="run N processes with torchrun (DDP)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (CSVs stay)")
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        default=None,
+        help="channels_last (NHWC) memory format [default: on]",
+    )
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW tensors")
     p.set_defaults(func=_train)
 
@@ -122,7 +97,10 @@ def register(sub, formatter_class) -> None:
     e.add_argument("--data", help="dataset [default: the one it was trained on]")
     e.add_argument("--data-dir", metavar="DIR")
     e.add_argument("--download", action="store_true", help="fetch a missing archive when online")
-    e.add_argument("--split", default="test", choices=["train", "test"])
+    e.add_argument("--split", default="test", choices=["train", "val", "test"],
+                   help="test (default); val: the run's validation split (its own, or the part "
+                   "of train it held out, drawn again from its seed); train: the part it "
+                   "trained on")  # fmt: skip
     e.add_argument("--tta", default="none", choices=["none", "flip", "10crop", "multiscale"])
     e.add_argument("--batch-size", type=int, default=512)
     e.add_argument("--device", default="auto")
@@ -145,22 +123,6 @@ def register(sub, formatter_class) -> None:
     pr.add_argument("--device", default="cpu")
     pr.set_defaults(func=_predict)
 
-    d = sub.add_parser(
-        "demo",
-        help="train LeNet-5 on the built-in digits in under a minute (no download)",
-        description="The main job: print LeNet-5's layer table, train it on scikit-learn's "
-        "digits (built in, upscaled to 32x32) on the CPU, print the accuracy and leave the run "
-        "folder with its plots.",
-        epilog="example:\n  cnnlab demo\n  cnnlab demo --epochs 3 --runs-dir /tmp/runs\n",
-        formatter_class=formatter_class,
-    )
-    d.add_argument("--epochs", type=float, default=None)
-    d.add_argument("--runs-dir", default="runs")
-    d.add_argument("--name", default=None)
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--quiet", action="store_true")
-    d.set_defaults(func=_demo)
-
     r = sub.add_parser(
         "recipes",
         help="list the named training recipes",
@@ -182,25 +144,7 @@ def config_from_args(args):
     cfg = TrainConfig.load_yaml(args.config) if args.config else TrainConfig()
     if args.recipe:
         cfg = cfg.replace(**get_recipe(args.recipe).config, recipe=args.recipe)
-    changes = {}
-    if args.model:
-        changes["model"] = args.model
-    for flag, kw in _FLAGS:
-        key = kw.get("dest") or flag.lstrip("-").replace("-", "_")
-        if getattr(args, key, None) is not None:
-            changes[key] = getattr(args, key)
-    for flag, _ in _SWITCHES:
-        key = flag.lstrip("-").replace("-", "_")
-        if getattr(args, key, None):
-            changes[key] = True
-    if args.quiet:
-        changes["quiet"] = True
-    if args.no_plots:
-        changes["plots"] = False
-    if args.no_channels_last:
-        changes["channels_last"] = False
-    if args.option:
-        changes["model_options"] = {**cfg.model_options, **_parse_options(args.option)}
+    changes = explicit_changes(args, cfg)
     cfg = cfg.replace(**changes)
     if not (args.model or args.recipe or args.config):
         raise ConfigError(
@@ -208,6 +152,28 @@ def config_from_args(args):
             "e.g. `cnnlab train lenet5 --data digits` or `cnnlab train --recipe lenet5-mnist`",
         )
     return cfg.validate()
+
+
+def explicit_changes(args, cfg=None) -> dict:
+    """The config fields the command line sets explicitly (MODEL, flags, switches, -O)."""
+    changes = {}
+    if args.model:
+        changes["model"] = args.model
+    for _, key, _ in train_flags():
+        if getattr(args, key, None) is not None:
+            changes[key] = getattr(args, key)
+    if args.quiet:
+        changes["quiet"] = True
+    if args.no_plots:
+        changes["plots"] = False
+    if args.channels_last:
+        changes["channels_last"] = True
+    if args.no_channels_last:
+        changes["channels_last"] = False
+    if args.option:
+        base = cfg.model_options if cfg is not None else {}
+        changes["model_options"] = {**base, **_parse_options(args.option)}
+    return changes
 
 
 def _parse_options(items: list[str]) -> dict:
@@ -232,41 +198,60 @@ def _train(args) -> int:
     from cnnlab.training.trainer import train
 
     if args.resume:
-        from cnnlab.training.config import TrainConfig
+        if args.recipe or args.config:
+            from cnnlab.errors import ConfigError
 
-        cfg = TrainConfig(epochs=args.epochs or 0.0001, quiet=bool(args.quiet))
-        result = train(cfg, resume=args.resume)
+            raise ConfigError(
+                "--resume continues a run with its own settings; it cannot take "
+                + ("--recipe" if args.recipe else "--config"),
+                "drop it (the run's config is in its checkpoint), or start a new run",
+            )
+        changes = explicit_changes(args)
+        result = train(None, resume=args.resume, changes=changes, on_finish=[print_outcome])
     else:
-        result = train(config_from_args(args))
-    return report(result)
+        result = train(config_from_args(args), on_finish=[print_outcome])
+    return exit_code(result)
 
 
-def report(result) -> int:
-    """Print a run's outcome; the exit status says how it ended."""
+def print_outcome(folder, result) -> None:
+    """The ``on_finish`` hook of ``cnnlab train`` and ``cnnlab demo``: the run's outcome as a
+    table (or the interruption / divergence message on stderr)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    if int(os.environ.get("RANK", "0")) != 0:
-        return 0
     console = Console()
     s = result.summary
-    if result.status in ("completed", "target-reached"):
+    if result.status in ("completed", "target-reached", "early-stopped"):
         t = Table(title=f"{s['model']} on {s['dataset']}: {result.status}", show_header=False)
-        t.add_row("final top-1 / top-5", f"{s['final']['top1']:.2f}% / {s['final']['top5']:.2f}%")
-        t.add_row("final loss", f"{s['final']['loss']:.4f}")
-        t.add_row("best top-1", f"{s['best']['top1']:.2f}% (epoch {s['best']['epoch']})")
+        if s["test"] is not None:
+            te = s["test"]
+            t.add_row("test top-1 / top-5", f"{te['top1']:.2f}% / {te['top5']:.2f}%  "
+                      f"({te['n']:,} images, scored once)")  # fmt: skip
+            t.add_row("test loss", f"{te['loss']:.4f}")
+            t.add_row("weights tested", te["weights"])
+        else:
+            t.add_row("test", "no test split: nothing scored on unseen data")
+        if s["best"]["epoch"] is not None:
+            n_val = s["splits"]["validation"]["images"]
+            t.add_row("best validation top-1", f"{s['best']['top1']:.2f}% (epoch "
+                      f"{s['best']['epoch']}, {n_val:,} images)")  # fmt: skip
         t.add_row("epochs / steps", f"{s['epochs']} / {s['steps']}")
         t.add_row("wall time", f"{s['wall_seconds']:.1f} s on {s['device']}"
                   + (f" x{s['world_size']}" if s["world_size"] > 1 else ""))  # fmt: skip
-        t.add_row("run folder", str(result.run_dir))
+        t.add_row("run folder", str(folder.path))
         console.print(t)
-        return 0
-    err = Console(stderr=True)
-    if result.status == "interrupted":
-        err.print(f"[yellow]{result.message}[/]", highlight=False)
-        return 130
-    err.print(f"[bold red]error:[/] {result.message}", highlight=False)
-    return 1
+    elif result.status == "interrupted":
+        Console(stderr=True).print(f"[yellow]{escape(result.message)}[/]", highlight=False)
+    else:
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(result.message)}", highlight=False)
+
+
+def exit_code(result) -> int:
+    """0 when the run finished (completed, target reached, stopped early), 130 interrupted,
+    1 diverged."""
+    codes = {"completed": 0, "target-reached": 0, "early-stopped": 0, "interrupted": 130}
+    return codes.get(result.status, 1)
 
 
 def _torchrun(args) -> int:
@@ -301,20 +286,30 @@ def _eval(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from cnnlab.data import load_dataset
+    from cnnlab.errors import ConfigError
+    from cnnlab.training.config import TrainConfig
     from cnnlab.training.evaluate import evaluate
     from cnnlab.training.inference import load_trained
-    from cnnlab.training.trainer import resolve_device, save_confusion
+    from cnnlab.training.run_folder import RunFolder
+    from cnnlab.training.trainer import resolve_device, split_data
 
+    if args.batch_size < 1:
+        raise ConfigError(
+            f"--batch-size must be at least 1, got {args.batch_size}", "e.g. --batch-size 512"
+        )
     device = resolve_device(args.device)
     tr = load_trained(args.checkpoint, device=device, ema=not args.no_ema)
-    cfg = tr.state["config"]
-    name = args.data or cfg["data"]
-    data_dir = args.data_dir or cfg.get("data_dir")
-    ds = load_dataset(name, split=args.split, data_dir=data_dir, download=args.download)
+    cfg = TrainConfig.from_dict(tr.state["config"])
+    name = args.data or cfg.data
+    cfg = cfg.replace(data=name, data_dir=args.data_dir or cfg.data_dir, download=args.download,
+                      target_top1=None, patience=None)  # fmt: skip
+    splits = dict(zip(("train", "val", "test"), split_data(cfg)))  # as the run split them
+    ds = splits[args.split]
+    if ds is None:
+        have = ", ".join(k for k, v in splits.items() if v is not None)
+        raise ConfigError(f"{name} has no {args.split} split for this run",
+                          f"use --split with one of: {have}")  # fmt: skip
     if list(ds.classes) != tr.classes:
-        from cnnlab.errors import ConfigError
-
         raise ConfigError(
             f"{name} has classes {ds.classes[:5]}..., the checkpoint was trained on "
             f"{tr.classes[:5]}...", "evaluate on the dataset the model was trained on")  # fmt: skip
@@ -336,10 +331,9 @@ def _eval(args) -> int:
     console.print(t)
     console.print(f"top-1 [bold]{res.top1:.2f}%[/]  top-5 {res.top5:.2f}%  loss {res.loss:.4f}  "
                   f"({res.n} images, TTA {args.tta})")  # fmt: skip
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent
-    out.mkdir(parents=True, exist_ok=True)
+    out = RunFolder(Path(args.out) if args.out else Path(args.checkpoint).parent)
     stem = f"confusion-{Path(str(name)).name}-{args.split}-{args.tta}"
-    csv_path, png = save_confusion(res, tr.classes, out, stem=stem)
+    csv_path, png = out.save_confusion(res, tr.classes, split=args.split, stem=stem)
     console.print(f"confusion matrix: {csv_path}, {png}")
     return 0
 
@@ -362,10 +356,15 @@ def _predict(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from cnnlab.errors import ConfigError
     from cnnlab.training.inference import load_trained, read_images
+    from cnnlab.training.trainer import resolve_device
 
-    tr = load_trained(args.checkpoint, device=args.device)
-    x = read_images(args.images, tr.data_size).to(args.device)
+    if args.topk < 1:
+        raise ConfigError(f"--topk must be at least 1, got {args.topk}", "e.g. --topk 5")
+    device = resolve_device(args.device)
+    tr = load_trained(args.checkpoint, device=device)
+    x = read_images(args.images, tr.data_size).to(device)
     with torch.inference_mode():
         out = tr.model(tr.pipeline(x))
         probs = torch.softmax((out[0] if isinstance(out, (tuple, list)) else out).float(), 1)
@@ -381,18 +380,6 @@ def _predict(args) -> int:
             t.add_row(str(r), tr.classes[ci], f"{100 * pi:.2f}%")
         console.print(t)
     return 0
-
-
-# ------------------------------------------------------------------------------------- demo
-
-
-def _demo(args) -> int:
-    from rich.console import Console
-
-    from cnnlab.training.demo import run_demo
-
-    return run_demo(epochs=args.epochs, runs_dir=args.runs_dir, name=args.name, seed=args.seed,
-                    quiet=args.quiet, console=Console())  # fmt: skip
 
 
 def _recipes(args) -> int:

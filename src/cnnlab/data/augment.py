@@ -13,7 +13,9 @@ whole batch, on whatever device the batch is on:
 
 Random parameters are drawn on the CPU (from ``generator``, an ``Augment(seed=...)``'s own, or
 torch's global generator when neither is given) and moved to the batch's device, so a seed gives
-the same augmentation on a CPU and a GPU.
+the same augmentation on a CPU and a GPU. The trainer uses the global generator, which it
+re-seeds every step from ``cnnlab._util.derive_seed(seed, step, rank)``: the run's one seeding
+mechanism, which makes ``--resume`` exact without saving any generator state.
 
 Pixel scale: uint8 input [0, 255] or float input in [0, 1]. The output has the input's dtype
 (``out_dtype`` can ask for float32 instead, saving a round trip through uint8).
@@ -217,10 +219,6 @@ class Augment:
         self.config = self.resolve(image_size) if image_size is not None else None
 
     @classmethod
-    def from_preset(cls, name: str, **kw) -> Augment:
-        return cls(name, **kw)
-
-    @classmethod
     def from_spec(cls, spec: str, **kw) -> Augment:
         """Parse ``"flip-crop,cutout=8,mixup=0.2"`` or ``"flip=0.5,scale_jitter=36:68,crop=32"``
         (a preset name first, optional; ranges as ``lo:hi``; booleans as true/false)."""
@@ -261,22 +259,6 @@ class Augment:
     def set_epoch(self, epoch: int) -> None:
         """Only alternating flips depend on the epoch."""
         self.epoch = int(epoch)
-
-    def manual_seed(self, seed: int) -> Augment:
-        self.generator = torch.Generator().manual_seed(seed)
-        return self
-
-    def state_dict(self) -> dict:
-        state = {"epoch": self.epoch}
-        if self.generator is not None:
-            state["generator"] = self.generator.get_state()
-        return state
-
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch = int(state.get("epoch", 0))
-        if "generator" in state:
-            self.generator = self.generator or torch.Generator()
-            self.generator.set_state(state["generator"])
 
     def to_dict(self) -> dict:
         """Preset and switches, for a run's config file."""

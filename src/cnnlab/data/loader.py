@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
+from cnnlab._util import epoch_permutation
 from cnnlab.errors import ConfigError, ShapeError
 
 
@@ -99,8 +100,7 @@ class BatchLoader:
             return torch.as_tensor(list(self.sampler), dtype=torch.int64)
         if not self.shuffle:
             return torch.arange(len(self.images))
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return torch.randperm(len(self.images), generator=g)
+        return epoch_permutation(len(self.images), self.seed, self.epoch)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = self.order()

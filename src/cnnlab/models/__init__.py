@@ -26,6 +26,7 @@ FAMILY_MODULES: list[str] = [
     "googlenet",
     "resnet",
     "densenet",
+    "cifar_fast",  # the recipe nets: cifar-fast-net, fashion-vgg
 ]
 
 __all__ = [

@@ -129,6 +129,10 @@ def _check(model_sd: dict, file_sd: dict, label: str, path) -> None:
     if all(k.startswith(last + ".") for k in wrong) and not extra and last + ".weight" in file_sd:
         n = file_sd[last + ".weight"].shape[0]
         hint = f"only the last layer differs: the file was saved with num_classes={n}"
+    aux = [k for k in wrong if k.split(".")[0].startswith("aux")]
+    if aux and len(aux) == len(wrong) and not extra:  # e.g. GoogLeNet saved without aux heads
+        hint = (f"the file has no auxiliary heads ({aux[0].split('.')[0]}, ...): build {label} "
+                f"without them, create({label}, aux_logits=False, weights=...)")  # fmt: skip
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     raise ConfigError(f"weights do not fit {label}: {problems[0][1]}{more}", hint)
 

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from cnnlab._util import atomic_write
 from cnnlab.errors import ConfigError, DataError, suggest
 from cnnlab.scratch import layers as L
 
@@ -191,9 +190,6 @@ class Model:
                 break
         return dy
 
-    def penalty_loss(self, penalty):
-        return sum(penalty.loss(layer.params["w"]) for layer in self.layers if "w" in layer.params)
-
     def train_step(self, x, labels, optimizer):
         """One mini-batch: forward, loss, backward, update. Returns the data loss."""
         loss = self.loss.forward(self.forward(x, train=True), labels)
@@ -230,16 +226,7 @@ class Model:
         for i, layer in enumerate(self.layers):
             arrays.update({f"{i}/params/{k}": v for k, v in layer.params.items()})
             arrays.update({f"{i}/buffers/{k}": v for k, v in layer.buffers.items()})
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write(path, lambda f: np.savez(f, **arrays))
 
     @classmethod
     def load(cls, path):

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from cnnlab.errors import ConfigError
+from cnnlab.errors import ConfigError, TrainingDiverged
 
 
 def normalize(images, mean, std, dtype=np.float32):
@@ -78,6 +78,12 @@ def fit(
                 xb, yb = x[idx], y[idx]
                 logits = model.forward(xb, train=True)
                 loss = model.loss.forward(logits, yb)
+                if not np.isfinite(loss):  # stop before the bad step is applied, as the trainer
+                    raise TrainingDiverged(
+                        f"the loss became {loss} at step {(epoch - 1) * steps + i + 1} "
+                        f"(learning rate {optimizer.lr:.4g}); training stopped",
+                        "lower --lr, add --warmup, or use --optimizer adam",
+                    )
                 model.backward(model.loss.backward())
                 optimizer.step(model)
                 loss_sum += loss * len(idx)

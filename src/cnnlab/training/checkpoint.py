@@ -1,26 +1,29 @@
 """Checkpoints that survive crashes and say when they are damaged.
 
 A checkpoint is a plain dict of tensors, dicts, lists, numbers and strings, so it loads with
-``torch.load(path, weights_only=True)`` (no pickled code runs on load). Writes are atomic:
-the bytes go to a temporary file in the same folder, are flushed and fsync'ed, and only then
-renamed over the old file with ``os.replace`` -- a crash mid-write leaves the previous
-checkpoint intact. A ``<file>.sha256`` beside each checkpoint (``sha256sum`` format) lets
-:func:`load_checkpoint` tell a truncated or corrupted file from a good one.
+``torch.load(path, weights_only=True)`` (no pickled code runs on load). It is written with
+:func:`cnnlab._util.atomic_write` (temporary file, fsync, one rename), and its checksum lives
+*inside* the file: ``"sha256"`` is the SHA-256 of its content (every tensor's bytes, dtype and
+shape, every key and value), so the file and its checksum are replaced together by the one
+rename -- a crash can never leave a good file beside a stale checksum -- and a copy moved out of
+its run folder is still verified. :func:`load_checkpoint` recomputes it and refuses a file
+whose content changed. Files of cnnlab 0.1 (checksum in a ``<file>.sha256`` beside the file)
+are still verified against that sidecar.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from cnnlab._util import atomic_write
 from cnnlab.errors import DataError
 
 FORMAT = "cnnlab-checkpoint"
-VERSION = 1
+VERSION = 2
+_ANY_RUN = "give a .pt file written by `cnnlab train` (runs/<name>/best.pt or last.pt)"
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -31,86 +34,87 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(fileobj)`` on a temp file beside ``path``, fsync, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # incl. KeyboardInterrupt: never leave a half-written temp file
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # pragma: no cover - some filesystems cannot fsync a directory
-        pass
+def content_digest(obj) -> str:
+    """SHA-256 of a checkpoint's content: keys, values, and each tensor's dtype, shape, bytes."""
+    h = hashlib.sha256()
+
+    def walk(x):
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(x, dict):
+            h.update(f"D{len(x)}".encode())
+            for k, v in x.items():
+                walk(k)
+                walk(v)
+        elif isinstance(x, (list, tuple)):
+            h.update(f"{type(x).__name__[0]}{len(x)}".encode())
+            for v in x:
+                walk(v)
+        else:
+            h.update(f"{type(x).__name__}:{x!r};".encode())
+
+    walk(obj)
+    return h.hexdigest()
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
-    """Atomically write ``state`` to ``path`` and its SHA-256 to ``path.sha256``."""
+    """Atomically write ``state`` (with its content checksum inside) to ``path``."""
     path = Path(path)
     state = {"format": FORMAT, "version": VERSION, **state}
-    digest = hashlib.sha256()
-
-    def write(f):
-        class _Hashing:  # hash the bytes on their way to disk: no second read of the file
-            def write(self, b):
-                digest.update(b)
-                return f.write(b)
-
-            def flush(self):
-                f.flush()
-
-        torch.save(state, _Hashing())
-
-    _atomic_write(path, write)
-    line = f"{digest.hexdigest()}  {path.name}\n".encode()
-    _atomic_write(path.with_name(path.name + ".sha256"), lambda f: f.write(line))
+    state.pop("sha256", None)
+    state["sha256"] = content_digest(state)
+    atomic_write(path, lambda f: torch.save(state, f))
+    path.with_name(path.name + ".sha256").unlink(missing_ok=True)  # a 0.1 sidecar is stale now
     return path
 
 
-def verify_checkpoint(path: str | Path) -> None:
-    """Raise :class:`DataError` if ``path`` is missing or does not match its ``.sha256``."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(
-            f"checkpoint {path} does not exist",
-            "give a .pt file written by `cnnlab train` (runs/<name>/best.pt or last.pt)",
-        )
-    sidecar = path.with_name(path.name + ".sha256")
-    if not sidecar.is_file():
-        return  # a checkpoint from elsewhere: nothing to check against
-    want = sidecar.read_text().split()[0] if sidecar.read_text().strip() else ""
-    got = sha256_file(path)
-    if got != want:
-        raise DataError(
-            f"checkpoint {path} is corrupt: its SHA-256 is {got[:16]}..., "
-            f"but {sidecar.name} records {want[:16]}...",
-            "the file was truncated or changed after it was written; use the other checkpoint "
-            "of the run (best.pt / last.pt) or train again",
-        )
+def _corrupt(path: Path, got: str, want: str, where: str) -> DataError:
+    return DataError(
+        f"checkpoint {path} is corrupt: its content hashes to {got[:16]}..., but {where} "
+        f"records {want[:16]}...",
+        "the file was truncated or changed after it was written; use the other checkpoint "
+        "of the run (best.pt / last.pt) or train again",
+    )
 
 
 def load_checkpoint(path: str | Path, *, verify: bool = True, map_location="cpu") -> dict:
-    """Load a checkpoint with ``weights_only=True`` after checking its SHA-256."""
+    """Load a checkpoint with ``weights_only=True`` and check its content checksum.
+
+    Raises :class:`DataError` for a missing file, a folder, a file that is not a checkpoint
+    (empty, truncated, another format) and a file whose content no longer matches its checksum.
+    A plain state dict without a checksum (e.g. torchvision's) loads unchecked.
+    """
     path = Path(path)
-    if verify:
-        verify_checkpoint(path)
-    elif not path.is_file():
-        raise DataError(f"checkpoint {path} does not exist")
+    if path.is_dir():
+        raise DataError(f"checkpoint {path} is a folder, not a file", _ANY_RUN)
+    if not path.is_file():
+        raise DataError(f"checkpoint {path} does not exist", _ANY_RUN)
+    sidecar = path.with_name(path.name + ".sha256")
+    if verify and sidecar.is_file():  # cnnlab 0.1: checksum of the file's bytes beside it
+        want = (sidecar.read_text().split() or [""])[0]
+        got = sha256_file(path)
+        if got != want:
+            raise _corrupt(path, got, want, sidecar.name)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, not a torch file, unsafe pickle content
+        first = (str(e).splitlines() or [""])[0][:200]
         raise DataError(
-            f"cannot read checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0]}",
-            "the file is damaged or not a PyTorch checkpoint",
+            f"cannot read checkpoint {path}: it is corrupt, truncated or not a PyTorch "
+            f"checkpoint ({type(e).__name__}: {first})",
+            "use the other checkpoint of the run (best.pt / last.pt), or "
+            + _ANY_RUN[0].lower()
+            + _ANY_RUN[1:],
         ) from None
+    if not isinstance(state, dict):
+        raise DataError(
+            f"checkpoint {path} holds a {type(state).__name__}, not a dict of weights", _ANY_RUN
+        )
+    if verify and "sha256" in state:
+        want = state.pop("sha256")
+        got = content_digest(state)
+        if got != want:
+            raise _corrupt(path, got, str(want), "the checksum stored in it")
     return state

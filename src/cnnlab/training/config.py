@@ -10,66 +10,132 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cnnlab._util import atomic_write
 from cnnlab.errors import ConfigError, suggest
 
 OPTIMIZERS = ("sgd", "nesterov", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")  # training.schedule uses these
+# cnnlab.data's names (data.preprocess.MODES, data.tta.TTA_MODES; a test keeps them equal),
+# restated here because `cnnlab --help` builds the train flags without importing torch.
+PREPROCESS_MODES = ("standardize", "channel-mean", "mean-image", "none")
+TTA_MODES = ("none", "flip", "10crop", "multiscale")
+
+
+def opt(default=None, help: str = "", *, flag: str | None = None, factory=None, **argparse_kw):
+    """A config field that is also a ``cnnlab train`` flag: ``--field-name`` (or ``flag``),
+    with ``help``; type, choices and default come from the field (``cli/train.py``)."""
+    meta = {"help": help, "flag": flag, "argparse": argparse_kw}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class TrainConfig:
+    """Every knob of a run. Fields made with :func:`opt` are ``cnnlab train`` flags."""
+
     # what
     model: str = "lenet5"
-    model_options: dict = field(default_factory=dict)  # extra builder options (e.g. dropout)
-    data: str = "digits"
-    data_dir: str | None = None
-    download: bool = False  # fetch missing official archives (torchvision) when online
-    input_size: int | None = None  # model input side; None: the zoo's registered size
-    val_fraction: float = 0.0  # >0: hold out this fraction of train as validation (else: test)
+    model_options: dict = field(default_factory=dict)  # extra builder options (-O key=value)
+    data: str = opt(
+        "digits",
+        "digits (built in), mnist, fashion-mnist, cifar10, cifar100, "
+        "cifar10-jpeg, or an image folder",
+        metavar="NAME",
+    )
+    data_dir: str | None = opt(
+        None,
+        "where the dataset files are [default: $CNNLAB_DATA or ~/.cache/cnnlab/data]",
+        metavar="DIR",
+    )
+    download: bool = opt(False, "fetch a missing MNIST / Fashion-MNIST / CIFAR archive when online")
+    image_size: int | None = opt(
+        None,
+        "resize every image on load: its shorter side to N, then the centre N x N crop "
+        "(for image folders of mixed sizes)",
+        metavar="N",
+    )
+    input_size: int | None = opt(None, "model input side [default: the model's]", metavar="PX")
+    val_fraction: float = opt(
+        0.1,
+        "fraction of the training split held out for validation, which chooses best.pt, early "
+        "stopping and --target (a dataset's own val split is used when it has one); 0: none",
+    )
     # how long / how big
-    epochs: float = 10
-    batch_size: int = 128
-    eval_batch_size: int = 1024
+    epochs: float = opt(10, "epochs (fractions allowed)")
+    batch_size: int = opt(128, "global batch size")
+    eval_batch_size: int = opt(1024, "batch size of the evaluations")
     # optimizer
-    optimizer: str = "sgd"  # sgd | nesterov | adamw
-    lr: float = 0.05
-    momentum: float = 0.9
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 5e-4  # decoupled / optimizer-side, weights only (not bias/BN)
+    optimizer: str = opt("sgd", "", choices=OPTIMIZERS)
+    lr: float = opt(0.05, "peak learning rate")
+    momentum: float = opt(0.9, "SGD momentum")
+    betas: tuple[float, float] = (0.9, 0.999)  # AdamW's
+    weight_decay: float = opt(5e-4, "decoupled weight decay on weights (not biases/BN)")
     # schedule
-    schedule: str = "cosine"  # constant | step | cosine | onecycle
-    warmup: float = 0.0  # epochs of linear warm-up (fractions allowed)
+    schedule: str = opt("cosine", "lr schedule after the warm-up", choices=SCHEDULES)
+    warmup: float = opt(0.0, "epochs of linear warm-up (fractions allowed)", metavar="EPOCHS")
     final_lr_fraction: float = 0.0
     step_gamma: float = 0.1
     step_milestones: tuple[float, ...] = (0.5, 0.75)
     # loss
-    label_smoothing: float = 0.0
-    l2: float = 0.0  # L2 as a loss term: l2 * sum W^2
-    l1: float = 0.0  # L1 loss term: l1 * sum |W| (also the elastic net's lambda)
-    elastic_net: float | None = None  # beta: l1 * sum(beta W^2 + |W|) (seed 001)
-    aux_weight: float | None = None  # GoogLeNet aux losses; None: the zoo's AUX_LOSS_WEIGHT
+    label_smoothing: float = opt(0.0, "")
+    l2: float = opt(0.0, "L2 loss term LAMBDA*sum W^2", metavar="LAMBDA")
+    l1: float = opt(
+        0.0,
+        "L1 loss term LAMBDA*sum |W|; with --elastic-net the elastic net's strength",
+        metavar="LAMBDA",
+    )
+    elastic_net: float | None = opt(
+        None, "elastic net (seed 001): l1 * sum(BETA*W^2 + |W|)", metavar="BETA"
+    )
+    aux_weight: float | None = opt(None, "GoogLeNet's auxiliary loss weight [default: 0.3]")
     # data pipeline
-    augment: str = "none"  # an Augment preset of cnnlab.data
-    preprocess: str = "standardize"  # standardize | channel-mean | mean-image | none
-    tta: str = "none"  # TTA of the final evaluation
+    augment: str = opt(
+        "none",
+        "batch augmentation preset or spec of cnnlab.data, e.g. flip-crop,cutout=8",
+        metavar="PRESET",
+    )
+    preprocess: str = opt(
+        "standardize",
+        "fitted on the training split, stored in the checkpoint",
+        choices=PREPROCESS_MODES,
+    )
+    tta: str = opt("none", "test-time augmentation of the final evaluation", choices=TTA_MODES)
     # extras
-    ema: float | None = None  # EMA decay (e.g. 0.999); None: off
-    amp: bool = False  # bf16 autocast (CUDA; allowed on CPU but rarely faster there)
-    channels_last: bool | None = None  # None: on (NHWC convs are faster on CUDA and oneDNN)
-    compile: bool = False
-    deterministic: bool = False
-    seed: int = 0
-    device: str = "auto"
-    threads: int | None = None  # torch intra-op threads on CPU (None: all cores we may use)
-    target_top1: float | None = None  # stop once the evaluated top-1 reaches this (percent)
-    eval_every: int = 1  # epochs between evaluations (the last epoch is always evaluated)
+    ema: float | None = opt(None, "keep an EMA of the weights, e.g. 0.999", metavar="DECAY")
+    amp: bool = opt(False, "bf16 autocast (CUDA; allowed on CPU but rarely faster there)")
+    channels_last: bool | None = None  # None: on (--no-channels-last turns it off)
+    compile: bool = opt(False, "torch.compile the model")
+    deterministic: bool = opt(False, "deterministic algorithms: runs repeat exactly")
+    seed: int = opt(0, "")
+    device: str = opt("auto", "cpu, cuda, cuda:N or auto")
+    threads: int | None = opt(None, "CPU threads [default: all cores this process may use]")
+    target_top1: float | None = opt(
+        None, "stop once the validation top-1 reaches TOP1 percent", flag="--target", metavar="TOP1"
+    )
+    patience: int | None = opt(
+        None,
+        "early stopping: stop after N evaluations without a better validation score",
+        metavar="N",
+    )
+    eval_every: int = opt(
+        1, "epochs between evaluations (the last is always evaluated)", metavar="EPOCHS"
+    )
     # fine-tuning
-    finetune: str | None = None  # checkpoint or state-dict path to start from
-    freeze_backbone: bool = False
-    backbone_lr_mult: float = 1.0
+    finetune: str | None = opt(
+        None,
+        "start from a cnnlab checkpoint or a state-dict file "
+        "(e.g. torchvision's); the head is replaced for the new class "
+        "count",
+        metavar="CKPT",
+    )
+    freeze_backbone: bool = opt(False, "fine-tuning: train only the new head")
+    backbone_lr_mult: float = opt(1.0, "backbone lr = M x --lr when fine-tuning", metavar="M")
     # run folder
-    name: str | None = None
-    runs_dir: str = "runs"
+    name: str | None = opt(None, "run folder name [default: MODEL-DATA-TIME]")
+    runs_dir: str = opt("runs", "", metavar="DIR")
     recipe: str | None = None
+    task: str = "classification"  # training.tasks.TASKS
     quiet: bool = False
     plots: bool = True  # loss/accuracy/confusion PNGs at the end (CSV files are always written)
 
@@ -81,21 +147,24 @@ class TrainConfig:
             )
         for k in ("epochs", "batch_size", "lr"):
             if not getattr(self, k) > 0:
-                raise ConfigError(f"--{k.replace('_', '-')} must be > 0, got {getattr(self, k)}")
-        for k in ("weight_decay", "l2", "l1", "warmup", "label_smoothing"):
+                _out_of_range(k, getattr(self, k), "> 0", self)
+        for k in ("weight_decay", "l2", "l1", "warmup", "label_smoothing", "backbone_lr_mult"):
             if getattr(self, k) < 0:
-                raise ConfigError(f"--{k.replace('_', '-')} must be >= 0, got {getattr(self, k)}")
+                _out_of_range(k, getattr(self, k), ">= 0", self)
         if self.label_smoothing >= 1:
-            raise ConfigError(f"--label-smoothing must be < 1, got {self.label_smoothing}")
+            _out_of_range("label_smoothing", self.label_smoothing, "< 1", self)
         if self.elastic_net is not None and self.l1 <= 0:
             raise ConfigError(
                 "--elastic-net BETA needs a strength: the penalty is l1 * sum(beta*W^2 + |W|)",
                 "add --l1 LAMBDA, e.g. --elastic-net 0.5 --l1 1e-5",
             )
         if not 0 <= self.val_fraction < 1:
-            raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
-        if self.backbone_lr_mult < 0:
-            raise ConfigError(f"--backbone-lr-mult must be >= 0, got {self.backbone_lr_mult}")
+            _out_of_range("val_fraction", self.val_fraction, "in [0, 1)", self)
+        for k in ("eval_every", "eval_batch_size", "patience", "image_size", "input_size",
+                  "threads"):  # fmt: skip
+            v = getattr(self, k)
+            if v is not None and v < 1:
+                _out_of_range(k, v, ">= 1", self)
         return self
 
     def to_dict(self) -> dict:
@@ -103,30 +172,100 @@ class TrainConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
+    def from_dict(cls, d: dict, *, source: str = "the config") -> TrainConfig:
+        """A config from plain data (a YAML file, a checkpoint); each value's type is checked
+        against its field, so a typo says which key and what it should be."""
+        if not isinstance(d, dict):
+            raise ConfigError(
+                f"{source} is not a mapping of keys to values (it holds a {type(d).__name__})",
+                "write one `key: value` per line, like runs/<name>/config.yaml",
+            )
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = [k for k in d if k not in names]
+        unknown = [str(k) for k in d if k not in names]
         if unknown:
             raise ConfigError(
-                f"unknown config key(s): {', '.join(unknown)}",
+                f"unknown key(s) in {source}: {', '.join(unknown)}",
                 suggest(unknown[0], names) or "see `cnnlab train --help`",
             )
-        d = dict(d)
-        for k in ("betas", "step_milestones"):
-            if k in d and d[k] is not None:
-                d[k] = tuple(d[k])
+        d = {k: _checked(k, v, source) for k, v in d.items()}
         return cls(**d)
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
-    def save_yaml(self, path: str | Path) -> None:
+    def to_yaml(self) -> str:
         import yaml
 
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def save_yaml(self, path: str | Path) -> None:
+        atomic_write(path, self.to_yaml())
 
     @classmethod
     def load_yaml(cls, path: str | Path) -> TrainConfig:
         import yaml
 
-        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            what = (
+                "is not UTF-8 text"
+                if isinstance(e, UnicodeDecodeError)
+                else ("does not exist" if not path.exists() else f"cannot be read ({e.strerror})")
+            )
+            raise ConfigError(
+                f"--config {path} {what}",
+                "give the config.yaml of an earlier run (runs/<name>/config.yaml)",
+            ) from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            where = getattr(e, "problem_mark", None)
+            at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+            raise ConfigError(
+                f"--config {path} is not valid YAML{at}: {getattr(e, 'problem', e)}",
+                "write one `key: value` per line, like runs/<name>/config.yaml",
+            ) from None
+        return cls.from_dict(data or {}, source=f"--config {path}")
+
+
+def _out_of_range(key: str, value, rule: str, cfg: TrainConfig):
+    flag = "--" + key.replace("_", "-")
+    default = getattr(TrainConfig, key, None)
+    example = f" (the default is {default})" if default is not None else ""
+    raise ConfigError(f"{flag} must be {rule}, got {value}", f"give {flag} a value {rule}{example}")
+
+
+def _checked(key: str, value, source: str):
+    """``value`` as field ``key``'s type, or a ConfigError naming the key and the type."""
+    import types
+    import typing
+
+    hint = typing.get_type_hints(TrainConfig)[key]
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    if optional:
+        hint = next(t for t in typing.get_args(hint) if t is not type(None))
+    kind = typing.get_origin(hint) or hint
+    if value is None:
+        if optional:
+            return None
+    elif kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if isinstance(value, int) else value
+    elif kind is tuple and isinstance(value, (list, tuple)):
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            return tuple(value)
+    elif (
+        kind is int
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        or kind in (str, bool, dict)
+        and isinstance(value, kind)
+    ):
+        return value
+    want = {float: "a number", int: "a whole number", str: "text", bool: "true or false",
+            tuple: "a list of numbers", dict: "a mapping"}[kind]  # fmt: skip
+    raise ConfigError(
+        f"{key} in {source} must be {want}, got {value!r}",
+        f"fix the value of {key} (see `cnnlab train --help` for --{key.replace('_', '-')})",
+    )

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from cnnlab._util import epoch_permutation
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -73,8 +75,7 @@ class ShardSampler:
     def permutation(self) -> torch.Tensor:
         if not self.shuffle:
             return torch.arange(self.n)
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return torch.randperm(self.n, generator=g)
+        return epoch_permutation(self.n, self.seed, self.epoch)
 
     def __len__(self) -> int:
         return self.n // self.world

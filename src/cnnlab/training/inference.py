@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cnnlab.data.pipeline import InputPipeline
 from cnnlab.errors import DataError
+from cnnlab.models import create
 from cnnlab.training.checkpoint import load_checkpoint
-from cnnlab.training.models import build_model
-from cnnlab.training.pipeline import InputPipeline
 
 
 @dataclass
@@ -40,7 +40,7 @@ def load_trained(path: str | Path, *, device="cpu", ema: bool = True) -> Trained
             f"{path} is not a cnnlab training checkpoint",
             "give runs/<name>/best.pt or last.pt written by `cnnlab train`",
         )
-    model = build_model(state["model_name"], **state["model_options"])
+    model = create(state["model_name"], **state["model_options"])
     use_ema = bool(ema and state.get("ema"))
     model.load_state_dict(state["ema"]["module"] if use_ema else state["model"])
     model.to(device).eval()
@@ -49,8 +49,9 @@ def load_trained(path: str | Path, *, device="cpu", ema: bool = True) -> Trained
 
 
 def read_images(paths, size: tuple[int, int, int]) -> torch.Tensor:
-    """Decode image files with torchvision.io into a uint8 batch ``[N, C, H, W]`` of ``size``
-    (channels converted gray <-> RGB, resized with antialiasing)."""
+    """Decode image files with torchvision.io into a uint8 batch ``[N, C, H, W]`` of ``size``:
+    the first frame of an animation, alpha dropped, channels converted gray <-> RGB (GIF and
+    WebP decode to RGB whatever mode is asked), resized with antialiasing."""
     import warnings
 
     with warnings.catch_warnings():  # torchvision 0.29 points to torchcodec; io still works
@@ -59,22 +60,31 @@ def read_images(paths, size: tuple[int, int, int]) -> torch.Tensor:
     from torchvision.transforms.v2 import functional as TF
 
     c, h, w = size
-    mode = ImageReadMode.GRAY if c == 1 else ImageReadMode.RGB
     out = []
     for p in paths:
         p = Path(p)
+        if p.is_dir():
+            raise DataError(f"{p} is a folder, not an image file", "give files, e.g. img/*.png")
         if not p.is_file():
-            raise DataError(f"image {p} does not exist")
+            raise DataError(f"image {p} does not exist", "check the path")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
-                img = decode_image(read_file(str(p)), mode=mode)
+                img = decode_image(read_file(str(p)), mode=ImageReadMode.UNCHANGED)
         except Exception as e:
             raise DataError(
                 f"cannot decode {p}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
                 "give a PNG, JPEG, GIF or WebP file",
             ) from None
+        if img.ndim == 4:  # an animated GIF: its first frame
+            img = img[0]
+        if img.shape[0] in (2, 4):  # gray + alpha, RGBA: drop the alpha channel
+            img = img[:-1]
+        if img.shape[0] == 1 and c == 3:
+            img = img.expand(3, -1, -1)
+        elif img.shape[0] == 3 and c == 1:
+            img = TF.rgb_to_grayscale(img)
         if tuple(img.shape[1:]) != (h, w):
             img = TF.resize(img, [h, w], antialias=True)
-        out.append(img)
+        out.append(img.contiguous())
     return torch.stack(out)

@@ -40,5 +40,9 @@ class EvalResult:
         acc = torch.where(tot > 0, c.diag() / tot.clamp(min=1) * 100, torch.nan)
         return acc.tolist()
 
+    def metrics(self) -> dict[str, float]:
+        """The task's scores by name (``ClassificationTask.metrics``)."""
+        return {"top1": self.top1, "top5": self.top5}
+
     def to_dict(self) -> dict:
         return {"top1": self.top1, "top5": self.top5, "loss": self.loss, "n": self.n}

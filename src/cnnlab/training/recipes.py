@@ -58,7 +58,7 @@ _add(
     "airbench-style: whitened first conv, BN, label smoothing, alternating flips, flip TTA",
     "CPU, CIFAR-10 (JPEG), widths 32/64/128, 25 epochs: 88.06% (flip TTA) in 30.4 min on "
     "2 cores; GPU not measured",
-    model="cifar-fast-net", data="cifar10", epochs=10, batch_size=512, optimizer="nesterov",
+    model="cifar-fast-net", data="cifar10-jpeg", epochs=10, batch_size=512, optimizer="nesterov",
     lr=0.2, momentum=0.85, schedule="onecycle", warmup=0.5, weight_decay=5e-4,
     label_smoothing=0.2, preprocess="standardize", augment="alternating-flip", tta="flip",
 )  # fmt: skip

@@ -19,8 +19,7 @@ import math
 from dataclasses import dataclass
 
 from cnnlab.errors import ConfigError, suggest
-
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
+from cnnlab.training.config import SCHEDULES
 
 
 @dataclass(frozen=True)

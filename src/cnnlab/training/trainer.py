@@ -1,20 +1,23 @@
-"""The trainer: one function, :func:`train`, that reads top to bottom.
+"""The trainer: :func:`train` reads top to bottom -- setup, epochs of train / evaluate /
+checkpoint, finish -- and the helpers below it each do one of those steps.
 
-    config -> devices and determinism -> data in memory -> model (zoo, or a fine-tuned start)
-    -> input pipeline (fitted preprocessor) -> optimizer + schedule (+ EMA) -> run folder
-    -> [resume] -> epochs of steps -> final evaluation -> summary.json
+Three small objects carry the rest: the *task* (``tasks.py``: how a batch becomes a loss and a
+score), the :class:`~cnnlab.training.state.TrainState` (what changes while training; one call
+saves or restores it) and the :class:`~cnnlab.training.run_folder.RunFolder` (every file the
+run writes, each atomically). Two extension points: ``callbacks`` (called after every step
+with a :class:`StepState`) and ``on_finish`` hooks (called with the run folder and the result
+once the run has ended -- the CLI and the demo build their reports there, so training never
+imports a report).
 
-Every random draw of optimizer step ``k`` (augmentation, dropout) comes from the global torch
-generator re-seeded with ``(seed, k, rank)``, and the order of epoch ``e`` is a pure function of
-``(seed, e)``. So a run's whole random state is two integers, which is why ``--resume`` from a
-checkpoint -- saved at an epoch's end or mid-epoch on Ctrl-C -- ends, with ``--deterministic``
-on the CPU, with exactly the weights of an uninterrupted run.
+Every random draw of optimizer step ``k`` (augmentation, dropout) comes from torch's global
+generator re-seeded with ``derive_seed(seed, k, rank)``, and the order of epoch ``e`` is a pure
+function of ``(seed, e)``. So a run's whole random state is its position, which is why
+``--resume`` from a checkpoint -- saved at an epoch's end, or mid-epoch on Ctrl-C or SIGTERM --
+ends, with ``--deterministic`` on the CPU, with exactly the weights of an uninterrupted run.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import signal
@@ -25,47 +28,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from cnnlab.errors import CnnlabError, ConfigError, DataError
+from cnnlab._util import derive_seed
+from cnnlab.errors import ConfigError, DataError, TrainingDiverged
 from cnnlab.training import distributed as D
-from cnnlab.training.checkpoint import load_checkpoint, save_checkpoint
+from cnnlab.training.checkpoint import FORMAT, load_checkpoint
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.ema import EMA
-from cnnlab.training.evaluate import evaluate
-from cnnlab.training.finetune import (
-    find_heads,
-    freeze_backbone,
-    load_start_weights,
-    replace_head,
-    split_params,
-)
-from cnnlab.training.models import build_model, default_num_classes, model_input_size
-from cnnlab.training.pipeline import InputPipeline
 from cnnlab.training.progress import TrainProgress
 from cnnlab.training.regularization import is_weight, penalty
+from cnnlab.training.run_folder import RunFolder
 from cnnlab.training.schedule import Schedule
+from cnnlab.training.state import TrainState
+from cnnlab.training.tasks import make_task
 
-__all__ = ["RunResult", "StepState", "TrainingDiverged", "derive_seed", "train"]
-
-METRIC_KEYS = [
-    "epoch",
-    "step",
-    "lr",
-    "train_loss",
-    "train_top1",
-    "val_loss",
-    "val_top1",
-    "val_top5",
-    "epoch_seconds",
-    "wall_seconds",
-    "images_per_second",
-]
+__all__ = ["RunResult", "StepState", "TrainingDiverged", "metric_columns", "train"]
 
 
-class TrainingDiverged(CnnlabError):
-    """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+FINISHED = ("completed", "target-reached", "early-stopped")
+# What `--resume` may change; everything else is the run's and stays as it was.
+RESUME_CAN_CHANGE = ("epochs", "quiet", "plots", "device", "threads", "eval_batch_size",
+                     "eval_every", "target_top1", "patience", "tta", "data_dir", "download",
+                     "compile")  # fmt: skip
 
 
 @dataclass
@@ -82,20 +67,387 @@ class StepState:
 
 @dataclass
 class RunResult:
-    status: str  # completed | target-reached | interrupted | diverged
+    status: str  # completed | target-reached | early-stopped | interrupted | diverged
     run_dir: Path | None
     summary: dict
     history: list[dict]
     model: nn.Module
     message: str = ""
-    final: object | None = None  # EvalResult of the final evaluation
+    final: object | None = None  # the task's result on the test split (None: no test split)
     extras: dict = field(default_factory=dict)
 
 
-def derive_seed(*parts) -> int:
-    """A 63-bit seed from any parts: independent streams for (seed, step, rank) triples."""
-    h = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(h, "little") >> 1
+# --------------------------------------------------------------------------------------------
+# the run
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    train_set=None,
+    eval_set=None,
+    test_set=None,
+    callbacks: list[Callable[[StepState], None]] | None = None,
+    on_finish: list[Callable[[RunFolder, RunResult], None]] | None = None,
+    resume: str | Path | None = None,
+    changes: dict | None = None,
+    progress: bool | None = None,
+) -> RunResult:
+    """Train ``cfg.model`` on ``cfg.data`` (or the given ImageSets) and write ``runs/<name>/``.
+
+    Splits: ``eval_set`` is the *validation* set, evaluated every epoch to choose ``best.pt``,
+    stop early and reach ``--target``; ``test_set`` is scored once at the end, with the weights
+    validation chose. Loading ``cfg.data`` gives the dataset's test split and its validation
+    split (its own, or ``val_fraction`` held out of the training split).
+
+    ``resume`` is a run folder or a checkpoint in one: the run continues with the checkpoint's
+    config; ``changes`` (or the fields where ``cfg`` differs from it) may change only
+    :data:`RESUME_CAN_CHANGE`. ``callbacks`` run after every optimizer step; ``on_finish``
+    hooks run once at the end with ``(folder, result)``.
+    """
+    folder, ckpt = None, None
+    if resume is not None:
+        folder, ckpt = open_resume(resume)
+        cfg = resume_config(ckpt, cfg, changes)
+    cfg = cfg.validate()
+    device, dist = setup_devices(cfg)
+    main = dist.is_main
+
+    # data, model, input pipeline, optimizer: everything a step needs
+    train_set, val_set, test_set = split_data(cfg, train_set, eval_set, test_set)
+    task = make_task(cfg, train_set.classes)
+    in_ch = train_set.images.shape[1]
+    torch.manual_seed(derive_seed(cfg.seed, "init"))  # every rank starts from the same weights
+    model, heads, frozen = build_start_model(cfg, task.num_classes, in_ch, device)
+    pipeline = make_pipeline(cfg, train_set, model, ckpt)
+    loader = make_loader(cfg, train_set, device, dist)
+    total_steps = max(1, round(cfg.epochs * len(loader)))
+    n_epochs = math.ceil(total_steps / len(loader))
+    optimizer = make_optimizer(param_groups(model, cfg, heads), cfg, device)
+    ema = EMA(model, cfg.ema) if cfg.ema else None
+    augment = make_augment(cfg.augment, task.num_classes)
+    parts = Parts(cfg, task, model, wrap(model, cfg, dist, device), optimizer,
+                  make_schedule(cfg, total_steps, len(loader)), ema, pipeline, loader, augment,
+                  device, dist, total_steps, list(callbacks or []), frozen)  # fmt: skip
+
+    # run folder and state (fresh, or where the checkpoint left off)
+    state = TrainState(model, optimizer, parts.ema, metric=task.metrics[0])
+    if ckpt is not None:
+        state.load_state_dict(ckpt)
+        folder.write = main
+    else:
+        folder = RunFolder.create(cfg.runs_dir, run_name(cfg), write=main)
+    cfg = parts.cfg = cfg.replace(name=folder.name)
+    state.meta = run_meta(cfg, task, train_set, pipeline, total_steps)
+    folder.save_config(cfg)
+    columns = metric_columns(task)
+    parts.bar = TrainProgress(total_steps, enabled=progress if main else False,
+                              quiet=cfg.quiet or not main)  # fmt: skip
+
+    # epochs: train, evaluate, checkpoint
+    status, message, saved_step = "completed", "", state.step
+    try:
+        with StopSignals() as stop:
+            while state.epoch < n_epochs:
+                train_epoch(parts, state, stop)
+                row = epoch_row(parts, state, n_epochs)
+                due = state.epoch + 1 == n_epochs or (state.epoch + 1) % cfg.eval_every == 0
+                if val_set is not None and due:
+                    ev = run_eval(parts, val_set)
+                    row.update(val_loss=ev.loss,
+                               **{f"val_{k}": v for k, v in ev.metrics().items()})  # fmt: skip
+                score = row.get(f"val_{state.metric}")
+                state.end_epoch(row)
+                if state.improved(score):
+                    state.best = {"epoch": row["epoch"], state.metric: score}
+                    folder.save_checkpoint("best.pt", state.state_dict())
+                folder.save_checkpoint("last.pt", state.state_dict())
+                saved_step = state.step
+                folder.write_metrics(state.history, columns)
+                folder.log_scalars(row)
+                parts.bar.log(epoch_line(row, n_epochs, state.metric))
+                stop_now = should_stop(cfg, state, score)
+                if D.broadcast_flag(bool(stop_now), dist, device):
+                    status = stop_now or "early-stopped"
+                    break
+    except KeyboardInterrupt:
+        status = "interrupted"
+        if state.step != saved_step or state.batch_in_epoch:  # work since the last save
+            folder.save_checkpoint("last.pt", state.state_dict())
+        message = (
+            f"interrupted at epoch {state.epoch + 1}, step {state.step}; saved "
+            f"{folder.file('last.pt')}.\nContinue with: cnnlab train --resume {folder.path}"
+        )
+    except TrainingDiverged as e:
+        status = "diverged"
+        kept = folder.file("last.pt").exists()
+        message = e.message + (
+            f"; kept the last good checkpoint {folder.file('last.pt')}"
+            if kept
+            else "; no checkpoint had been written yet"
+        )
+    finally:
+        parts.bar.close()
+        folder.close()
+
+    # finish: the test split, scored once with the weights validation chose; files; hooks
+    final, weights = None, None
+    if status in FINISHED and test_set is not None:
+        weights = restore_best(parts, state, folder)
+        final = run_eval(parts, test_set, cfg.tta)
+    splits = {"train": train_set, "validation": val_set, "test": test_set}
+    summary = make_summary(cfg, state, final, weights, status, splits, device, dist)
+    result = RunResult(status, folder.path, summary, state.history, model, message, final)
+    folder.write_metrics(state.history, columns)
+    if cfg.plots:
+        folder.plot_history(state.history, title=f"{cfg.model} on {cfg.data}")
+    if final is not None:
+        task.save_results(final, folder, split="test", png=cfg.plots)
+    folder.write_json("summary.json", summary)
+    if main:
+        for hook in on_finish or []:
+            hook(folder, result)
+    D.teardown(dist)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# one epoch
+
+
+@dataclass
+class Parts:
+    """What the steps of a run use, built once by :func:`train`."""
+
+    cfg: TrainConfig
+    task: object
+    model: nn.Module  # the bare model
+    net: nn.Module  # what runs the forward pass (DDP / compiled wrapper, or the model)
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    ema: EMA | None
+    pipeline: object
+    loader: object
+    augment: object
+    device: torch.device
+    dist: D.DistInfo
+    total_steps: int
+    callbacks: list
+    frozen: list  # norm layers of a frozen backbone, kept in eval mode
+    bar: TrainProgress | None = None
+
+
+def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
+    """The steps of epoch ``state.epoch`` from batch ``state.batch_in_epoch`` on (the earlier
+    ones were trained before a resume). Keeps ``state`` current after every step, so a stop
+    signal (raised here as KeyboardInterrupt) leaves a state that is safe to save."""
+    cfg, device = p.cfg, p.device
+    sums = state.epoch_sums
+    acc = torch.tensor([sums["loss"], sums["score"]], dtype=torch.float64, device=device)
+    seen, t0, skip = sums["seen"], time.perf_counter(), state.batch_in_epoch
+    p.loader.set_epoch(state.epoch)
+    if p.augment is not None:
+        p.augment.set_epoch(state.epoch)
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp)
+    check_every = 1 if device.type == "cpu" else 25  # reading the loss syncs a GPU
+    pending: list[tuple[int, float, torch.Tensor]] = []  # (step, lr, loss) not yet checked
+    p.model.train()
+    for m in p.frozen:  # a frozen backbone's norm layers keep their statistics
+        m.eval()
+    try:
+        for i, (x, y, index) in enumerate(p.loader):
+            if i < skip:  # trained before the resume
+                continue
+            if state.step >= p.total_steps:
+                break
+            reseed(derive_seed(cfg.seed, state.step, p.dist.rank), device)
+            lr = p.schedule.apply(p.optimizer, state.step) * cfg.lr
+            x, target = (x, y) if p.augment is None else p.augment(x, y, index=index)
+            with amp:
+                loss, out = p.task.loss(p.net(p.pipeline(x)), target)
+            total = loss + penalty(p.model, l2=cfg.l2, l1=cfg.l1, beta=cfg.elastic_net)
+            pending.append((state.step, lr, total.detach()))
+            if len(pending) >= check_every:
+                check_finite(pending)
+            p.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            p.optimizer.step()
+            if p.ema is not None:
+                p.ema.update(p.model)
+            state.step, state.batch_in_epoch, seen = state.step + 1, i + 1, seen + len(y)
+            acc[0] += loss.detach().double() * len(y)
+            acc[1] += p.task.batch_score(out, target)
+            if p.callbacks:
+                st = StepState(state.epoch, state.step, i + 1, total.detach(), lr, p.model)
+                for cb in p.callbacks:
+                    cb(st)
+            if p.bar.due():
+                show_progress(p, state, acc, seen, sums["seconds"] + time.perf_counter() - t0)
+            if stop.hit:
+                raise KeyboardInterrupt
+        check_finite(pending)
+    finally:  # the partial epoch's record, saved with a mid-epoch checkpoint
+        state.epoch_sums = {"loss": float(acc[0]), "score": float(acc[1]), "seen": seen,
+                            "seconds": sums["seconds"] + time.perf_counter() - t0}  # fmt: skip
+    if seen and p.bar.bar is not None:  # the bar's last refresh of the epoch
+        show_progress(p, state, acc, seen, state.epoch_sums["seconds"])
+
+
+def reseed(seed: int, device: torch.device) -> None:
+    """Seed the CPU generator (and this GPU's): torch.manual_seed would cost ~0.5 ms a step."""
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        torch.cuda.default_generators[device.index or 0].manual_seed(seed)
+
+
+def show_progress(p: Parts, state: TrainState, acc, seen: int, seconds: float) -> None:
+    p.bar.update(state.step, loss=float(acc[0]) / seen, acc=float(acc[1]) / seen,
+                 speed=seen * p.dist.world_size / max(seconds, 1e-9),
+                 desc=f"epoch {state.epoch + 1}")  # fmt: skip
+
+
+def check_finite(pending: list) -> None:
+    """Stop on the first NaN/inf loss among the steps not yet checked."""
+    if not pending:
+        return
+    losses = torch.stack([p[2] for p in pending]).float().cpu()
+    bad = (~torch.isfinite(losses)).nonzero()
+    if len(bad):
+        s, lr, _ = pending[int(bad[0])]
+        v = float(losses[int(bad[0])])
+        pending.clear()
+        raise TrainingDiverged(
+            f"the loss became {v} at step {s + 1} (learning rate {lr:.4g}); training stopped",
+            "lower --lr, add --warmup, or turn off --amp",
+        )
+    pending.clear()
+
+
+def run_eval(p: Parts, eval_set, tta: str = "none"):
+    """The task's evaluation of ``eval_set`` with the EMA weights when there are some."""
+    images, labels = eval_set.images, eval_set.labels
+    if p.device.type == "cuda":  # GPU-resident like the training set (moved once, kept)
+        eval_set.images, eval_set.labels = images, labels = images.to(p.device), labels.to(p.device)
+    model = p.ema.module if p.ema is not None else p.model
+    return p.task.evaluate(model, images, labels, p.pipeline, batch_size=p.cfg.eval_batch_size,
+                           device=p.device, tta=tta, amp=p.cfg.amp, dist=p.dist)  # fmt: skip
+
+
+def metric_columns(task) -> list[str]:
+    """The columns of metrics.csv for a task (classification: ``train_top1``, ``val_top5`` ...)."""
+    return ["epoch", "step", "lr", "train_loss", f"train_{task.metrics[0]}", "val_loss",
+            *(f"val_{m}" for m in task.metrics), "epoch_seconds", "wall_seconds",
+            "images_per_second"]  # fmt: skip
+
+
+def epoch_row(p: Parts, state: TrainState, n_epochs: int) -> dict:
+    """The metrics row of the epoch just trained (validation columns filled in later)."""
+    s = state.epoch_sums
+    seen, secs = s["seen"], s["seconds"]
+    return {
+        "epoch": state.epoch + 1,
+        "step": state.step,
+        "lr": p.schedule.factor(max(0, state.step - 1)) * p.cfg.lr,
+        "train_loss": s["loss"] / seen if seen else None,
+        f"train_{state.metric}": s["score"] / seen if seen else None,
+        "val_loss": None,
+        **{f"val_{m}": None for m in p.task.metrics},
+        "epoch_seconds": secs,
+        "wall_seconds": state.wall_seconds,
+        "images_per_second": seen * p.dist.world_size / secs if seen and secs else None,
+    }
+
+
+def epoch_line(r: dict, n_epochs: int, metric: str = "top1") -> str:
+    parts = [f"epoch {r['epoch']}/{n_epochs}"]
+    if r["train_loss"] is not None:
+        parts += [f"loss {r['train_loss']:.4f}", f"train {r[f'train_{metric}']:.2f}%"]
+    if r.get(f"val_{metric}") is not None:
+        parts.append(f"val {metric.replace('top', 'top-')} {r[f'val_{metric}']:.2f}%")
+    if r["images_per_second"] is not None:
+        parts.append(f"{r['images_per_second']:,.0f} img/s")
+    parts.append(f"{r['epoch_seconds']:.1f}s")
+    return "  ".join(parts)
+
+
+class StopSignals:
+    """The first Ctrl-C (SIGINT) or SIGTERM sets a flag checked between steps, so the state
+    saved is consistent; a second one interrupts at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.hit = False
+        self._old: dict = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._old[s] = signal.getsignal(s)
+                signal.signal(s, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        if self.hit:
+            raise KeyboardInterrupt
+        self.hit = True
+
+    def __exit__(self, *exc):
+        for s, old in self._old.items():
+            signal.signal(s, old)
+
+
+# --------------------------------------------------------------------------------------------
+# setup
+
+
+def open_resume(resume: str | Path) -> tuple[RunFolder, dict]:
+    """The run folder and the checkpoint ``--resume`` continues from."""
+    folder, path = RunFolder.open(resume)
+    ckpt = load_checkpoint(path)
+    if ckpt.get("format") != FORMAT or "optimizer" not in ckpt:
+        raise DataError(
+            f"{path} is not a resumable cnnlab training checkpoint",
+            "give runs/<name> (or its last.pt) of a run `cnnlab train` wrote",
+        )
+    return folder, ckpt
+
+
+def resume_config(ckpt: dict, cfg: TrainConfig | None, changes: dict | None) -> TrainConfig:
+    """The resumed run's config: the checkpoint's, with ``changes`` (or where ``cfg`` differs
+    from it) applied when they are in :data:`RESUME_CAN_CHANGE`; any other change is refused,
+    naming it, since the run could not continue as the same run."""
+    stored = TrainConfig.from_dict(ckpt["config"])
+    if changes is None:
+        mine = cfg.to_dict() if cfg is not None else {}
+        theirs = stored.to_dict()
+        changes = {k: v for k, v in mine.items()
+                   if v != theirs[k] and k not in ("name", "runs_dir", "recipe")}  # fmt: skip
+    refused = sorted(k for k in changes if k not in RESUME_CAN_CHANGE)
+    if refused:
+        names = ", ".join(flag_name(k) for k in refused)
+        raise ConfigError(
+            f"--resume continues a run with its own settings; it cannot change {names}",
+            f"drop {names}, or start a new run from its config: cnnlab train --config "
+            f"RUN/config.yaml {refused and flag_name(refused[0])} ... --name NEW "
+            f"(--resume may change: {', '.join(flag_name(k) for k in RESUME_CAN_CHANGE)})",
+        )
+    trained = len(ckpt.get("history") or [])
+    if "epochs" in changes and changes["epochs"] < max(trained, 1e-9):
+        raise ConfigError(
+            f"--epochs {changes['epochs']:g} is fewer than the {trained} epochs this run has "
+            "already trained",
+            f"give --epochs of at least {trained} (or leave it out to finish the planned "
+            f"{stored.epochs:g})",
+        )
+    return stored.replace(**changes)
+
+
+def flag_name(field_name: str) -> str:
+    """The ``cnnlab train`` flag of a config field (``target_top1`` -> ``--target``)."""
+    special = {"target_top1": "--target", "plots": "--no-plots", "model": "MODEL",
+               "model_options": "--option"}  # fmt: skip
+    return special.get(field_name, "--" + field_name.replace("_", "-"))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -107,65 +459,92 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(f"unknown device {name!r}", "use cpu, cuda, cuda:1 or auto") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
-            "--device cuda was asked for, but no CUDA GPU is available",
+            f"--device {name} was asked for, but no CUDA GPU is available",
             "use --device cpu (or auto)",
         )
     return dev
 
 
-def configure_torch(cfg: TrainConfig, device: torch.device) -> None:
-    """Threads, determinism and the fast paths, set once per process."""
+def setup_devices(cfg: TrainConfig) -> tuple[torch.device, D.DistInfo]:
+    """The device, the process group (under torchrun), threads and determinism."""
+    device = resolve_device(cfg.device)
+    dist = D.setup(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
     if device.type == "cpu":
         want = cfg.threads or len(os.sched_getaffinity(0))
         if torch.get_num_threads() != want:
             torch.set_num_threads(want)
     if cfg.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-    else:
-        torch.use_deterministic_algorithms(False)
-        torch.backends.cudnn.benchmark = device.type == "cuda"
+    torch.use_deterministic_algorithms(cfg.deterministic)
+    torch.backends.cudnn.benchmark = device.type == "cuda" and not cfg.deterministic
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = not cfg.deterministic
         torch.backends.cudnn.allow_tf32 = not cfg.deterministic
-
-
-# --------------------------------------------------------------------------------------------
-# data
-
-
-def load_data(cfg: TrainConfig):
-    """(train, eval) ImageSets: the test split, or a seeded hold-out of ``val_fraction``."""
-    from cnnlab.data import load_dataset
-
-    get = dict(data_dir=cfg.data_dir, download=cfg.download)
-    train_set = load_dataset(cfg.data, split="train", **get)
-    if cfg.val_fraction > 0:
-        return split_holdout(train_set, cfg.val_fraction, cfg.seed)
-    return train_set, load_dataset(cfg.data, split="test", **get)
-
-
-def split_holdout(ds, fraction: float, seed: int):
-    import dataclasses
-
-    g = torch.Generator().manual_seed(derive_seed(seed, "holdout"))
-    perm = torch.randperm(len(ds.labels), generator=g)
-    k = max(1, int(round(fraction * len(perm))))
-    val, tr = perm[:k].sort().values, perm[k:].sort().values
-
-    def part(ix, tag):
-        return dataclasses.replace(
-            ds, images=ds.images[ix], labels=ds.labels[ix], name=f"{ds.name}[{tag}]"
+    if cfg.batch_size % dist.world_size:
+        raise ConfigError(
+            f"--batch-size {cfg.batch_size} does not split over {dist.world_size} processes",
+            "use a multiple of the process count",
         )
+    return device, dist
 
-    return part(tr, "train"), part(val, "val")
+
+def split_data(cfg: TrainConfig, train_set=None, val_set=None, test_set=None):
+    """``(train, validation, test)`` ImageSets: the given ones, or ``cfg.data``'s (its train
+    and test splits, and its own val split when it ships one). Without a validation set,
+    ``val_fraction`` of the training split is held out (seeded); with ``val_fraction`` 0 there
+    is none. ``--target`` and ``--patience`` need one."""
+    from cnnlab.data.datasets import load_dataset, shipped_splits
+    from cnnlab.data.split import holdout_split
+
+    if train_set is None:
+        get = dict(data_dir=cfg.data_dir, download=cfg.download, image_size=cfg.image_size)
+        train_set = load_dataset(cfg.data, split="train", **get)
+        have = shipped_splits(cfg.data)
+        test_set = load_dataset(cfg.data, split="test", **get) if "test" in have else None
+        if "val" in have:
+            val_set = load_dataset(cfg.data, split="val", **get)
+    if val_set is None and cfg.val_fraction > 0:
+        train_set, val_set = holdout_split(train_set, cfg.val_fraction, cfg.seed)
+    if val_set is None and (cfg.target_top1 is not None or cfg.patience is not None):
+        raise ConfigError(
+            "--target and --patience watch the validation score, and this run has no "
+            "validation split",
+            "hold one out with --val-fraction F (e.g. 0.1)",
+        )
+    return train_set, val_set, test_set
+
+
+def should_stop(cfg: TrainConfig, state: TrainState, score) -> str | None:
+    """``"target-reached"`` or ``"early-stopped"`` when the run should end after this epoch."""
+    if cfg.target_top1 is not None and score is not None and score >= cfg.target_top1:
+        return "target-reached"
+    if cfg.patience is not None and state.best["epoch"] is not None:
+        since = [r for r in state.history if r["epoch"] > state.best["epoch"]
+                 and r.get(f"val_{state.metric}") is not None]  # fmt: skip
+        if len(since) >= cfg.patience:
+            return "early-stopped"
+    return None
+
+
+def restore_best(p: Parts, state: TrainState, folder: RunFolder) -> str:
+    """Load the weights validation chose (``best.pt``) for the test split; says which."""
+    last = state.history[-1]["epoch"] if state.history else 0
+    best = state.best.get("epoch")
+    if best is None or best == last:
+        return f"last (epoch {last})"
+    ck = folder.load_checkpoint("best.pt")
+    p.model.load_state_dict(ck["model"])
+    if p.ema is not None and ck.get("ema"):
+        p.ema.load_state_dict(ck["ema"])
+    return f"best.pt (epoch {best}, chosen on validation)"
 
 
 def make_augment(spec: str, num_classes: int):
     """cnnlab.data's batch augmentation from a preset or a spec such as
-    ``flip-crop,cutout=8,mixup=0.2`` (None for ``none``). Its random draws come from torch's
-    global generator, which the trainer re-seeds every step."""
+    ``flip-crop,cutout=8,mixup=0.2`` (None for ``none``); it draws from torch's global
+    generator, which the trainer re-seeds every step."""
     if not spec or spec == "none":
         return None
     from cnnlab.data.augment import Augment
@@ -173,58 +552,102 @@ def make_augment(spec: str, num_classes: int):
     return Augment.from_spec(spec, num_classes=num_classes, out_dtype=torch.float32)
 
 
-def apply_augment(aug, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor | None = None):
-    """uint8 batch -> (augmented [0, 1] float batch, targets). Targets are class indices, or
-    soft ``[B, K]`` probabilities when the augmentation mixes images (mixup)."""
-    if aug is None:
-        return x, y
-    return aug(x, y, index=index)
+def build_start_model(cfg: TrainConfig, num_classes: int, in_channels: int, device):
+    """``(model, head names, frozen norm layers)``: the model at its start, fresh or
+    fine-tuned from ``--finetune`` (then with its backbone frozen when asked)."""
+    from cnnlab.models import create, get_info
+    from cnnlab.training.finetune import (
+        find_heads,
+        freeze_backbone,
+        load_start_weights,
+        replace_head,
+    )
 
-
-# --------------------------------------------------------------------------------------------
-# model
-
-
-def _build(cfg: TrainConfig, num_classes: int, in_channels: int, device: torch.device):
-    """Model at its start (fresh, or fine-tuned from --finetune) and the head names."""
     opts = dict(cfg.model_options)
     if not cfg.finetune:
-        model = build_model(cfg.model, num_classes=num_classes, in_channels=in_channels, **opts)
-        heads = []
         if cfg.freeze_backbone or cfg.backbone_lr_mult != 1.0:
             raise ConfigError(
                 "--freeze-backbone / --backbone-lr-mult need --finetune CKPT",
                 "give the checkpoint to start from with --finetune",
             )
-        return model.to(device), heads
+        model = create(cfg.model, num_classes=num_classes, in_channels=in_channels, **opts)
+        return model.to(device), [], []
     src = Path(cfg.finetune)
     state = load_checkpoint(src)
-    if state.get("format") == "cnnlab-checkpoint":
-        mname = state["model_name"]
-        if mname != cfg.model:
+    if state.get("format") == FORMAT:
+        if state["model_name"] != cfg.model:
             raise ConfigError(
-                f"--finetune {src} holds a {mname!r} model, not {cfg.model!r}",
-                f"use `cnnlab train {mname} --finetune {src} ...`",
+                f"--finetune {src} holds a {state['model_name']!r} model, not {cfg.model!r}",
+                f"use `cnnlab train {state['model_name']} --finetune {src} ...`",
             )
         mopts = dict(state["model_options"])
         old_classes = mopts.pop("num_classes")
-        model = build_model(mname, num_classes=old_classes, **mopts)
+        model = create(cfg.model, num_classes=old_classes, **mopts)
         weights = state["model"]
     else:  # a plain state dict (e.g. torchvision's), for the zoo's default head
-        old_classes = default_num_classes(cfg.model)
-        model = build_model(cfg.model, num_classes=old_classes, in_channels=in_channels, **opts)
+        old_classes = get_info(cfg.model).num_classes
+        model = create(cfg.model, num_classes=old_classes, in_channels=in_channels, **opts)
         weights = state.get("state_dict", state.get("model", state))
     load_start_weights(model, weights, str(src))
     if old_classes != num_classes:
         heads = replace_head(model, old_classes, num_classes)
     else:
         heads = find_heads(model, num_classes)
-    return model.to(device), heads
+    frozen = freeze_backbone(model, heads) if cfg.freeze_backbone else []
+    return model.to(device), heads, frozen
 
 
-def _param_groups(model, cfg: TrainConfig, heads: list[str]):
+def make_pipeline(cfg: TrainConfig, train_set, model: nn.Module, ckpt: dict | None):
+    """The input pipeline: preprocessing fitted on the training split (or the checkpoint's),
+    then the model's input size. A model with ``data_init`` (cifar-fast-net's whitening) is
+    initialised from up to 5,000 preprocessed training images."""
+    from cnnlab.data.pipeline import InputPipeline
+    from cnnlab.data.preprocess import Preprocessor
+    from cnnlab.models import get_info
+
+    pre = Preprocessor(cfg.preprocess)
+    if ckpt is not None:
+        pre.load_state_dict(ckpt["pipeline"]["preprocessor"])
+    else:
+        pre.fit(train_set.images)
+    size = cfg.input_size
+    model_hw = (size, size) if size else get_info(cfg.model).input_size[1:]
+    # NHWC: 1.5-2x faster LeNet/VGG steps on this 2-core EPYC (oneDNN), the tensor-core layout
+    channels_last = cfg.channels_last is not False
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    pipeline = InputPipeline(pre, train_set.images.shape[2:], model_hw, channels_last)
+    if hasattr(model, "data_init") and ckpt is None and not cfg.finetune:
+        g = torch.Generator().manual_seed(derive_seed(cfg.seed, "data_init"))
+        pick = torch.randperm(len(train_set.labels), generator=g)[:5000]
+        device = next(model.parameters()).device
+        model.data_init(pipeline(train_set.images[pick].to(device)))
+    return pipeline
+
+
+def make_loader(cfg: TrainConfig, train_set, device, dist: D.DistInfo):
+    from cnnlab.data.loader import BatchLoader
+
+    sampler = D.ShardSampler(len(train_set.labels), dist.rank, dist.world_size, cfg.seed)
+    loader = BatchLoader(
+        train_set.images, train_set.labels, cfg.batch_size // dist.world_size, drop_last=True,
+        device=device, seed=cfg.seed, sampler=sampler,
+        return_index=True,  # alternating flips need the dataset index of each image
+    )  # fmt: skip
+    if len(loader) == 0:
+        raise ConfigError(
+            f"--batch-size {cfg.batch_size} is larger than the training set "
+            f"({len(train_set.labels)} images)",
+            "use a smaller --batch-size",
+        )
+    return loader
+
+
+def param_groups(model, cfg: TrainConfig, heads: list[str]):
     """Weights get decoupled weight decay, biases/norms none; a fine-tuned backbone may get a
     smaller learning rate (``backbone_lr_mult``) or none at all (frozen)."""
+    from cnnlab.training.finetune import split_params
+
     if heads:
         backbone, head = split_params(model, heads)
         sets = [(head, cfg.lr)]
@@ -255,210 +678,8 @@ def make_optimizer(groups, cfg: TrainConfig, device: torch.device):
     )
 
 
-def aux_weight(cfg: TrainConfig) -> float:
-    if cfg.aux_weight is not None:
-        return cfg.aux_weight
-    try:
-        from cnnlab.models.googlenet import AUX_LOSS_WEIGHT
-    except ImportError:  # pragma: no cover
-        return 0.3  # Szegedy et al. 2015, section 5
-    return AUX_LOSS_WEIGHT
-
-
-def classification_loss(out, target, *, label_smoothing: float, aux_w: float):
-    """Cross-entropy (+ ``aux_w`` x each auxiliary head's, when the model returns
-    ``(logits, aux1, aux2, ...)`` in training mode, as GoogLeNet does)."""
-    if isinstance(out, (tuple, list)):
-        main, *aux = out
-        loss = F.cross_entropy(main, target, label_smoothing=label_smoothing)
-        for a in aux:
-            if a is not None:
-                loss = loss + aux_w * F.cross_entropy(a, target, label_smoothing=label_smoothing)
-        return loss, main
-    return F.cross_entropy(out, target, label_smoothing=label_smoothing), out
-
-
-# --------------------------------------------------------------------------------------------
-# run folder
-
-
-def _run_name(cfg: TrainConfig) -> str:
-    return cfg.name or f"{cfg.model}-{cfg.data.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _write_metrics(run_dir: Path, history: list[dict]) -> None:
-    """metrics.csv and metrics.jsonl rewritten from the history (so a resumed run has no rows
-    from after its checkpoint)."""
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=METRIC_KEYS, extrasaction="ignore")
-    w.writeheader()
-    for r in history:
-        w.writerow({k: ("" if r.get(k) is None else r[k]) for k in METRIC_KEYS})
-    (run_dir / "metrics.csv").write_text(buf.getvalue())
-    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
-
-
-class _TensorBoard:
-    def __init__(self, run_dir: Path | None):
-        self.w = None
-        if run_dir is None:
-            return
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except Exception:  # tensorboard not installed: CSV/JSONL only
-            return
-        self.w = SummaryWriter(str(run_dir / "tensorboard"))
-
-    def row(self, r: dict) -> None:
-        if self.w is not None:
-            for k, v in r.items():
-                if k not in ("epoch", "step") and isinstance(v, (int, float)):
-                    self.w.add_scalar(k, v, r["epoch"])
-            self.w.flush()
-
-    def close(self) -> None:
-        if self.w is not None:
-            self.w.close()
-
-
-class _SigintFlag:
-    """First Ctrl-C sets a flag checked between steps (so the saved state is consistent);
-    a second one interrupts at once."""
-
-    def __init__(self):
-        self.hit = False
-        self._old = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def _handler(self, signum, frame):
-        if self.hit:
-            raise KeyboardInterrupt
-        self.hit = True
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-
-
-# --------------------------------------------------------------------------------------------
-# the run
-
-
-def train(
-    cfg: TrainConfig,
-    *,
-    train_set=None,
-    eval_set=None,
-    callbacks: list[Callable[[StepState], None]] | None = None,
-    resume: str | Path | None = None,
-    progress: bool | None = None,
-) -> RunResult:
-    """Train ``cfg.model`` on ``cfg.data`` (or the given ImageSets) and write ``runs/<name>/``.
-
-    ``resume`` is a run folder or a checkpoint: the run continues with the checkpoint's
-    config (``cfg`` only supplies a new ``epochs`` when it is larger).
-    """
-    callbacks = list(callbacks or [])
-    ckpt = None
-    if resume is not None:
-        ckpt_path = Path(resume)
-        ckpt_path = ckpt_path / "last.pt" if ckpt_path.is_dir() else ckpt_path
-        ckpt = load_checkpoint(ckpt_path)
-        if ckpt.get("format") != "cnnlab-checkpoint" or "optimizer" not in ckpt:
-            raise DataError(f"{ckpt_path} is not a resumable cnnlab training checkpoint")
-        stored = TrainConfig.from_dict(ckpt["config"])
-        cfg = stored.replace(
-            epochs=max(stored.epochs, cfg.epochs) if cfg else stored.epochs,
-            quiet=cfg.quiet if cfg else stored.quiet,
-        )
-    cfg = cfg.validate()
-    t_start = time.perf_counter()
-
-    # devices, processes, determinism
-    device = resolve_device(cfg.device)
-    dist = D.setup(device.type)
-    if dist.enabled and device.type == "cuda":
-        device = torch.device("cuda", dist.local_rank)
-    configure_torch(cfg, device)
-    main = dist.is_main
-    # NHWC: 1.5-2x faster LeNet/VGG steps on this 2-core EPYC (oneDNN), the tensor-core layout
-    channels_last = cfg.channels_last is not False
-
-    # data, held in memory as uint8
-    if train_set is None:
-        train_set, eval_set = load_data(cfg)
-    elif eval_set is None:  # only a training set given: hold out part of it
-        train_set, eval_set = split_holdout(train_set, cfg.val_fraction or 0.1, cfg.seed)
-    classes = list(train_set.classes)
-    num_classes = len(classes)
-    in_ch, data_h, data_w = train_set.images.shape[1:]
-    if cfg.batch_size % dist.world_size:
-        raise ConfigError(
-            f"--batch-size {cfg.batch_size} does not split over {dist.world_size} processes",
-            "use a multiple of the process count",
-        )
-
-    # model
-    torch.manual_seed(derive_seed(cfg.seed, "init"))  # every rank starts from the same weights
-    model, heads = _build(cfg, num_classes, in_ch, device)
-    frozen_norms = freeze_backbone(model, heads) if cfg.freeze_backbone else []
-    if cfg.input_size:
-        model_hw = (cfg.input_size, cfg.input_size)
-    else:
-        model_hw = model_input_size(cfg.model)[1:]
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-
-    # input pipeline: preprocessing fitted on the training split
-    from cnnlab.data.preprocess import Preprocessor
-
-    pre = Preprocessor(cfg.preprocess)
-    if ckpt is not None:
-        pre.load_state_dict(ckpt["pipeline"]["preprocessor"])
-    else:
-        pre.fit(train_set.images)
-    pipeline = InputPipeline(pre, (data_h, data_w), model_hw, channels_last)
-    augment = make_augment(cfg.augment, num_classes)
-    if hasattr(model, "data_init") and ckpt is None and not cfg.finetune:
-        # e.g. cifar-fast-net's whitening filters, from (up to) 5,000 training images
-        g = torch.Generator().manual_seed(derive_seed(cfg.seed, "data_init"))
-        pick = torch.randperm(len(train_set.labels), generator=g)[:5000]
-        model.data_init(pipeline(train_set.images[pick].to(device)))
-
-    # optimizer, schedule, EMA
-    sampler = D.ShardSampler(len(train_set.labels), dist.rank, dist.world_size, cfg.seed)
-    from cnnlab.data.loader import BatchLoader
-
-    local_batch = cfg.batch_size // dist.world_size
-    loader = BatchLoader(
-        train_set.images,
-        train_set.labels,
-        local_batch,
-        drop_last=True,
-        device=device,
-        seed=cfg.seed,
-        sampler=sampler,
-        return_index=True,  # alternating flips need the dataset index of each image
-    )
-    steps_per_epoch = len(loader)
-    if steps_per_epoch == 0:
-        raise ConfigError(
-            f"--batch-size {cfg.batch_size} is larger than the training set "
-            f"({len(train_set.labels)} images)",
-            "use a smaller --batch-size",
-        )
-    total_steps = max(1, round(cfg.epochs * steps_per_epoch))
-    n_epochs = math.ceil(total_steps / steps_per_epoch)
-    optimizer = make_optimizer(_param_groups(model, cfg, heads), cfg, device)
-    schedule = Schedule(
+def make_schedule(cfg: TrainConfig, total_steps: int, steps_per_epoch: int) -> Schedule:
+    return Schedule(
         cfg.schedule,
         total_steps,
         warmup_steps=min(total_steps, round(cfg.warmup * steps_per_epoch)),
@@ -466,337 +687,64 @@ def train(
         gamma=cfg.step_gamma,
         milestones=tuple(cfg.step_milestones),
     )
-    ema = EMA(model, cfg.ema) if cfg.ema else None
+
+
+def wrap(model: nn.Module, cfg: TrainConfig, dist: D.DistInfo, device) -> nn.Module:
+    """What runs the forward pass: DDP across processes and/or torch.compile."""
     net = model
     if dist.enabled:
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    if cfg.compile:
-        net = torch.compile(net)
-    aux_w = aux_weight(cfg)
-    beta = cfg.elastic_net
+    return torch.compile(net) if cfg.compile else net
 
-    # run folder (rank 0 writes)
-    history: list[dict] = []
-    best = {"epoch": None, "top1": None}
-    start_epoch, skip_batches, step, wall_before = 0, 0, 0, 0.0
-    if ckpt is not None:
-        run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if ema is not None and ckpt.get("ema"):
-            ema.load_state_dict(ckpt["ema"])
-        start_epoch, skip_batches = int(ckpt["epoch"]), int(ckpt["batch_in_epoch"])
-        step = int(ckpt["step"])
-        history, best = list(ckpt["history"]), dict(ckpt["best"])
-        wall_before = float(ckpt["wall_seconds"])
-    else:
-        run_dir = Path(cfg.runs_dir) / _run_name(cfg)
-        if main:
-            if (run_dir / "last.pt").exists():
-                raise ConfigError(
-                    f"run folder {run_dir} already holds a run",
-                    f"continue it with --resume {run_dir}, or pick another --name",
-                )
-            run_dir.mkdir(parents=True, exist_ok=True)
-    cfg = cfg.replace(name=run_dir.name)
-    if main:
-        cfg.save_yaml(run_dir / "config.yaml")
-    tb = _TensorBoard(run_dir if main else None)
 
-    model_options = {"num_classes": num_classes, "in_channels": int(in_ch), **cfg.model_options}
+def run_meta(cfg: TrainConfig, task, train_set, pipeline, total_steps: int) -> dict:
+    """What every checkpoint of the run repeats: enough to rebuild the model and its inputs."""
+    c, h, w = (int(v) for v in train_set.images.shape[1:])
+    return {
+        "kind": "train",
+        "config": cfg.to_dict(),
+        "model_name": cfg.model,
+        "model_options": {"num_classes": task.num_classes, "in_channels": c, **cfg.model_options},
+        "pipeline": pipeline.state_dict(),
+        "classes": list(task.classes),
+        "data": {"name": train_set.name, "size": [c, h, w]},
+        "schedule": {"name": cfg.schedule, "total_steps": total_steps},
+    }
 
-    def state_dict(epoch: int, batch_in_epoch: int) -> dict:
-        return {
-            "kind": "train",
-            "config": cfg.to_dict(),
-            "model_name": cfg.model,
-            "model_options": model_options,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "schedule": {"name": schedule.name, "step": step, "total_steps": total_steps},
-            "ema": ema.state_dict() if ema is not None else None,
-            "pipeline": pipeline.state_dict(),
-            "epoch": epoch,
-            "batch_in_epoch": batch_in_epoch,
-            "step": step,
-            "classes": classes,
-            "data": {
-                "name": getattr(train_set, "name", cfg.data),
-                "size": [int(in_ch), int(data_h), int(data_w)],
-            },
-            "history": history,
-            "best": best,
-            "wall_seconds": wall_before + time.perf_counter() - t_start,
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
-            },
-        }
 
-    def save(name: str, epoch: int, batch_in_epoch: int) -> None:
-        if main:
-            save_checkpoint(state_dict(epoch, batch_in_epoch), run_dir / name)
+def run_name(cfg: TrainConfig) -> str:
+    return cfg.name or f"{cfg.model}-{cfg.data.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
 
-    def eval_model():
-        return ema.module if ema is not None else model
 
-    eval_images, eval_labels = eval_set.images, eval_set.labels
-    if device.type == "cuda":  # GPU-resident like the training set
-        eval_images, eval_labels = eval_images.to(device), eval_labels.to(device)
-
-    def run_eval(tta="none"):
-        return evaluate(
-            eval_model(),
-            eval_images,
-            eval_labels,
-            pipeline,
-            num_classes=num_classes,
-            batch_size=cfg.eval_batch_size,
-            device=device,
-            tta=tta,
-            amp=cfg.amp,
-            classes=classes,
-            dist=dist,
-        )
-
-    # ---------------------------------------------------------------------------------- loop
-    def show_progress(epoch, seen, loss_sum, correct, t_epoch) -> None:
-        speed = seen * dist.world_size / (time.perf_counter() - t_epoch)
-        bar.update(step, loss=float(loss_sum) / seen, acc=100 * float(correct) / seen,
-                   speed=speed, desc=f"epoch {epoch + 1}")  # fmt: skip
-
-    def reseed(seed: int) -> None:
-        # the CPU generator (and this GPU's): torch.manual_seed would cost ~0.5 ms a step
-        torch.default_generator.manual_seed(seed)
-        if device.type == "cuda":
-            torch.cuda.default_generators[device.index or 0].manual_seed(seed)
-
-    bar = TrainProgress(
-        total_steps, enabled=progress if main else False, quiet=cfg.quiet or not main
-    )
-    amp_ctx = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp)
-    check_every = 1 if device.type == "cpu" else 25  # reading the loss syncs a GPU
-    status, message, epoch, batch_i = "completed", "", start_epoch, skip_batches
-    epoch_done = False
-    lr_f, last_ev = schedule.factor(max(0, step - 1)), None
-    pending: list[tuple[int, float, torch.Tensor]] = []  # (step, lr, loss) not yet checked
-    model.train()
-    for m in frozen_norms:
-        m.eval()
-    sigint = _SigintFlag()
-    try:
-        with sigint:
-            for epoch in range(start_epoch, n_epochs):
-                t_epoch, seen, epoch_done = time.perf_counter(), 0, False
-                loss_sum = torch.zeros((), device=device)
-                correct = torch.zeros((), device=device, dtype=torch.int64)
-                loader.set_epoch(epoch)
-                if augment is not None:
-                    augment.set_epoch(epoch)
-                batch_i = 0
-                for x, y, index in loader:
-                    if batch_i < skip_batches:  # resuming mid-epoch: these were trained
-                        batch_i += 1
-                        continue
-                    if step >= total_steps:
-                        break
-                    reseed(derive_seed(cfg.seed, step, dist.rank))
-                    lr_f = schedule.apply(optimizer, step)
-                    x, target = apply_augment(augment, x, y, index)
-                    with amp_ctx:
-                        out = net(pipeline(x))
-                        loss, logits = classification_loss(
-                            out, target, label_smoothing=cfg.label_smoothing, aux_w=aux_w
-                        )
-                    reg = penalty(model, l2=cfg.l2, l1=cfg.l1, beta=beta)
-                    total = loss + reg
-                    pending.append((step, lr_f * cfg.lr, total.detach()))
-                    if len(pending) >= check_every:
-                        _check_finite(pending)
-                    optimizer.zero_grad(set_to_none=True)
-                    total.backward()
-                    optimizer.step()
-                    if ema is not None:
-                        ema.update(model)
-                    step += 1
-                    batch_i += 1
-                    n = len(y)
-                    seen += n
-                    loss_sum += loss.detach().float() * n
-                    hard = target if target.ndim == 1 else target.argmax(1)
-                    correct += (logits.detach().argmax(1) == hard).sum()
-                    if callbacks:
-                        st = StepState(epoch, step, batch_i, total.detach(), lr_f * cfg.lr, model)
-                        for cb in callbacks:
-                            cb(st)
-                    if bar.due():
-                        show_progress(epoch, seen, loss_sum, correct, t_epoch)
-                    if sigint.hit:
-                        raise KeyboardInterrupt
-                skip_batches = 0
-                _check_finite(pending)
-                if seen and bar.bar is not None:  # the bar's last refresh of the epoch
-                    show_progress(epoch, seen, loss_sum, correct, t_epoch)
-
-                # end of epoch: evaluate, log, checkpoint
-                ep_time = time.perf_counter() - t_epoch
-                row = {
-                    "epoch": epoch + 1,
-                    "step": step,
-                    "lr": lr_f * cfg.lr,
-                    "train_loss": float(loss_sum) / max(seen, 1) if seen else None,
-                    "train_top1": 100 * float(correct) / seen if seen else None,
-                    "val_loss": None,
-                    "val_top1": None,
-                    "val_top5": None,
-                    "epoch_seconds": ep_time,
-                    "images_per_second": seen * dist.world_size / ep_time if seen else None,
-                }
-                last_epoch = epoch + 1 == n_epochs
-                if last_epoch or (epoch + 1) % max(1, cfg.eval_every) == 0:
-                    ev = last_ev = run_eval()
-                    row.update(val_loss=ev.loss, val_top1=ev.top1, val_top5=ev.top5)
-                    if best["top1"] is None or ev.top1 > best["top1"]:
-                        best = {"epoch": epoch + 1, "top1": ev.top1}
-                        save("best.pt", epoch + 1, 0)
-                else:
-                    last_ev = None
-                row["wall_seconds"] = wall_before + time.perf_counter() - t_start
-                history.append(row)
-                save("last.pt", epoch + 1, 0)
-                epoch_done = True
-                if main:
-                    _write_metrics(run_dir, history)
-                    tb.row(row)
-                    bar.log(_epoch_line(row, n_epochs))
-                hit = (
-                    cfg.target_top1 is not None
-                    and row["val_top1"] is not None
-                    and row["val_top1"] >= cfg.target_top1
-                )
-                if D.broadcast_flag(hit, dist, device):
-                    status = "target-reached"
-                    break
-    except KeyboardInterrupt:
-        status = "interrupted"
-        if not epoch_done:  # (an epoch already saved at its end is left as it is)
-            save("last.pt", epoch, batch_i)
-        message = (
-            f"interrupted at epoch {epoch + 1}, step {step}; saved {run_dir / 'last.pt'}.\n"
-            f"Continue with: cnnlab train --resume {run_dir}"
-        )
-    except TrainingDiverged as e:
-        status = "diverged"
-        kept = run_dir / "last.pt"
-        message = e.message + (
-            f"; kept the last good checkpoint {kept}"
-            if kept.exists()
-            else "; no checkpoint had been written yet"
-        )
-    finally:
-        bar.close()
-        tb.close()
-
-    # ------------------------------------------------------------------------------- finish
-    final = None
-    if status in ("completed", "target-reached"):
-        final = run_eval(cfg.tta) if cfg.tta != "none" else (last_ev or run_eval())
-    last_row = next((r for r in reversed(history) if r.get("val_top1") is not None), None)
+def make_summary(cfg, state: TrainState, final, weights, status, splits, device, dist) -> dict:
+    """summary.json, each number under the split it was measured on: ``validation`` (the last
+    evaluation, and ``best``, the epoch it chose) and ``test`` (scored once, at the end)."""
+    m = state.metric
+    last = next((r for r in reversed(state.history) if r.get(f"val_{m}") is not None), None)
+    val = None
+    if last is not None:
+        val = {k.removeprefix("val_"): v for k, v in last.items() if k.startswith("val_")}
+        val["epoch"] = last["epoch"]
+    test = None
     if final is not None:
-        final_d = {"top1": final.top1, "top5": final.top5, "loss": final.loss}
-    elif last_row is not None:  # interrupted / diverged: the last evaluation we have
-        final_d = {
-            "top1": last_row["val_top1"],
-            "top5": last_row["val_top5"],
-            "loss": last_row["val_loss"],
-        }
-    else:
-        final_d = {"top1": None, "top5": None, "loss": None}
-    wall = wall_before + time.perf_counter() - t_start
-    summary = {
+        test = {**final.metrics(), "loss": final.loss, "n": final.n, "weights": weights,
+                "tta": cfg.tta}  # fmt: skip
+    return {
         "model": cfg.model,
-        "dataset": getattr(train_set, "name", cfg.data),
-        "epochs": history[-1]["epoch"] if history else 0,
-        "wall_seconds": wall,
-        "final": final_d,
-        "best": best,
+        "dataset": cfg.data,
+        "splits": {
+            k: (None if v is None else {"name": v.name, "images": len(v)})
+            for k, v in splits.items()
+        },  # fmt: skip
+        "epochs": state.history[-1]["epoch"] if state.history else 0,
+        "wall_seconds": state.wall_seconds,
+        "validation": val,
+        "best": state.best,
+        "test": test,
         "status": status,
-        "steps": step,
+        "steps": state.step,
         "device": str(device),
         "world_size": dist.world_size,
     }
-    if main:
-        _finish_run_dir(run_dir, history, summary, final, classes, cfg)
-    D.teardown(dist)
-    return RunResult(status, run_dir, summary, history, model, message, final)
-
-
-def _epoch_line(r: dict, n_epochs: int) -> str:
-    parts = [f"epoch {r['epoch']}/{n_epochs}"]
-    if r["train_loss"] is not None:
-        parts += [f"loss {r['train_loss']:.4f}", f"train {r['train_top1']:.2f}%"]
-    if r["val_top1"] is not None:
-        parts.append(f"val top-1 {r['val_top1']:.2f}%")
-    if r["images_per_second"] is not None:
-        parts.append(f"{r['images_per_second']:,.0f} img/s")
-    parts.append(f"{r['epoch_seconds']:.1f}s")
-    return "  ".join(parts)
-
-
-def _check_finite(pending: list) -> None:
-    """Stop on the first NaN/inf loss among the steps not yet checked."""
-    if not pending:
-        return
-    losses = torch.stack([p[2] for p in pending]).float().cpu()
-    bad = (~torch.isfinite(losses)).nonzero()
-    if len(bad):
-        s, lr, _ = pending[int(bad[0])]
-        v = float(losses[int(bad[0])])
-        pending.clear()
-        raise TrainingDiverged(
-            f"the loss became {v} at step {s + 1} (learning rate {lr:.4g}); training stopped",
-            "lower --lr, add --warmup, or turn off --amp",
-        )
-    pending.clear()
-
-
-def _finish_run_dir(run_dir: Path, history, summary, final, classes, cfg) -> None:
-    from cnnlab.viz import plot_history
-
-    _write_metrics(run_dir, history)
-    if history and cfg.plots:
-        plot_history(history, run_dir, title=f"{cfg.model} on {cfg.data}")
-    if final is not None:
-        save_confusion(final, classes, run_dir, png=cfg.plots)
-    tmp = run_dir / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, run_dir / "summary.json")
-
-
-def save_confusion(result, classes, out_dir: Path, stem: str = "confusion", png: bool = True):
-    """``<stem>.csv`` (true class per row, predicted per column), ``<stem>.png`` and
-    ``per_class.csv`` (accuracy of each class)."""
-    from cnnlab.viz import plot_confusion
-
-    names = list(classes) or [str(i) for i in range(result.confusion.shape[0])]
-    conf = result.confusion.tolist()
-    lines = ["true\\predicted," + ",".join(names)]
-    lines += [f"{names[i]}," + ",".join(map(str, row)) for i, row in enumerate(conf)]
-    csv_path = out_dir / f"{stem}.csv"
-    csv_path.write_text("\n".join(lines) + "\n")
-    pc = result.per_class
-    (out_dir / (stem.replace("confusion", "per_class") + ".csv")).write_text(
-        "class,accuracy,count\n"
-        + "".join(f"{names[i]},{pc[i]:.4f},{sum(conf[i])}\n" for i in range(len(names)))
-    )
-    if not png:
-        return csv_path, None
-    png = plot_confusion(
-        result.confusion,
-        names,
-        out_dir / f"{stem}.png",
-        title=f"confusion matrix (top-1 {result.top1:.2f}%)",
-    )
-    return csv_path, png

@@ -1,4 +1,4 @@
-"""Training curves and confusion matrices as PNG files.
+"""Training curves and confusion matrices as PNG files (written atomically).
 
 matplotlib is imported inside the functions with the non-interactive Agg backend, so plotting
 works on a headless machine and ``import cnnlab.viz`` stays cheap.
@@ -7,6 +7,8 @@ works on a headless machine and ``import cnnlab.viz`` stays cheap.
 from __future__ import annotations
 
 from pathlib import Path
+
+from cnnlab._util import atomic_write
 
 
 def _pyplot():
@@ -49,7 +51,7 @@ def plot_history(history: list[dict], out_dir: str | Path, title: str = "") -> l
             ax.set_title(title)
         fig.tight_layout()
         path = out_dir / fname
-        fig.savefig(path)
+        atomic_write(path, lambda f, fig=fig: fig.savefig(f, format="png"))
         plt.close(fig)
         paths.append(path)
     return paths
@@ -84,6 +86,6 @@ def plot_confusion(confusion, classes: list[str], path: str | Path, title: str =
     ax.set_title(title or "confusion matrix")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
+    atomic_write(path, lambda f: fig.savefig(f, format="png"))
     plt.close(fig)
     return path

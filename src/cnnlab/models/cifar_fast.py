@@ -16,6 +16,7 @@ descriptions, not their code:
    and one linear layer whose logits are scaled down (``logit_scale``), which keeps the first
    steps calm at the high learning rates the recipe uses.
 
+Both are registered in the zoo (``cnnlab summary cifar-fast-net``, ``create("fashion-vgg")``).
 The rest of the recipe lives in the trainer and cnnlab.data: GPU-resident uint8 data
 (BatchLoader), label smoothing, alternating flips (Augment preset ``alternating-flip``),
 Nesterov SGD with a one-cycle schedule, and flip TTA at the end.
@@ -25,6 +26,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from cnnlab.models.registry import register_model
+
+__all__ = ["CifarFastNet", "ConvGroup", "cifar_fast_net", "fashion_vgg"]
 
 
 class ConvGroup(nn.Module):
@@ -77,11 +82,30 @@ class CifarFastNet(nn.Module):
         return self.fc(self.pool(x).flatten(1)) * self.logit_scale
 
 
+@register_model(
+    "cifar-fast-net",
+    family="Recipe nets",
+    paper="Jordan 2024 (airbench); Page 2018",
+    year=2024,
+    input_size=(3, 32, 32),
+    num_classes=10,
+    variant="cifar",
+)
 def cifar_fast_net(num_classes: int = 10, in_channels: int = 3, widths=(64, 256, 256),
                    **kw) -> CifarFastNet:  # fmt: skip
+    """The cifar-fast recipe's net: a fixed whitening conv, three conv groups, a scaled head."""
     return CifarFastNet(num_classes, in_channels, tuple(widths), **kw)
 
 
+@register_model(
+    "fashion-vgg",
+    family="Recipe nets",
+    paper="Simonyan & Zisserman 2015 (the pattern)",
+    year=2015,
+    input_size=(1, 28, 28),
+    num_classes=10,
+    variant="mnist",
+)
 def fashion_vgg(num_classes: int = 10, in_channels: int = 1, widths=(32, 64),
                 dropout: float = 0.25) -> nn.Sequential:  # fmt: skip
     """A small VGG-style net for 28x28 images (Simonyan & Zisserman 2015's pattern: stacks of

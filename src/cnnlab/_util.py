@@ -1,0 +1,163 @@
+"""Small helpers every part shares, each written once: atomic writes, input-size parsing,
+number formatting, seeds and the epoch permutation.
+
+No torch at import time (arithmetic and scratch, which never import torch, use this module).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from cnnlab.errors import ConfigError
+
+__all__ = [
+    "atomic_write",
+    "derive_seed",
+    "epoch_permutation",
+    "fmt_count",
+    "parse_input",
+]
+
+
+# ------------------------------------------------------------------------------ atomic writes
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str | Callable) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    ``data`` is bytes, text (UTF-8) or a function ``write(fileobj)``. The bytes go to a hidden
+    temporary file in the same folder, are flushed and fsync'ed, then renamed over ``path``
+    (``os.replace`` is atomic on POSIX and Windows); the folder is fsync'ed so the rename
+    survives a power cut. On any failure, including Ctrl-C, the temporary file is removed and
+    ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:  # pragma: no cover - some filesystems cannot fsync a folder
+        pass
+    return path
+
+
+# ------------------------------------------------------------------------------ input sizes
+
+_SEP = re.compile(r"\s*[x×X*,]\s*")
+_FORM = "expected CxHxW like 3x227x227 (channels first)"
+
+
+def parse_input(
+    text, *, flat: bool = False, flag: str = "--input", on_note: Callable[[str], None] | None = None
+) -> tuple[int, ...]:
+    """``"3x224x224"`` -> ``(3, 224, 224)``: the one parser of input sizes.
+
+    cnnlab writes sizes channels first (CxHxW, PyTorch's order). The seeds also write H x W x C
+    (``32x32x3``): when the order is unambiguous -- the last number is 1, 3 or 4 and the first
+    is larger than 4 -- that is read as HxWxC and ``on_note`` (default: a ``UserWarning``) is
+    told. Where the reading is a guess (``32x32x64``), the note says which order was used.
+    ``flat=True`` also accepts one number (a flat vector, for fully connected layers).
+    A tuple or list of ints is accepted as is (CxHxW).
+    """
+    if isinstance(text, (tuple, list)):
+        try:
+            dims = tuple(int(d) for d in text)
+        except (TypeError, ValueError):
+            dims = ()
+        if not dims or any(d <= 0 or d != x for d, x in zip(dims, text)):
+            raise ConfigError(
+                f"input size must hold positive integers like (3, 224, 224), got {text!r}",
+                "give the input as C, H, W (no batch dimension)",
+            )
+        return dims
+    form = _FORM + (", or a single number for fc" if flat else "")
+    parts = _SEP.split(str(text).strip()) if isinstance(text, str) else []
+    if not parts or not all(p.isdigit() for p in parts):
+        raise ConfigError(f"malformed {flag} {text!r}", form)
+    dims = tuple(int(p) for p in parts)
+    if any(d <= 0 for d in dims):
+        raise ConfigError(
+            f"malformed {flag} {text!r}: a dimension is zero",
+            "every dimension must be > 0; " + form,
+        )
+    if len(dims) == 1 and flat:
+        return dims
+    if len(dims) != 3:
+        example = f"3x{dims[0]}x{dims[0]}" if len(dims) == 1 else "3x224x224"
+        raise ConfigError(
+            f"malformed {flag} {text!r}: {len(dims)} number{'s' * (len(dims) > 1)}, not 3",
+            f"write it as CxHxW (channels first), e.g. {flag} {example}",
+        )
+    a, b, c = dims
+    note = on_note or (lambda m: warnings.warn(m, UserWarning, stacklevel=3))
+    if c in (1, 3, 4) and a > 4:
+        note(
+            f"read {flag} {text} as H x W x C (the seeds' order); cnnlab writes C x H x W: "
+            f"{c}x{a}x{b}"
+        )
+        return (c, a, b)
+    if a == b and c != a and a > 4 and c > 4:
+        note(
+            f"read {flag} {text} as C x H x W (C={a}, H={b}, W={c}); "
+            f"if you meant H x W x C, write {c}x{a}x{b}"
+        )
+    return dims
+
+
+# ------------------------------------------------------------------------------ numbers
+
+
+def fmt_count(n: float | None, unit: str = "") -> str:
+    """Operation and parameter counts the way the tables print them: ``72.9M``, ``419.9K``,
+    ``1.82G`` (two decimals from G up, one below), ``""`` for zero or None."""
+    if not n:
+        return ""
+    for div, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            digits = 2 if prefix in "GT" else 1
+            return f"{n / div:,.{digits}f}{prefix}{unit}"
+    return f"{n:g}{unit}"
+
+
+# ------------------------------------------------------------------------------ seeds
+
+
+def derive_seed(*parts) -> int:
+    """The one seeding mechanism: a 63-bit seed from any parts, e.g. ``(seed, step, rank)``.
+
+    Every random stream of a run (initial weights, each step's augmentation and dropout, each
+    epoch's order, the hold-out split) is seeded from the run's seed and where it is used, so a
+    run's whole random state is a few integers and ``--resume`` repeats it exactly."""
+    h = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(h, "little") >> 1
+
+
+def epoch_permutation(n: int, seed: int, epoch: int):
+    """The order of epoch ``epoch``: a permutation of ``range(n)`` (int64 tensor) that depends
+    only on ``(seed, epoch)``, shared by the single-process loader and every DDP rank."""
+    import torch
+
+    g = torch.Generator().manual_seed(derive_seed(seed, "epoch", epoch))
+    return torch.randperm(n, generator=g)

@@ -64,17 +64,17 @@ def matmul_peak(device, n: int = 2048, reps: int = 8) -> float:
 def flops_per_image(widths, num_classes=10) -> float:
     """Forward FLOPs of one 3x32x32 image (2 per multiply-add), from cnnlab.summary."""
     import cnnlab
-    from cnnlab.training.models import build_model
+    from cnnlab.models import create
 
-    m = build_model("cifar-fast-net", num_classes=num_classes, in_channels=3, widths=widths)
+    m = create("cifar-fast-net", num_classes=num_classes, in_channels=3, widths=widths)
     return 2.0 * cnnlab.summary(m, (3, 32, 32)).totals["macs"]
 
 
 def throughput(widths, batch: int, device, steps: int = 6) -> float:
     """Training images/s of cifar-fast-net (forward + backward + SGD step) on random data."""
-    from cnnlab.training.models import build_model
+    from cnnlab.models import create
 
-    m = build_model("cifar-fast-net", num_classes=10, in_channels=3, widths=widths).to(device)
+    m = create("cifar-fast-net", num_classes=10, in_channels=3, widths=widths).to(device)
     m = m.to(memory_format=torch.channels_last)  # as the trainer runs it
     opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
     x = torch.randn(batch, 3, 32, 32, device=device).contiguous(memory_format=torch.channels_last)
@@ -148,21 +148,22 @@ def main() -> int:
               f"{ips:.0f} train images/s measured -> {epochs:g} epochs")  # fmt: skip
         res, wall = run_recipe(args, cpu, widths, epochs, args.batch_size)
         seen = res.summary["steps"] * args.batch_size
-        n_eval = 10_000 * (len(res.history) + 2)  # per-epoch evals + final TTA (2 views)
+        n_val = res.summary["splits"]["validation"]["images"]
+        n_eval = n_val * len(res.history) + 10_000 * 2  # validation each epoch, test TTA x2
         total = 3 * f_img * seen + f_img * n_eval
         s = res.summary
-        print(f"CPU result: top-1 {s['final']['top1']:.2f}% (flip TTA) after {s['epochs']} epochs "
-              f"in {wall / 60:.1f} min wall ({s['wall_seconds']:.0f}s in train())")  # fmt: skip
+        print(f"CPU result: test top-1 {s['test']['top1']:.2f}% (flip TTA) after {s['epochs']} "
+              f"epochs in {wall / 60:.1f} min ({s['wall_seconds']:.0f}s in train())")  # fmt: skip
         print(f"FLOP/s reached: {total / wall / 1e9:.1f} GFLOP/s = "
               f"{100 * total / wall / peak:.0f}% of the matmul peak")  # fmt: skip
         print(f"moonshot (90% in 30 min on 2 cores): "
-              f"{'MET' if s['final']['top1'] >= 90 and wall <= 1800 else 'not met'}")  # fmt: skip
+              f"{'MET' if s['test']['top1'] >= 90 and wall <= 1800 else 'not met'}")  # fmt: skip
 
     if torch.cuda.is_available():
         gpu = torch.device("cuda")
         print(f"GPU: {torch.cuda.get_device_name(0)}")
         res, wall = run_recipe(args, gpu, (64, 256, 256), args.epochs or 10, 512)
-        print(f"cifar-fast (GPU, widths 64/256/256): top-1 {res.summary['final']['top1']:.2f}% "
+        print(f"cifar-fast (GPU, widths 64/256/256): test top-1 {res.summary['test']['top1']:.2f}% "
               f"in {wall:.1f}s")  # fmt: skip
         try:
             import airbench

@@ -84,10 +84,16 @@ def _cases():
         # sizes and ranges
         "batch size 0": ([*train, "--batch-size", "0"], "--batch-size must be > 0"),
         "negative epochs": ([*train, "--epochs", "-1"], "--epochs must be > 0"),
+        "infinite epochs": ([*train, "--epochs", "inf"], "--epochs must be finite"),
         "val fraction 1.5": ([*train, "--val-fraction", "1.5"], "--val-fraction must be in"),
         "eval every 0": ([*train, "--eval-every", "0"], "--eval-every must be >= 1"),
         "image size 0": ([*train, "--image-size", "0"], "--image-size must be >= 1"),
         "batch larger than the data": ([*train, "--batch-size", "100000"], "larger than the"),
+        "input too small for the model": (
+            [*train, "--input-size", "5"],
+            "lenet5 cannot take 1x5x5 inputs",
+        ),  # fmt: skip
+        "augmentation value": ([*train, "--augment", "flip-crop,cutout=abc"], "bad value 'abc'"),
         "input with a zero": (["summary", "lenet5", "--input", "1x0x32"], "dimension is zero"),
         "compare 0 channels": (["compare", "5x5-vs-3x3", "--channels", "0"], "at least 1"),
         "predict topk 0": (["predict", ck, "{w}/notes.txt", "--topk", "0"], "--topk must be"),

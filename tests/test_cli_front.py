@@ -21,7 +21,8 @@ def test_version(capsys):
 def test_help_lists_every_part(capsys):
     assert cli.main([]) == 0
     out = capsys.readouterr().out
-    for command in ("shape", "summary", "compare", "models", "train", "eval", "predict", "demo"):
+    for command in ("shape", "summary", "compare", "models", "train", "eval", "predict", "demo",
+                    "recipes", "cache"):  # fmt: skip
         assert command in out
     assert "scratch" in out
 

@@ -129,6 +129,20 @@ def parse_input(
 # ------------------------------------------------------------------------------ numbers
 
 
+def parse_size(text: str | None, flag: str, *, minimum: int = 1):
+    """A size flag (kernel, stride, feature map): ``'3'`` -> 3, ``'3x5'`` -> (3, 5)."""
+    if text is None:
+        return None
+    parts = _SEP.split(str(text).strip())
+    if len(parts) not in (1, 2) or not all(p.isdigit() and int(p) >= minimum for p in parts):
+        raise ConfigError(
+            f"malformed {flag} {text!r}",
+            f"expected a whole number >= {minimum} like 3, or HxW like 3x5",
+        )
+    values = tuple(int(p) for p in parts)
+    return values[0] if len(values) == 1 else values
+
+
 def fmt_count(n: float | None, unit: str = "") -> str:
     """Operation and parameter counts the way the tables print them: ``72.9M``, ``419.9K``,
     ``1.82G`` (two decimals from G up, one below), ``""`` for zero or None."""

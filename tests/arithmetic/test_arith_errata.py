@@ -33,6 +33,7 @@ RECOMPUTED = {
     "000-alexnet-fc8-params": lambda: sum(A.linear_params(4096, 1000)),
     "002-zfnet-conv1-stride": lambda: 2,  # a fact from the ZFNet paper, not a computation
     "002-gap-fc-weights": lambda: A.linear_params(7 * 7 * 1024, 1024)[0],
+    "004-yolo-b-times-5": lambda: A.yolo_output(S=7, B=2, C=20).outputs,
     "004-bottleneck-30pct": lambda: (
         A.conv_params(128, 32, 1, bias=False)[0] + A.conv_params(32, 128, 3, bias=False)[0]
     ),

@@ -195,3 +195,77 @@ def test_same_augmentation_on_gpu_as_on_cpu(batch):
     x, y = next(iter(loader))
     assert x.is_cuda and y.is_cuda and torch.equal(x.cpu(), batch[y.cpu()])
     assert tta_views(batch.cuda(), "multiscale").shape == (50, 16, 3, 32, 32)
+
+
+# ---------------------------------------------------------------- vertical flip and hue (seed 000)
+
+
+def _batch(n=16, c=3, h=8, w=10, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, c, h, w), generator=g, dtype=torch.uint8)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_vflip_mirrors_rows_exactly(dtype):
+    from cnnlab.data import Augment
+
+    x = _batch(64)
+    x = x if dtype == torch.uint8 else x.float() / 255
+    y = Augment(vflip=0.5, seed=1)(x)
+    assert y.dtype == dtype and y.shape == x.shape
+    same = (y == x).flatten(1).all(1)
+    mirrored = (y == x.flip(-2)).flatten(1).all(1)
+    assert (same | mirrored).all() and 10 < int(mirrored.sum()) < 54  # about half of 64
+    assert torch.equal(Augment(vflip=1.0)(x), x.flip(-2))
+    assert torch.equal(Augment(vflip=0.5, seed=1)(x), y)  # a seed gives the same draws
+
+
+def test_hue_matches_torchvision_adjust_hue_per_image():
+    import torchvision.transforms.functional as TF
+
+    from cnnlab.data.augment import AugmentConfig, _color, _Draws
+
+    x = _batch(6).float() / 255
+    g = torch.Generator().manual_seed(3)
+    shifts = -0.2 + 0.4 * torch.rand(_Draws.COLUMNS, 6, generator=g)[0]  # the first column
+    out = _color(
+        x.clone(), AugmentConfig(hue=0.2), _Draws(6, torch.Generator().manual_seed(3), x.device)
+    )
+    for i in range(6):
+        torch.testing.assert_close(out[i], TF.adjust_hue(x[i], float(shifts[i])), atol=1e-5, rtol=0)
+
+
+def test_hue_keeps_grey_images_and_brightness_order():
+    from cnnlab.data import Augment
+
+    grey = _batch(4, c=1)
+    assert torch.equal(Augment(hue=0.5, seed=0)(grey), grey)
+    x = _batch(8)
+    y = Augment(hue=0.3, seed=0)(x)
+    assert y.dtype == torch.uint8 and not torch.equal(y, x)
+    # a hue rotation keeps each pixel's max and min channel (HSV's V and chroma), up to rounding
+    assert (y.max(1).values.int() - x.max(1).values.int()).abs().max() <= 1
+    assert (y.min(1).values.int() - x.min(1).values.int()).abs().max() <= 1
+
+
+def test_vflip_and_hue_on_every_available_device():
+    from cnnlab.data import Augment
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    x = _batch(8)
+    ref = Augment("seed000", seed=0)(x)
+    for dev in devices:  # draws come from the CPU generator: the same result on any device
+        y = Augment("seed000", seed=0)(x.to(dev))
+        assert y.device.type == dev and (y.cpu().int() - ref.int()).abs().max() <= 1
+
+
+def test_vflip_and_hue_bad_values_and_describe():
+    from cnnlab.data import Augment
+
+    with pytest.raises(ConfigError, match="hue must be in"):
+        Augment(hue=0.7)(_batch(2))
+    with pytest.raises(ConfigError, match="vflip"):
+        Augment(vflip=1.5)(_batch(2))
+    text = Augment("seed000").resolve(32).describe()
+    assert "vertical flip p=0.5" in text and "hue 0.05" in text
+    assert Augment.from_spec("flip,vflip=0.25,hue=0.1").resolve(32).vflip == 0.25

@@ -330,7 +330,7 @@ def test_cifar10_jpeg_tarball_decoded_once_and_cached(tmp_path, monkeypatch, cac
 def test_unknown_names_and_splits():
     with pytest.raises(ConfigError, match="cifar100"):
         load_dataset("cifar1000")
-    with pytest.raises(ConfigError, match="'train' or 'test'"):
+    with pytest.raises(ConfigError, match="'train', 'val' or 'test'"):
         load_dataset("digits", "validation")
     with pytest.raises(ConfigError, match="coarse"):
         load_dataset("cifar10", coarse=True)

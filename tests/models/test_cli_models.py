@@ -22,10 +22,10 @@ def test_json_table_for_a_family(capsys):
     r = rows["lenet5_1998"]
     assert (r["family"], r["year"], r["variant"], r["input"]) == ("LeNet", 1998, "mnist", "1x32x32")
     assert r["params"] == 60_850
-    # MACs: C1 117,600 + C3 240,000 (the dense 6->16 conv that runs; its weight is zero off
-    # Table I) + C5 48,000 + F6 10,080 + out 840 = 416,520. The subsampling layers' one
-    # multiply per window is not a conv/FC MAC.
-    assert r["macs"] == 416_520
+    # MACs: C1 117,600 + C3 150,000 (Table I's 60 kernels, not the dense 6->16 conv that runs
+    # with zeros off the table) + C5 48,000 + F6 10,080 + out 840 = 326,520. The subsampling
+    # layers' one multiply per window is not a conv/FC MAC.
+    assert r["macs"] == 326_520
     assert rows["lenet5"]["macs"] == 416_520  # 117,600 + 240,000 + 48,000 + 10,080 + 840
 
 
@@ -84,7 +84,10 @@ def test_errors_exit_2_with_hints(capsys):
 
 
 def test_cache_is_used_and_invalidated(tmp_path, monkeypatch):
+    from cnnlab.analysis import zoo
+
     monkeypatch.setenv("CNNLAB_CACHE", str(tmp_path))
+    monkeypatch.setattr(zoo, "SHIPPED", tmp_path / "no-shipped-table.json")  # the user cache only
     first = zoo_table(["lenet5"])[0]
     cache = tmp_path / "zoo-table.json"
     stored = json.loads(cache.read_text())

@@ -112,3 +112,23 @@ def test_rbf_output_is_negative_squared_distance():
 def test_bad_output_option():
     with pytest.raises(ConfigError, match="linear"):
         create("lenet5_1998", output="softmax")
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_summary_counts_the_papers_connections(grouped):
+    """LeCun et al. 1998, section II.B: C1 122,304 connections, C3 151,600 (1,516 params),
+    C5 48,120, F6 10,164. A connection is one multiply-add or one bias add: the lecture
+    convention's FLOPs of a conv/FC row."""
+    from cnnlab.analysis import summary
+
+    with torch.device("meta"):
+        model = create("lenet5_1998", c3_grouped=grouped)
+    s = summary(model, (1, 32, 32))
+    flops = {r.name: r.flops for r in s.layers}
+    c3 = s.layer("features.4")
+    assert (c3.params, c3.macs, c3.flops) == (1_516, 150_000, 151_600)
+    assert flops["features.0"] == 122_304 and flops["features.8"] == 48_120
+    assert flops["classifier.0"] == 10_164
+    assert s.totals["macs"] == 326_520 and s.coverage == 1.0
+    if not grouped:  # the ATen-op tools see the dense product that really runs
+        assert s.with_convention("fvcore").layer("features.4").macs == 240_000

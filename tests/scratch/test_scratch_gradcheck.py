@@ -29,7 +29,7 @@ def test_layer_matches_finite_differences(case):
 def test_cases_cover_every_layer_kind():
     kinds = {type(c[1]) for c in CASES}
     wanted = {L.Conv2D, L.Conv2DNaive, L.MaxPool2D, L.AvgPool2D, L.Dense, L.ReLU, L.Sigmoid}
-    wanted |= {L.Tanh, L.Dropout, L.BatchNorm, L.Flatten}
+    wanted |= {L.Tanh, L.Dropout, L.BatchNorm, L.Flatten, L.ConvTranspose2D}
     assert wanted <= kinds
 
 

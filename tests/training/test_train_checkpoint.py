@@ -38,6 +38,42 @@ def test_crash_mid_write_keeps_the_old_file(tmp_path, monkeypatch):
     assert sorted(x.name for x in tmp_path.iterdir()) == ["last.pt"]
 
 
+def test_a_full_disk_is_an_oserror_not_unexpected_pos(tmp_path, monkeypatch):
+    import errno
+    import io
+
+    import cnnlab._util as U
+
+    p = C.save_checkpoint({"w": torch.ones(100)}, tmp_path / "last.pt")
+    before = p.read_bytes()
+    real_fdopen = U.os.fdopen
+
+    class Full(io.RawIOBase):
+        def __init__(self, f):
+            self.f, self.n = f, 0
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.n += len(b)
+            if self.n > 1000:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.f.write(b)
+
+        def close(self):
+            self.f.close()
+
+        def fileno(self):
+            return self.f.fileno()
+
+    monkeypatch.setattr(U.os, "fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
+    with pytest.raises(OSError, match="No space left on device"):
+        C.save_checkpoint({"w": torch.zeros(10_000)}, p)
+    monkeypatch.undo()
+    assert p.read_bytes() == before and sorted(x.name for x in tmp_path.iterdir()) == ["last.pt"]
+
+
 def _flip_tensor_byte(path):
     """Change one byte of a tensor's storage in the zip (the stored bytes, not the pickle)."""
     data = bytearray(path.read_bytes())

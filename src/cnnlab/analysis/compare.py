@@ -45,6 +45,7 @@ class Comparison:
     label_b: str
     formulas: list[Formula] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    middle: Summary | None = None  # a design between A and B, measured for the notes
 
     def totals(self) -> list[tuple[str, int, int]]:
         qa, qb = self.a.totals, self.b.totals
@@ -77,6 +78,7 @@ class Comparison:
         return out
 
     def to_dict(self) -> dict:
+        middle = {} if self.middle is None else {"middle": self.middle.to_dict()}
         return {
             "title": self.title,
             "a": {"label": self.label_a, **self.a.to_dict()},
@@ -85,6 +87,7 @@ class Comparison:
             "formulas": [{**f.__dict__, "ok": f.ok} for f in self.formulas],
             "layers": self.layer_diff(),
             "notes": list(self.notes),
+            **middle,
         }
 
     def to_json(self) -> str:
@@ -579,12 +582,195 @@ def halve_double(channels: int = 64, size: int = 28, convention="lecture") -> Co
     return cmp
 
 
+def one_by_one(channels: int = 192, size: int = 28, convention="lecture") -> Comparison:
+    """Seed 001 (Network in Network): a 1x1 convolution is not "multiply by a number". On the
+    seed's 6x6x32 image one 1x1x32 filter takes the dot product of each pixel's 32 channels
+    (a fully connected layer at every pixel); 32 such filters shrink 28x28x192 to 28x28x32."""
+    import torch
+
+    c, h = channels, size
+    one = nn.Sequential(nn.Conv2d(32, 1, 1, bias=False))
+    reduce = nn.Sequential(nn.Conv2d(c, 32, 1, bias=False), nn.ReLU())
+    cmp = compare(
+        one,
+        reduce,
+        (32, 6, 6),
+        (c, h, h),
+        convention=convention,
+        label_a="6x6x32 * 1x1x32",
+        label_b=f"{h}x{h}x{c} -> {h}x{h}x32",
+        title=f"1x1 convolutions: a per-pixel dot product (6x6x32) and a channel reduction "
+        f"({h}x{h}x{c} -> {h}x{h}x32)",
+    )
+    cmp.formulas = [
+        _f("params", "1*1*32", f"1*1*{c}*32", 32, c * 32, cmp.a, cmp.b, "params"),
+        _f("MACs", "6*6 * 32", f"{h}*{h}*32 * {c}", 36 * 32, h * h * 32 * c, cmp.a, cmp.b, "macs"),
+        _f(
+            "output elements",
+            "6*6*1",
+            f"{h}*{h}*32",
+            36,
+            h * h * 32,
+            cmp.a,
+            cmp.b,
+            "memory",
+        ),
+    ]
+    # the claim behind the picture, measured on numbers: 1x1 conv == per-pixel matrix product
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 32, 6, 6, generator=g, device="cpu")  # real numbers, even under meta
+    w = torch.randn(1, 32, 1, 1, generator=g, device="cpu")
+    by_conv = torch.nn.functional.conv2d(x, w)
+    by_dot = torch.einsum("nchw,c->nhw", x, w.flatten()).unsqueeze(1)
+    err = float((by_conv - by_dot).abs().max())
+    cmp.notes += [
+        f"each output pixel = <32 channels of that pixel, the 1x1x32 filter>: conv2d vs an "
+        f"explicit per-pixel dot product differ by {err:.1e} on random numbers (float32)",
+        f"the reduction keeps H x W and cuts the channels {c} -> 32: the activations shrink "
+        f"{h * h * c:,} -> {h * h * 32:,} elements, and a ReLU adds one more non-linearity",
+        "on a 6x6x1 image a 1x1 filter is only a scale (seed 001's 'x 2'); with C channels it "
+        "mixes them",
+    ]
+    return cmp
+
+
+def bottleneck(channels: int = 192, size: int = 28, convention="lecture") -> Comparison:
+    """Seed 001 (Inception): a 5x5 conv 192 -> 32 on 28x28 costs 120.4M MACs; a 1x1
+    "bottleneck" to 16 channels first costs 12.4M, about a tenth (bias-free convs, 'same')."""
+    c, h = channels, size
+    direct = nn.Sequential(nn.Conv2d(c, 32, 5, padding=2, bias=False), nn.ReLU())
+    reduced = nn.Sequential(
+        nn.Conv2d(c, 16, 1, bias=False),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 5, padding=2, bias=False),
+        nn.ReLU(),
+    )
+    cmp = compare(
+        direct,
+        reduced,
+        (c, h, h),
+        convention=convention,
+        label_a="5x5 conv",
+        label_b="1x1 to 16, then 5x5",
+        title=f"bottleneck: 5x5 conv {c} -> 32 vs 1x1 {c} -> 16 then 5x5 16 -> 32 ({h}x{h})",
+    )
+    hw = h * h
+    cmp.formulas = [
+        _f(
+            "params",
+            f"5*5*{c}*32",
+            f"{c}*16 + 5*5*16*32",
+            25 * c * 32,
+            c * 16 + 25 * 16 * 32,
+            cmp.a,
+            cmp.b,
+            "params",
+        ),
+        _f(
+            "MACs",
+            f"{h}*{h}*32 * 5*5*{c}",
+            f"{h}*{h}*16 * {c} + {h}*{h}*32 * 5*5*16",
+            hw * 32 * 25 * c,
+            hw * 16 * c + hw * 32 * 25 * 16,
+            cmp.a,
+            cmp.b,
+            "macs",
+        ),
+        _f(
+            "output elements",
+            f"{h}*{h}*32",
+            f"{h}*{h}*32",
+            hw * 32,
+            hw * 32,
+            cmp.a,
+            cmp.b,
+            "memory",
+        ),
+    ]
+    cmp.notes.append(
+        "seed 001: 'the cost drops to about 1/10' (120.4M vs 12.4M MACs at 28x28x192): "
+        f"here {cmp.a.totals['macs'] / 1e6:.1f}M vs {cmp.b.totals['macs'] / 1e6:.1f}M, "
+        f"{cmp.a.totals['macs'] / cmp.b.totals['macs']:.1f}x fewer"
+    )
+    return cmp
+
+
+class LocallyConnected2d(nn.Module):
+    """A convolution without weight sharing: every output position has its own
+    ``C_out x C_in x K x K`` filter (and bias), still looking at a K x K window (DeepFace's
+    "locally connected" layer). Between a conv (one filter everywhere) and a dense layer (every
+    input to every output)."""
+
+    def __init__(self, cin, cout, kernel, out_size):
+        import torch
+
+        super().__init__()
+        self.kernel, self.out_size = kernel, out_size
+        n = out_size * out_size
+        self.weight = nn.Parameter(torch.empty(n, cin * kernel * kernel, cout))
+        self.bias = nn.Parameter(torch.empty(cout, out_size, out_size))
+
+    def forward(self, x):
+        import torch
+
+        cols = nn.functional.unfold(x, self.kernel)  # [N, C*K*K, positions]
+        y = torch.einsum("ncl,lco->nol", cols, self.weight)  # a different filter per position
+        return y.reshape(len(x), -1, self.out_size, self.out_size) + self.bias
+
+
+def conv_vs_fc(convention="lecture") -> Comparison:
+    """Seed 001: 32x32x3 -> 28x28x6 by six 5x5x3 filters (456 parameters) or by a fully
+    connected layer (3,072 x 4,704 + 4,704 = 14,455,392); a locally connected layer (local
+    windows, no sharing) sits between. Seed 000: a dense layer must learn a pattern at every
+    position; a shared filter answers to it anywhere."""
+    import torch
+
+    from cnnlab.analysis.resolve import skip_init
+
+    conv = nn.Conv2d(3, 6, 5)
+    with torch.device("meta"), skip_init():  # 14 M parameters we never need to fill
+        fc = nn.Sequential(nn.Flatten(), nn.Linear(3072, 4704), nn.Unflatten(1, (6, 28, 28)))
+        local = LocallyConnected2d(3, 6, 5, 28)
+    cmp = compare(
+        conv,
+        fc,
+        (3, 32, 32),
+        convention=convention,
+        label_a="conv 6 x 5x5x3",
+        label_b="fully connected",
+        title="weight sharing: 32x32x3 -> 28x28x6 by a conv vs a fully connected layer",
+    )
+    cmp.formulas = [
+        _f("params", "5*5*3*6 + 6", "3072*4704 + 4704", 456, 14_455_392, cmp.a, cmp.b, "params"),
+        _f("MACs", "28*28*6 * 5*5*3", "3072*4704", 352_800, 14_450_688, cmp.a, cmp.b, "macs"),
+        _f("output elements", "28*28*6", "28*28*6", 4704, 4704, cmp.a, cmp.b, "memory"),
+    ]
+    mid = summary(local, (3, 32, 32), model_name="locally connected", convention=convention)
+    lp, lm = mid.totals["params"], mid.totals["macs"]
+    want_p, want_m = 28 * 28 * 6 * (5 * 5 * 3 + 1), 28 * 28 * 6 * 5 * 5 * 3
+    cmp.middle = mid
+    cmp.notes += [
+        f"between them, a locally connected layer (5x5 windows, a separate filter at each of the "
+        f"28*28 positions): params 28*28*6*(5*5*3 + 1) = {want_p:,} (measured {lp:,}"
+        f"{', ok' if lp == want_p else ', MISMATCH'}), MACs {want_m:,} as the conv (measured "
+        f"{lm:,}{', ok' if lm == want_m else ', MISMATCH'})",
+        "sharing one filter over the 28*28 = 784 positions divides the locally connected count "
+        "by 784; connecting every input instead of a 5x5x3 window multiplies it by "
+        "(3072 + 1)/(75 + 1): 456 -> 357,504 -> 14,455,392",
+        "seed 001: 5*5*3*6 + 6 = 456 against 3,072*4,704 + 4,704, 'about 14 million'",
+    ]
+    return cmp
+
+
 BUILTINS = {
     "5x5-vs-3x3": five_vs_three,
     "7x7-vs-3x3": seven_vs_three,
     "inception": inception,
     "fc-vs-gap": fc_vs_gap,
     "halve-double": halve_double,
+    "1x1": one_by_one,
+    "bottleneck": bottleneck,
+    "conv-vs-fc": conv_vs_fc,
 }
 
 
@@ -596,16 +782,27 @@ def builtin(
             f"unknown built-in comparison {name!r}",
             suggest(name, BUILTINS) or f"use one of: {', '.join(BUILTINS)}",
         )
+    import inspect
+
     import torch
 
     for flag, v in (("--channels", channels), ("--size", size)):
         if v is not None and v < 1:
             raise ConfigError(f"{flag} must be at least 1, got {v}", f"e.g. {flag} 64")
     fn = BUILTINS[name]
+    takes = inspect.signature(fn).parameters
     kw = {"convention": convention}
-    if channels is not None and name != "fc-vs-gap":
-        kw["channels"] = channels
-    if size is not None and name != "fc-vs-gap":
-        kw["size"] = size
+    for key, value in (("channels", channels), ("size", size)):
+        if value is None:
+            continue
+        if key not in takes:
+            raise ConfigError(
+                f"the {name!r} comparison has the seed's fixed sizes; it takes no --{key}",
+                f"drop --{key}; built-ins that take it: "
+                + ", ".join(
+                    n for n, f in BUILTINS.items() if key in inspect.signature(f).parameters
+                ),
+            )
+        kw[key] = value
     with torch.device("meta"):  # only shapes are measured: no weights, whatever the sizes
         return fn(**kw)

@@ -178,6 +178,9 @@ class Convention:
     eval_only: bool = False  # the tool always calls model.eval() (thop, ptflops)
     leaf_root: bool = False  # a childless custom root is one layer (torchinfo)
     opaque: dict = field(default_factory=dict)  # fused call -> the op name the tool sees
+    # honour a module's ``lecture_count(output_shape) -> (macs, flops)``: the connections it
+    # really has where its computation is an implementation detail (a masked dense conv)
+    declared: bool = False
 
     def count_params(self, model, trace) -> tuple[int, str | None]:
         """The tool's own parameter total and, where it is not the element count, why."""
@@ -187,6 +190,11 @@ class Convention:
         c = Count()
         arith = [op for g in call.groups for op in g.ops if _arithmetic(op)]
         c.ops = len(arith)
+        declared = getattr(call.module, "lecture_count", None) if self.declared else None
+        if declared is not None and call.output_shape:
+            c.add(*declared(tuple(call.output_shape)))
+            c.counted = c.ops
+            return c
         if self.modules is None:  # op-based: functions first (fvcore's view), then ATen ops
             fused = set()
             for g in call.groups:
@@ -309,8 +317,10 @@ def _lecture() -> Convention:
         "torch.utils.flop_counter's FLOPs / 2). FLOPs: a multiply-add is one op; plus one op "
         "per bias add, 2 per element for batch norm (training: 4, + 2 with affine), 1 per "
         "element for activations and element-wise ops (residual adds), K*K per output for "
-        "pooling, 0 for concatenation.",
+        "pooling, 0 for concatenation. A layer that declares its connections (LeNet-5's C3 "
+        "table) is counted by them.",
         aten=rules,
+        declared=True,
     )
 
 

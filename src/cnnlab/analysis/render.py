@@ -13,7 +13,7 @@ import io
 
 from cnnlab._util import fmt_count
 
-FORMATS = ("table", "markdown", "csv", "json", "latex", "html")
+FORMATS = ("table", "compact", "markdown", "csv", "json", "latex", "html")
 
 
 def shape(v) -> str:
@@ -69,12 +69,34 @@ def columns(s):
     return cols
 
 
+COMPACT_WIDTH = 80
+
+
+def _ksp(r) -> str:
+    """Kernel/stride/pad in one cell: ``3/2/1``."""
+    return f"{dims(r.kernel)}/{dims(r.stride)}/{dims(r.padding)}" if r.kernel else ""
+
+
+def compact_columns(s):
+    """The columns that fit a terminal of 80: layer, type, output, K/S/P, params, MACs, RF."""
+    return [
+        ("Layer", False, _display_name),
+        ("Type", False, lambda r: r.type),
+        ("Output", True, lambda r: shape(r.output_shape)),
+        ("K/S/P", True, _ksp),
+        ("Params", True, lambda r: count(r.params)),
+        ("MACs", True, lambda r: fmt_count(r.macs)),
+        ("RF", True, lambda r: dims(r.receptive_field)),
+    ]
+
+
 def totals_cells(s, cols) -> list[str]:
     t = s.totals
     weights = sum(r.weights for r in s.layers)
     bias = sum(r.bias for r in s.layers)
     by_header = {
         "Layer": "Total",
+        "Params": count(t["params"]),
         "Memory KiB": kib(t["activation_bytes"]),
         "Weights": count(weights),
         "Bias": count(bias),
@@ -130,11 +152,31 @@ def rich_table(s):
     return table
 
 
-def _layout(s) -> tuple[list[str], int, int]:
+def _fit(cells, widths, limit):
+    """Shorten the two text columns until a row fits ``limit``: the layer name from the left
+    (its end says the most) down to 16, then the type from the right down to 8."""
+    over = sum(widths) + 2 * len(widths) - limit
+    for i, floor in ((0, 16), (1, 8), (0, 8)):
+        cut = min(over, max(widths[i] - floor, 0))
+        widths[i] -= cut
+        over -= cut
+
+    def clip(c, w, i):
+        if len(c) <= w:
+            return c
+        return "…" + c[len(c) - w + 1 :] if i == 0 else c[: w - 1] + "…"
+
+    return [[clip(c, w, i) for i, (c, w) in enumerate(zip(row, widths))] for row in cells]
+
+
+def _layout(s, compact=False) -> tuple[list[str], int, int]:
     """The terminal table as aligned text lines (fast: a ResNet-152 has 500+ rows, which
-    rich's Table lays out in seconds). Returns (lines, index of the totals line, n rows)."""
-    cols, head, body, foot = _grid(s)
+    rich's Table lays out in seconds). Returns (lines, index of the totals line, n rows).
+    ``compact``: the columns of :func:`compact_columns`, fitted to 80 characters."""
+    cols, head, body, foot = _grid(s, compact)
     widths = [max(len(c) for c in col) for col in zip(head, *body, foot)]
+    if compact:
+        head, *body = _fit([head, *body], widths, COMPACT_WIDTH)
 
     def line(cells):
         parts = [
@@ -145,13 +187,19 @@ def _layout(s) -> tuple[list[str], int, int]:
     rule = "  " + "-" * (sum(widths) + 2 * (len(widths) - 1))
     title = f"  {s.model_name} — {'x'.join(map(str, s.input_size))}"
     lines = [title, "", line(head), rule] + [line(r) for r in body] + [rule, line(foot), ""]
-    lines += ["  " + x for x in footer_lines(s)]
+    if compact:
+        import textwrap
+
+        for x in footer_lines(s):
+            lines += textwrap.wrap(x, COMPACT_WIDTH, initial_indent="  ", subsequent_indent="    ")
+    else:
+        lines += ["  " + x for x in footer_lines(s)]
     return lines, 4 + len(body) + 1, len(body)
 
 
-def plain_text(s, width: int | None = None) -> str:
+def plain_text(s, width: int | None = None, compact: bool = False) -> str:
     """The terminal table without colours (what ``--format table -o FILE`` writes)."""
-    return "\n".join(_layout(s)[0]) + "\n"
+    return "\n".join(_layout(s, compact)[0]) + "\n"
 
 
 def wide_console(console, *renderables):
@@ -167,13 +215,16 @@ def wide_console(console, *renderables):
     return console
 
 
-def print_summary(s, console=None) -> None:
-    """Print the table to a terminal: bold header and totals, dim rows with uncounted ops."""
+def print_summary(s, console=None, compact: bool | None = None) -> None:
+    """Print the table to a terminal: bold header and totals, dim rows with uncounted ops.
+    ``compact=None`` picks the 80-column form when the terminal is narrower than the table."""
     from rich.console import Console
     from rich.text import Text
 
     console = console or Console()
-    lines, total_at, n = _layout(s)
+    lines, total_at, n = _layout(s, bool(compact))
+    if compact is None and console.is_terminal and max(map(len, lines)) > console.width:
+        lines, total_at, n = _layout(s, True)
     text = Text(no_wrap=True, overflow="ignore")
     for i, ln in enumerate(lines):
         style = None
@@ -190,8 +241,8 @@ def print_summary(s, console=None) -> None:
 # ----------------------------------------------------------------------------- text formats
 
 
-def _grid(s):
-    cols = columns(s)
+def _grid(s, compact=False):
+    cols = compact_columns(s) if compact else columns(s)
     head = [h for h, _, _ in cols]
     body = [[fn(r) for _, _, fn in cols] for r in s.layers]
     return cols, head, body, totals_cells(s, cols)
@@ -320,6 +371,8 @@ def render(s, fmt: str = "table") -> str:
 
     if fmt == "table":
         return plain_text(s)
+    if fmt == "compact":
+        return plain_text(s, compact=True)
     if fmt == "json":
         return s.to_json() + "\n"
     fns = {"markdown": markdown, "csv": csv_text, "latex": latex, "html": html}

@@ -136,10 +136,13 @@ def _from_factory(spec: str):
     return model
 
 
-def load_model(name: str):
-    """``(model, default_input_size, display_name)`` for a MODEL argument."""
+def load_model(name: str, *, meta: bool = True):
+    """``(model, default_input_size, display_name)`` for a MODEL argument.
+
+    ``meta=False`` builds real, randomly initialised weights (for running the model, as the
+    visualizations do) instead of shapes only; a ``module:factory`` is always built for real."""
     if name.startswith("torchvision:"):
-        return _torchvision(name.split(":", 1)[1])
+        return _torchvision(name.split(":", 1)[1], meta=meta)
     if ":" in name:
         model = _from_factory(name)
         return model, None, name
@@ -147,16 +150,21 @@ def load_model(name: str):
 
     if name in list_models():
         info = get_info(name)
-        return build_meta(lambda: create(name)), tuple(info.input_size), name
+        model = build_meta(lambda: create(name)) if meta else create(name)
+        return model, tuple(info.input_size), name
     if name in _torchvision_names():
-        return _torchvision(name)
+        return _torchvision(name, meta=meta)
     choices = list_models() + [f"torchvision:{n}" for n in _torchvision_names()]
     choices = list(dict.fromkeys(choices + _torchvision_names()))
     hint = suggest(name, choices) or "run `cnnlab models` (zoo) or see torchvision.models"
     raise ConfigError(f"unknown model {name!r}", hint)
 
 
-def _torchvision(name: str):
+def _call(builder, **kwargs):
+    return builder(**kwargs)
+
+
+def _torchvision(name: str, meta: bool = True):
     import torchvision
 
     names = _torchvision_names()
@@ -170,7 +178,7 @@ def _torchvision(name: str):
     if "weights_backbone" in inspect.signature(builder).parameters:
         options["weights_backbone"] = None  # never download a backbone for a summary
     try:
-        model = build_meta(builder, weights=None, **options)
+        model = (build_meta if meta else _call)(builder, weights=None, **options)
     except Exception as e:
         raise ConfigError(
             f"torchvision could not build {name!r}: {type(e).__name__}: {e}"

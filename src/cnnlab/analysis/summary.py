@@ -232,8 +232,10 @@ class Summary:
     def to_rich_table(self):
         return render.rich_table(self)
 
-    def print(self, console=None) -> None:
-        render.print_summary(self, console)
+    def print(self, console=None, compact: bool | None = None) -> None:
+        """The table on a terminal; ``compact=True`` (or a terminal narrower than the table)
+        prints the 80-column form: layer, type, output, K/S/P, params, MACs, RF."""
+        render.print_summary(self, console, compact)
 
     def to_markdown(self) -> str:
         return render.markdown(self)
@@ -247,9 +249,9 @@ class Summary:
     def to_html(self) -> str:
         return render.html(self)
 
-    def to_text(self) -> str:
+    def to_text(self, compact: bool = False) -> str:
         """The table as plain text (what ``cnnlab summary`` prints, without colours)."""
-        return render.plain_text(self)
+        return render.plain_text(self, compact=compact)
 
     def render(self, fmt: str = "table") -> str:
         return render.render(self, fmt)

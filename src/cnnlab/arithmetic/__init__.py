@@ -10,6 +10,9 @@ imports instantly and can be used without PyTorch; a test proves torch is never 
 >>> conv_macs(3, 64, 56, 56, 11)
 72855552
 
+Dense prediction (seed 004 §5): ``spp_output``, ``roi_pool_output``, ``yolo_output`` and
+``anchor_boxes``, each with its working (docs/dense.md).
+
 See docs/arithmetic.md for the formulas and counting conventions and docs/errata.md (and
 :data:`ERRATA`) for the places where the lecture notes print a wrong number.
 """
@@ -32,10 +35,34 @@ from cnnlab.arithmetic.core import (
     receptive_field_step,
     resolve_padding,
 )
+from cnnlab.arithmetic.dense import (
+    AnchorRow,
+    RoiPoolRow,
+    SppRow,
+    YoloRow,
+    adaptive_bin_edges,
+    anchor_boxes,
+    anchor_shape,
+    roi_pool_bins,
+    roi_pool_output,
+    spp_output,
+    yolo_output,
+)
 from cnnlab.arithmetic.errata import ERRATA, Erratum
 from cnnlab.arithmetic.layer import LAYER_TYPES, LayerRow, LayerSpec, compute_layer
 
 __all__ = [
+    "AnchorRow",
+    "RoiPoolRow",
+    "SppRow",
+    "YoloRow",
+    "adaptive_bin_edges",
+    "anchor_boxes",
+    "anchor_shape",
+    "roi_pool_bins",
+    "roi_pool_output",
+    "spp_output",
+    "yolo_output",
     "ERRATA",
     "LAYER_TYPES",
     "Erratum",

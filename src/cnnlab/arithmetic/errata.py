@@ -284,6 +284,20 @@ ERRATA: tuple[Erratum, ...] = (
         "concatenates, which is why its channels grow (as the same paragraph then says)",
         kind="fact",
     ),
+    Erratum(
+        id="004-yolo-b-times-5",
+        seed="004",
+        place="YOLO: 'S x S x (B * 5 + C)', with 'B * 5: the (x, y, w, h) of 5 bounding boxes'",
+        printed="B·5 = (x, y, w, h) of 5 bounding boxes",
+        correct="B·5 = B boxes x 5 numbers (x, y, w, h, confidence); 7 x 7 x (2*5 + 20) = "
+        "7 x 7 x 30 = 1,470",
+        value=7 * 7 * (2 * 5 + 20),
+        why="the 5 is the five numbers each box carries, x, y, w, h and a confidence "
+        "(Pr(object) * IoU), not a count of boxes, and there are B boxes per cell, not 5 "
+        "(Redmon et al. 2016: S = 7, B = 2, C = 20 gives a 7 x 7 x 30 tensor). Read as "
+        "'4 numbers of 5 boxes' it would be 20 numbers per cell and leave out the confidence",
+        kind="fact",
+    ),
 )
 
 

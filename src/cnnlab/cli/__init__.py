@@ -28,7 +28,12 @@ COMMAND_MODULES = [
     "cnnlab.cli.train",  # train, eval, predict, recipes
     "cnnlab.cli.demo",  # demo
     "cnnlab.cli.cache",  # cache [clear]
+    "cnnlab.cli.dense",  # detect, segment
     "cnnlab.cli.scratch",  # scratch train / gradcheck
+    "cnnlab.cli.augment",  # augment preview
+    "cnnlab.cli.viz",  # filter, viz filters/features/attribute/top-patches/heatmap
+    "cnnlab.cli.draw",  # draw: architecture diagrams
+    "cnnlab.cli.report",  # report: a run's report.html
 ]
 
 err_console = Console(stderr=True)

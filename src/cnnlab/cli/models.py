@@ -7,8 +7,11 @@ List every model of the zoo with its paper, default input, parameters and MACs (
 the lectures' "flop") at that input, or show one model's details: its paper, its options and
 the documented deviations from the paper.
 
-Params and MACs are measured on the meta device (no memory, no weights) the first time and
-cached in $CNNLAB_CACHE/zoo-table.json (default ~/.cache/cnnlab), keyed by the model's source.
+Params and MACs are measured on the meta device (no memory, no weights). The measurements ship
+with cnnlab (the cache filled at install), keyed by each model's source; a model whose source
+changed is measured again and cached in $CNNLAB_CACHE/zoo-table.json (default ~/.cache/cnnlab).
+A params count marked * includes auxiliary classifier heads that run only in training
+(GoogLeNet's); the note under the table gives the count without them.
 """
 
 EPILOG = """\
@@ -20,11 +23,13 @@ examples:
   cnnlab models --no-macs                # params only, no trace
   cnnlab models vgg16_c                  # one model: paper, options, deviations
   cnnlab summary vgg16_c                 # its per-layer table
+  cnnlab models --chart ilsvrc -o chart.png   # top-5 error by year, depth and params
 """
 
 FORMATS = ("table", "markdown", "csv", "json")
 COLUMNS = ("name", "family", "paper", "year", "variant", "input", "classes", "params", "macs")
 TABLE_COLUMNS = ("name", "family", "paper", "variant", "input", "classes", "params", "macs")
+CSV_COLUMNS = (*COLUMNS, "params_no_aux")  # machine formats also carry the count without aux
 
 
 def register(sub, formatter_class) -> None:
@@ -37,10 +42,17 @@ def register(sub, formatter_class) -> None:
     )
     p.add_argument("name", nargs="?", help="show this model's details instead of the table")
     p.add_argument("--family", help="only this family (case-insensitive)")
-    p.add_argument("--variant", help="only imagenet, cifar or mnist forms")
+    p.add_argument("--variant", help="only imagenet, cifar, mnist or digits forms")
     p.add_argument("--format", default="table", choices=FORMATS, help="output format")
     p.add_argument("--no-macs", action="store_true", help="skip the MAC count (faster)")
     p.add_argument("--no-cache", action="store_true", help="re-measure instead of the cache")
+    p.add_argument(
+        "--chart",
+        metavar="NAME",
+        help="draw a chart instead of the table: ilsvrc (top-5 error by year and entry, cited, "
+        "with depth and params measured from the zoo)",
+    )
+    p.add_argument("-o", "--output", metavar="PNG", help="where --chart writes (NAME.png)")
     p.set_defaults(func=run)
 
 
@@ -50,6 +62,12 @@ def run(args) -> int:
     console = Console(soft_wrap=args.format != "table")
     if not console.is_terminal:  # piped or captured: don't squeeze the table into 80 columns
         console.width = max(console.width, 150)
+    if args.chart:
+        return _chart(args, console)
+    if args.output:
+        from cnnlab.errors import ConfigError
+
+        raise ConfigError("-o/--output is where --chart writes", "add --chart ilsvrc")
     if args.name:
         return _details(args, console)
     import difflib
@@ -83,14 +101,16 @@ def run(args) -> int:
         import csv
         import sys
 
-        w = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
+        w = csv.DictWriter(sys.stdout, fieldnames=CSV_COLUMNS, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
     elif args.format == "markdown":
         print("| " + " | ".join(COLUMNS) + " |")
         print("|" + "|".join("---:" if c in ("params", "macs") else "---" for c in COLUMNS) + "|")
         for r in rows:
-            print("| " + " | ".join(_cell(c, r[c]) for c in COLUMNS) + " |")
+            print("| " + " | ".join(_cell(c, r[c], r) for c in COLUMNS) + " |")
+        for note in _aux_notes(rows):
+            print(f"\n{note}")
     else:
         from rich.table import Table
 
@@ -99,8 +119,10 @@ def run(args) -> int:
             right = c in ("params", "macs", "classes")
             t.add_column(c, justify="right" if right else "left", no_wrap=c != "paper")
         for r in rows:
-            t.add_row(*(_cell(c, r[c]) for c in TABLE_COLUMNS))
+            t.add_row(*(_cell(c, r[c], r) for c in TABLE_COLUMNS))
         console.print(t)
+        for note in _aux_notes(rows):
+            console.print(note, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -124,16 +146,30 @@ def _measure(names, args, console):
         )
 
 
-def _cell(column: str, value) -> str:
+def _cell(column: str, value, row=None) -> str:
     if value is None:
         return "-"
     if column == "params":
-        return f"{value:,}"
+        aux = row is not None and row.get("params_no_aux") is not None
+        return f"{value:,}" + ("*" if aux else "")
     if column == "macs":
         from cnnlab._util import fmt_count
 
         return fmt_count(value)
     return str(value)
+
+
+def _aux_notes(rows) -> list[str]:
+    """The footnote of the params marked * (models whose default build has auxiliary heads)."""
+    aux = [r for r in rows if r.get("params_no_aux") is not None]
+    if not aux:
+        return []
+    counts = ", ".join(f"{r['name']} {r['params']:,} with, {r['params_no_aux']:,} without"
+                       for r in aux)  # fmt: skip
+    return [
+        "* includes the auxiliary classifier heads, which run only in training and are "
+        f"dropped at test time (aux_logits=False): {counts}"
+    ]
 
 
 def _plain(doc: str) -> str:
@@ -180,7 +216,10 @@ def _details(args, console) -> int:
     t.add_column(style="bold")
     t.add_column()
     for k in COLUMNS:
-        t.add_row(k, escape(_cell(k, row[k])))
+        t.add_row(k, escape(_cell(k, row[k], row)))
+    if row.get("params_no_aux") is not None:
+        t.add_row("params without aux heads", f"{row['params_no_aux']:,} (aux_logits=False; "
+                  "the auxiliary heads run only in training)")  # fmt: skip
     t.add_row("MACs (exact)", f"{row['macs']:,}" if row["macs"] is not None else "-")
     t.add_row("builder", f"cnnlab.models.create({info.name!r}, ...)")
     console.print(t)
@@ -191,4 +230,36 @@ def _details(args, console) -> int:
                   soft_wrap=True)  # fmt: skip
     console.print(f"\n[bold]family notes[/] ({info.builder.__module__})", soft_wrap=True)
     console.print(escape(_plain(family_doc)), soft_wrap=True, highlight=False)
+    return 0
+
+
+def _chart(args, console) -> int:
+    from rich.table import Table
+
+    from cnnlab.errors import ConfigError
+    from cnnlab.viz.ilsvrc import HUMAN, check_chart, ilsvrc_rows, plot_ilsvrc
+
+    check_chart(args.chart)
+    if args.name:
+        raise ConfigError(f"--chart draws the whole zoo; drop the model name {args.name!r}")
+    out = args.output or f"{args.chart}.png"
+    if not out.lower().endswith(".png"):
+        raise ConfigError(f"--chart writes a PNG, got -o {out!r}", "e.g. -o chart.png")
+    rows = ilsvrc_rows()
+    table = Table(title="ILSVRC classification, test top-5 error", title_justify="left")
+    for col in ("year", "entry", "top-5", "zoo model", "depth", "params", "source"):
+        table.add_column(col, justify="right" if col in ("top-5", "depth", "params") else "left")
+    for r in rows:
+        table.add_row(
+            str(r["year"]),
+            r["entry"],
+            f"{r['top5']:g}%",
+            r["model"] or "",
+            str(r["depth"] or ""),
+            f"{r['params']:,}" if r["params"] else "",
+            r["source"],
+        )
+    console.print(table)
+    console.print(f"human: {HUMAN[0]:g}% ({HUMAN[1]})", highlight=False)
+    console.print(f"wrote {plot_ilsvrc(rows, out)}", highlight=False)
     return 0

@@ -21,7 +21,7 @@ The output layer (full, one unit per class) is appended for you.
 def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
     p = sub.add_parser(
         "scratch",
-        help="the from-scratch NumPy engine: train, eval, summary, gradcheck",
+        help="the from-scratch NumPy engine: train, eval, summary, gradcheck, deconv",
         description="The from-scratch NumPy CNN engine of seed 003 "
         "(NHWC images, kernels kh x kw x xchn x ychn): "
         "every layer's forward and backward written out, checked against finite differences "
@@ -53,7 +53,24 @@ def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
     t.add_argument("--schedule", default="cosine", choices=("cosine", "constant"))
     t.add_argument("--warmup", type=int, default=0, help="linear warm-up steps")
     t.add_argument("--l2", type=float, default=0.0, help="penalty l2 * sum(W^2) on weights")
-    t.add_argument("--l1", type=float, default=0.0, help="penalty l1 * sum(|W|) on weights")
+    t.add_argument(
+        "--l1",
+        type=float,
+        default=0.0,
+        help="penalty l1 * sum(|W|) on weights; with --elastic-net the elastic net's strength",
+    )
+    t.add_argument(
+        "--elastic-net",
+        type=float,
+        default=None,
+        metavar="BETA",
+        help="elastic net (seed 001): l1 * sum(BETA * W^2 + |W|); needs --l1",
+    )
+    t.add_argument(
+        "--loss",
+        default="cross-entropy",
+        help="cross-entropy (softmax) | hinge (seed 001's multiclass SVM, margin 1)",
+    )
     t.add_argument("--seed", type=int, default=0, help="initialisation and shuffling seed (0)")
     t.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     t.add_argument("--save", default=None, help="write the trained model to this .npz")
@@ -105,6 +122,27 @@ def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
     g.add_argument("--tol", type=float, default=1e-6, help="largest relative error that passes")
     g.set_defaults(func=_gradcheck)
 
+    d = ss.add_parser(
+        "deconv",
+        help="a transposed convolution worked on numbers (seed 004's deconvolution)",
+        formatter_class=formatter_class,
+        description="One single-channel transposed convolution (input values 1..H*W, kernel "
+        "1..K*K): its output size, and with --show the zero-inserted, padded input, the "
+        "flipped kernel, the result, and the ordinary convolution of the result, which has "
+        "the input's shape but not its values (transposed, not inverse).",
+        epilog="examples:\n  cnnlab scratch deconv --input 2x2 --kernel 3 --stride 2 --show\n"
+        "  cnnlab scratch deconv --input 3x3 --kernel 4 --stride 2 --padding 1 --show",
+    )
+    d.add_argument("--input", default="2x2", help="input size H or HxW (default 2x2)")
+    d.add_argument("--kernel", default="3", help="kernel size K or KhxKw (default 3)")
+    d.add_argument("--stride", default="2", help="stride S or ShxSw (default 2)")
+    d.add_argument("--padding", default="0", help="padding P or PhxPw cropped per side (0)")
+    d.add_argument(
+        "--output-padding", default="0", help="extra rows/columns at the bottom/right (0)"
+    )
+    d.add_argument("--show", action="store_true", help="print every intermediate matrix")
+    d.set_defaults(func=_deconv)
+
 
 def _data_args(p):
     p.add_argument(
@@ -126,12 +164,13 @@ def _train(args):
     from rich.console import Console
 
     from cnnlab.errors import ConfigError
-    from cnnlab.scratch import Penalty, build, fit, load_spec, make_optimizer, normalize
+    from cnnlab.scratch import build, fit, load_spec, make_optimizer, normalize
 
     console = Console()
     spec = load_spec(args.spec)
     if args.epochs < 1 or args.batch_size < 1:
         raise ConfigError("--epochs and --batch-size must be at least 1")
+    penalty = _penalty(args)
     if args.save:
         _check_writable(args.save)  # before training, so a bad path does not lose the model
     xtr, ytr = _load(args, "train")
@@ -140,14 +179,15 @@ def _train(args):
         xtr, ytr = xtr[: args.limit], ytr[: args.limit]
     mean, std = float(xtr.mean() / 255), float(xtr.std() / 255)
     classes = int(max(ytr.max(), yte.max())) + 1
-    model = build(spec, xtr.shape[1:], classes, seed=args.seed)
+    model = build(spec, xtr.shape[1:], classes, seed=args.seed, loss=args.loss)
     model.meta = {"data": args.data, "mean": mean, "std": std, "spec_source": args.spec}
     lr = args.lr if args.lr is not None else (2e-3 if args.optimizer == "adam" else 0.05)
-    opt = make_optimizer(args.optimizer, lr, Penalty(l2=args.l2, l1=args.l1), args.momentum)
+    opt = make_optimizer(args.optimizer, lr, penalty, args.momentum)
     console.print(
         f"[bold]{args.spec}[/]: {len(model.layers)} layers, {model.num_params:,} parameters; "
         f"{args.data} {len(xtr):,} train / {len(xte):,} test, {xtr.shape[1:]} NHWC; "
-        f"{args.optimizer} lr {lr:g}, batch {args.batch_size}, {args.epochs} epochs"
+        f"{args.optimizer} lr {lr:g}, batch {args.batch_size}, {args.epochs} epochs; "
+        f"{args.loss} loss{_penalty_text(penalty, args)}"
     )
 
     def log(row):
@@ -186,6 +226,36 @@ def _train(args):
     if args.save:
         console.print(f"saved {model.save(args.save)}")
     return 0
+
+
+def _penalty(args):
+    """--l2/--l1, or the elastic net l1 * sum(beta W^2 + |W|) with --elastic-net BETA."""
+    from cnnlab.errors import ConfigError
+    from cnnlab.scratch import Penalty
+
+    if args.elastic_net is None:
+        return Penalty(l2=args.l2, l1=args.l1)
+    if args.l1 <= 0 or args.elastic_net < 0:
+        raise ConfigError(
+            "--elastic-net BETA needs a strength and BETA >= 0: the penalty is "
+            "l1 * sum(beta*W^2 + |W|)",
+            "add --l1 LAMBDA, e.g. --elastic-net 0.5 --l1 1e-5",
+        )
+    if args.l2:
+        raise ConfigError(
+            "--elastic-net already sets the L2 term (l1 * beta); drop --l2",
+            "e.g. --elastic-net 0.5 --l1 1e-5",
+        )
+    return Penalty.elastic(args.l1, args.elastic_net)
+
+
+def _penalty_text(penalty, args):
+    if args.elastic_net is not None:
+        return f", elastic net {args.l1:g} * sum({args.elastic_net:g} W^2 + |W|)"
+    terms = [f"{penalty.l2:g} * sum W^2"] * bool(penalty.l2) + [f"{penalty.l1:g} * sum |W|"] * bool(
+        penalty.l1
+    )
+    return ", penalty " + " + ".join(terms) if terms else ""
 
 
 def _check_writable(path) -> None:
@@ -273,12 +343,10 @@ def _summary(args):
 def _gradcheck(args):
     import time
 
-    import numpy as np
     from rich.console import Console
     from rich.table import Table
 
-    from cnnlab.scratch.gradcheck import check_layer, check_loss, standard_cases
-    from cnnlab.scratch.layers import SoftmaxCrossEntropy
+    from cnnlab.scratch.gradcheck import check_layer, check_loss, standard_cases, standard_losses
 
     table = Table(title="scratch layers vs central finite differences (float64, L = sum(r * y))")
     for col in ("case", "layer", "input", "dx", "params", "ok"):
@@ -300,16 +368,15 @@ def _gradcheck(args):
             "[green]yes[/]" if ok else "[red]NO[/]",
         )
         rows += 1
-    if not args.only or args.only in "softmax cross-entropy":
-        rng = np.random.default_rng(0)
-        e = check_loss(
-            SoftmaxCrossEntropy(), rng.standard_normal((4, 5)) * 5, np.array([0, 1, 4, 2])
-        )
+    for title, loss, logits, labels in standard_losses():
+        if args.only and args.only not in title:
+            continue
+        e = check_loss(loss, logits, labels, eps=args.eps)
         worst = max(worst, e)
         table.add_row(
-            "softmax cross-entropy",
+            title,
             "loss",
-            "4x5",
+            "x".join(map(str, logits.shape)),
             f"{e:.1e}",
             "",
             "[green]yes[/]" if e <= args.tol else "[red]NO[/]",
@@ -323,3 +390,79 @@ def _gradcheck(args):
         f"({'all pass' if passed else 'FAILED'} at tol {args.tol:g})"
     )
     return 0 if passed else 1
+
+
+def _deconv(args):
+    from rich.console import Console
+
+    from cnnlab._util import parse_size
+    from cnnlab.scratch.deconv import deconv_walkthrough
+
+    walk = deconv_walkthrough(
+        parse_size(args.input, "--input"),
+        parse_size(args.kernel, "--kernel"),
+        parse_size(args.stride, "--stride"),
+        parse_size(args.padding, "--padding", minimum=0),
+        parse_size(args.output_padding, "--output-padding", minimum=0),
+    )
+    console = Console(highlight=False)
+    layer = walk.layer
+    console.print(
+        f"[bold]transposed conv {_hxw(walk.x)} -> {_hxw(walk.y)}[/] (kernel "
+        f"{_hw(layer.ksize)}, stride {_hw(layer.stride)}, padding {_hw(layer.padding)}, "
+        f"output_padding {_hw(layer.output_padding)})"
+    )
+    for line in walk.size_working:
+        console.print("  " + line)
+    if not args.show:
+        console.print(_grid("result", walk.y))
+        return 0
+    sh, sw = layer.stride
+    (kh, kw), (ph, pw) = layer.ksize, layer.padding
+    console.print(_grid("input x", walk.x))
+    console.print(_grid("kernel k", walk.kernel))
+    console.print(
+        _grid(
+            f"1. insert stride - 1 = {sh - 1}x{sw - 1} zeros between the pixels", walk.zero_inserted
+        )
+    )
+    if walk.padded is not None:
+        oph, opw = layer.output_padding
+        extra = f", + {oph}x{opw} output padding at the bottom/right" if oph or opw else ""
+        console.print(
+            _grid(
+                f"2. pad k - 1 - p = {kh - 1 - ph}x{kw - 1 - pw} zeros around{extra}", walk.padded
+            )
+        )
+        console.print(_grid("3. flip the kernel (rotate 180 degrees)", walk.flipped))
+        console.print(_grid("4. convolve at stride 1 = the result y", walk.y))
+    else:
+        console.print(_grid("result y (padding >= kernel: computed by cropping)", walk.y))
+    console.print(
+        _grid(
+            f"5. not the inverse: conv(y, k), stride {_hw(layer.stride)}, padding "
+            f"{_hw(layer.padding)}, has x's shape, not x",
+            walk.conv_of_y,
+        )
+    )
+    a, b = walk.adjoint
+    console.print(
+        f"it is the transpose (adjoint): <conv(y), x> = {a:,.0f} = <y, deconv(x)> = {b:,.0f}"
+    )
+    return 0
+
+
+def _hxw(a) -> str:
+    return f"{a.shape[0]}x{a.shape[1]}"
+
+
+def _hw(pair) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
+def _grid(title, a) -> str:
+    """A titled integer-or-decimal matrix, right-aligned."""
+    text = [[f"{v:g}" for v in row] for row in a]
+    width = max(len(t) for row in text for t in row)
+    body = "\n".join("  " + " ".join(t.rjust(width) for t in row) for row in text)
+    return f"{title} ({_hxw(a)}):\n{body}"

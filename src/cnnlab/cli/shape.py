@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import re
+from cnnlab._util import parse_size
+from cnnlab.cli import shape_dense
 
 DESCRIPTION = """\
 Compute one row of the lectures' layer table (seed 001) for a single layer, and show the
@@ -23,9 +24,11 @@ examples:
   cnnlab shape --input 64x112x112 --type maxpool --kernel 3 --stride 2 --ceil-mode
   cnnlab shape --input 64x14x14 --type convtranspose --filters 32 --kernel 4 --stride 2 --pad 1
   cnnlab shape --input 192x13x13 --filters 384 --kernel 3 --pad 1 --rf-in 67 --jump-in 16
+  cnnlab shape --type spp --bins 4,2,1 --input 256x13x13                       # SPPnet: 5,376
+  cnnlab shape --type roipool --out 7x7 --input 512x38x50                      # Fast R-CNN
+  cnnlab shape --type roipool --input 512x38x50 --roi 64,48,330,250 --stride 16
+  cnnlab shape --type yolo --S 7 --B 2 --C 20                                  # 7x7x30
 """
-
-_SEP = re.compile(r"\s*[x×X*,]\s*")
 
 
 def register(sub, formatter_class) -> None:
@@ -38,16 +41,15 @@ def register(sub, formatter_class) -> None:
     )
     p.add_argument(
         "--input",
-        required=True,
         metavar="CxHxW",
         help="input shape CxHxW like 3x227x227 (HxWxC like 227x227x3 is read with a note), "
-        "or one number for fc",
+        "or one number for fc (not for --type yolo)",
     )
     p.add_argument(
         "--type",
         default="conv",
         metavar="TYPE",
-        help="conv (default), maxpool, avgpool, fc or convtranspose",
+        help="conv (default), maxpool, avgpool, fc, convtranspose; spp, roipool, yolo",
     )
     p.add_argument(
         "--filters",
@@ -107,26 +109,12 @@ def register(sub, formatter_class) -> None:
     )
     p.add_argument("--name", default="", help="layer name shown in the table")
     p.add_argument("--format", default="text", choices=["text", "json", "markdown"])
+    shape_dense.add_shape_flags(p)
     p.set_defaults(func=run)
+    shape_dense.register_anchors(sub, formatter_class)
 
 
 # ----------------------------------------------------------------------------- parsing
-
-
-def parse_size(text: str | None, flag: str, *, minimum: int = 1):
-    """'3' -> 3, '3x5' -> (3, 5), None -> None."""
-    from cnnlab.errors import ConfigError
-
-    if text is None:
-        return None
-    parts = _SEP.split(str(text).strip())
-    if len(parts) not in (1, 2) or not all(p.isdigit() and int(p) >= minimum for p in parts):
-        raise ConfigError(
-            f"malformed {flag} {text!r}",
-            f"expected a whole number >= {minimum} like 3, or HxW like 3x5",
-        )
-    values = tuple(int(p) for p in parts)
-    return values[0] if len(values) == 1 else values
 
 
 def parse_pad(text: str):
@@ -258,6 +246,18 @@ def run(args) -> int:
     from cnnlab._util import parse_input
     from cnnlab.arithmetic import FlooredSizeWarning, LayerSpec, compute_layer
     from cnnlab.cli import cli_note
+    from cnnlab.errors import ConfigError
+
+    kind = shape_dense.DENSE_TYPES.get(args.type.strip().lower())
+    if kind is not None:
+        shape_dense.show(shape_dense.compute(args, kind), args.format, kind)
+        return 0
+    shape_dense.check_flags(args, None)
+    if args.input is None:
+        raise ConfigError(
+            f"--type {args.type} needs --input",
+            "give the input as CxHxW like 3x227x227, or one number for fc",
+        )
 
     spec = LayerSpec(
         type=args.type,

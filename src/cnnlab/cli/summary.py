@@ -28,10 +28,14 @@ COMPARE_EPILOG = """examples:
   cnnlab compare --builtin inception                     seed 000: naive vs 1x1-reduced
   cnnlab compare --builtin fc-vs-gap                     VGG-16 head vs global avg pooling
   cnnlab compare --builtin halve-double                  memory 4HWC -> 2HWC, FLOPs equal
+  cnnlab compare 1x1                                     seed 001: 6x6x32 * 1x1x32; 192 -> 32
+  cnnlab compare bottleneck                              seed 001: 120.4M vs 12.4M MACs
+  cnnlab compare conv-vs-fc                              seed 001: 456 vs 14,455,392 params
   cnnlab compare resnet18 resnet34 --input 3x224x224
   cnnlab compare "conv(64,5,p=2)" "conv(64,3,p=1),conv(64,3,p=1)" --input 64x56x56
 
-Built-ins: 5x5-vs-3x3, 7x7-vs-3x3, inception, fc-vs-gap, halve-double."""
+Built-ins: 5x5-vs-3x3, 7x7-vs-3x3, inception, fc-vs-gap, halve-double, 1x1, bottleneck,
+conv-vs-fc (--channels/--size where the comparison takes them)."""
 
 
 def register(sub, formatter_class) -> None:
@@ -47,6 +51,12 @@ def register(sub, formatter_class) -> None:
     p.add_argument("model", metavar="MODEL", help="zoo name, torchvision name or module:factory")
     p.add_argument("--input", "-i", metavar="CxHxW", help="input size (default: the model's)")
     _common(p)
+    p.add_argument(
+        "--compact",
+        action="store_true",
+        help="the 80-column table: layer, type, output, K/S/P, params, MACs, RF (chosen by "
+        "itself on a terminal too narrow for the full one)",
+    )
     p.add_argument(
         "--batch-size",
         "-b",
@@ -139,10 +149,12 @@ def run_summary(args) -> int:
         model_name=name,
         mode=args.mode,
     )
+    if args.compact and args.format != "table":
+        raise ConfigError(f"--compact is a form of the table, not of --format {args.format}")
     if args.format == "table" and not args.output:
-        s.print()
+        s.print(compact=True if args.compact else None)
     else:
-        _emit(s.render(args.format), args.output)
+        _emit(s.render("compact" if args.compact else args.format), args.output)
     return 0
 
 
@@ -166,9 +178,17 @@ def run_compare(args) -> int:
     from cnnlab._util import parse_input
     from cnnlab.analysis.compare import BUILTINS, builtin, compare
     from cnnlab.cli import cli_note
-    from cnnlab.errors import ConfigError
+    from cnnlab.errors import ConfigError, suggest
 
     name = args.builtin or (args.a if args.a in BUILTINS and args.b is None else None)
+    if args.a and args.b is None and not name:  # one name that is no built-in (and no pair)
+        raise ConfigError(
+            f"unknown built-in comparison {args.a!r} (compare needs two models or layer specs, "
+            "or a built-in)",
+            suggest(args.a, BUILTINS)
+            or f"built-ins: {', '.join(BUILTINS)}; or give two models, e.g. "
+            "cnnlab compare resnet18 resnet34",
+        )
     if name:
         cmp = builtin(name, args.channels, args.size, convention=args.convention)
     else:

@@ -19,8 +19,13 @@ examples:
   cnnlab train resnet20 --data fashion-mnist --finetune runs/r20/best.pt --freeze-backbone
   cnnlab train lenet5 --data mnist --nproc 2                        # DDP, 2 processes (torchrun)
 
-Every run writes runs/<name>/: config.yaml, metrics.csv/.jsonl, last.pt/best.pt (+ .sha256),
-loss.png, accuracy.png, confusion.csv/.png, per_class.csv and summary.json.
+Every run holds out --val-fraction (0.1) of the training split for validation, which chooses
+best.pt, --patience and --target; the test split is scored once, at the end, with best.pt's
+weights. Every run writes runs/<name>/: config.yaml, metrics.csv/.jsonl (validation columns),
+last.pt/best.pt (checksum inside), loss.png, accuracy.png, confusion.csv/.png and
+per_class.csv (test split) and summary.json. --resume may change only --epochs (more), --quiet,
+--no-plots, --device, --threads, --eval-batch-size, --eval-every, --target, --patience, --tta,
+--data-dir, --download and --compile; any other flag is refused, naming it.
 """
 
 
@@ -226,16 +231,20 @@ def print_outcome(folder, result) -> None:
         t = Table(title=f"{s['model']} on {s['dataset']}: {result.status}", show_header=False)
         if s["test"] is not None:
             te = s["test"]
-            t.add_row("test top-1 / top-5", f"{te['top1']:.2f}% / {te['top5']:.2f}%  "
-                      f"({te['n']:,} images, scored once)")  # fmt: skip
-            t.add_row("test loss", f"{te['loss']:.4f}")
+            names = [k for k in te if k not in ("loss", "n", "weights", "tta")]  # the task's
+            label = " / ".join(k.replace("top", "top-") for k in names)
+            values = " / ".join(f"{te[k]:.2f}%" for k in names)
+            t.add_row(f"test {label}", f"{values}  ({te['n']:,} images, scored once)")
+            if te["loss"] is not None:  # (a detector scores no loss in evaluation)
+                t.add_row("test loss", f"{te['loss']:.4f}")
             t.add_row("weights tested", te["weights"])
         else:
             t.add_row("test", "no test split: nothing scored on unseen data")
         if s["best"]["epoch"] is not None:
             n_val = s["splits"]["validation"]["images"]
-            t.add_row("best validation top-1", f"{s['best']['top1']:.2f}% (epoch "
-                      f"{s['best']['epoch']}, {n_val:,} images)")  # fmt: skip
+            metric = next(k for k in s["best"] if k != "epoch")
+            best = f"{s['best'][metric]:.2f}% (epoch {s['best']['epoch']}, {n_val:,} images)"
+            t.add_row(f"best validation {metric.replace('top', 'top-')}", best)
         t.add_row("epochs / steps", f"{s['epochs']} / {s['steps']}")
         t.add_row("wall time", f"{s['wall_seconds']:.1f} s on {s['device']}"
                   + (f" x{s['world_size']}" if s["world_size"] > 1 else ""))  # fmt: skip
@@ -315,9 +324,12 @@ def _eval(args) -> int:
             f"{tr.classes[:5]}...", "evaluate on the dataset the model was trained on")  # fmt: skip
     if tuple(ds.images.shape[1:]) != tr.data_size:
         raise_size(ds, tr)
+    from cnnlab.training.tasks import LOSSES
+
     res = evaluate(
         tr.model, ds.images, ds.labels, tr.pipeline, num_classes=tr.num_classes,
         batch_size=args.batch_size, device=device, tta=args.tta, classes=tr.classes,
+        loss_fn=LOSSES[cfg.loss],  # the loss the run trained with
     )  # fmt: skip
     console = Console()
     t = Table(title=f"{tr.state['model_name']} on {name} ({args.split}, TTA {args.tta}"

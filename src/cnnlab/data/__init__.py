@@ -1,4 +1,6 @@
-"""Data: datasets as uint8 tensors in memory, preprocessing, batch augmentation, TTA, batching.
+"""Data: every step from stored bytes to the model's input -- datasets as uint8 tensors in
+memory (``datasets/``), the validation hold-out (``split``), preprocessing, batch augmentation,
+the input pipeline, TTA, batching.
 
 >>> from cnnlab.data import load_dataset, Preprocessor, Augment, BatchLoader, tta_predict
 >>> train = load_dataset("digits", "train")              # ImageSet: uint8 [N, 1, 32, 32]
@@ -21,8 +23,10 @@ from cnnlab.data.datasets import (
     safe_extract,
 )
 from cnnlab.data.loader import BatchLoader
+from cnnlab.data.pipeline import InputPipeline
 from cnnlab.data.preprocess import MODES as PREPROCESS_MODES
 from cnnlab.data.preprocess import Preprocessor
+from cnnlab.data.split import holdout_split
 from cnnlab.data.tta import TTA_MODES, iter_tta_views, tta_predict, tta_view_count, tta_views
 
 __all__ = [
@@ -34,9 +38,11 @@ __all__ = [
     "AugmentConfig",
     "BatchLoader",
     "ImageSet",
+    "InputPipeline",
     "Preprocessor",
     "cache_dir",
     "default_data_dir",
+    "holdout_split",
     "iter_tta_views",
     "list_datasets",
     "load_dataset",

@@ -2,9 +2,10 @@
 
 Seed 001 lists the classic augmentations: horizontal flips; random crops and scales (training:
 shorter side random in [256, 480], then a random 224x224 crop); colour jitter; and "random mixes
-of translation, rotation, stretching, shearing, lens distortions". Course code applies them one
-PIL image at a time, which starves a laptop's CPU. Here each is a few tensor operations on the
-whole batch, on whatever device the batch is on:
+of translation, rotation, stretching, shearing, lens distortions". Seed 000 adds vertical flips
+and hue jitter (``vflip``, ``hue``; its whole list is the ``seed000`` preset). Course code
+applies them one PIL image at a time, which starves a laptop's CPU. Here each is a few tensor
+operations on the whole batch, on whatever device the batch is on:
 
 - flips and pad-and-crop are index gathers (exact: a flip is a true mirror, a crop a true window);
 - scale jitter, random-resized crop, affine warps and lens distortion are fused into ONE sampling
@@ -42,6 +43,7 @@ class AugmentConfig:
     """Every switch; 0 / None means off. Sizes in pixels, angles in degrees."""
 
     flip: float = 0.0  # probability of a horizontal flip
+    vflip: float = 0.0  # probability of a vertical flip (seed 000: "Flip (Horizontal, Vertical)")
     alternating_flip: bool = False  # airbench: flip every other epoch per image (needs index=)
     pad: int = 0  # pad-and-crop: pad each side by `pad`, take a random window of the output size
     pad_mode: str = "zeros"  # zeros | reflect | edge
@@ -52,6 +54,7 @@ class AugmentConfig:
     brightness: float = 0.0  # factor in [1 - b, 1 + b]
     contrast: float = 0.0  # factor in [1 - c, 1 + c]
     saturation: float = 0.0  # factor in [1 - s, 1 + s]
+    hue: float = 0.0  # hue shift in [-h, h] of the colour circle (h <= 0.5, torchvision's rule)
     translate: float = 0.0  # shift up to this fraction of width / height
     rotate: float = 0.0  # angle in [-r, r]
     scale: float = 0.0  # isotropic zoom factor in [1 - s, 1 + s]
@@ -68,6 +71,8 @@ class AugmentConfig:
         on = []
         if self.flip:
             on.append(f"flip p={self.flip:g}")
+        if self.vflip:
+            on.append(f"vertical flip p={self.vflip:g}")
         if self.alternating_flip:
             on.append("alternating flip")
         if self.scale_jitter:
@@ -78,7 +83,15 @@ class AugmentConfig:
             on.append(f"resized crop area {lo:g}-{hi:g} -> {self.crop or 'input size'}")
         if self.pad or (self.crop and not (self.scale_jitter or self.resized_crop)):
             on.append(f"pad {self.pad} ({self.pad_mode}) + random crop {self.crop or ''}".strip())
-        for name in ("brightness", "contrast", "saturation", "translate", "scale", "stretch"):
+        for name in (
+            "brightness",
+            "contrast",
+            "saturation",
+            "hue",
+            "translate",
+            "scale",
+            "stretch",
+        ):
             if getattr(self, name):
                 on.append(f"{name} {getattr(self, name):g}")
         for name in ("rotate", "shear"):
@@ -149,6 +162,18 @@ PRESETS = {
             stretch=0.1,
             shear=10.0,
             cutout=max(1, s // 4),
+        ),
+    ),
+    "seed000": (
+        "seed 000's list: horizontal and vertical flips, random crop (pad s/8), brightness, "
+        "saturation and hue jitter",
+        lambda s: dict(
+            flip=0.5,
+            vflip=0.5,
+            pad=max(1, round(s / 8)),
+            brightness=0.3,
+            saturation=0.3,
+            hue=0.05,
         ),
     ),
     "lecture": (
@@ -300,7 +325,9 @@ class Augment:
             x = _alternating_flip(x, index, self.epoch, r)
         if cfg.flip:
             x = _flip(x, cfg.flip, r)
-        if cfg.brightness or cfg.contrast or cfg.saturation:
+        if cfg.vflip:
+            x = _flip_where(x, r.rand() < cfg.vflip, dim=-2)
+        if cfg.brightness or cfg.contrast or cfg.saturation or cfg.hue:
             x = _color(_as_float(x), cfg, r)
         if cfg.cutout:
             x = _cutout(x, cfg.cutout, cfg.cutout_fill, r)
@@ -327,7 +354,7 @@ class _Draws:
     (from the generator, or torch's global one), sent to the batch's device in one copy and
     handed out a column (one number per image) at a time."""
 
-    COLUMNS = 24  # the most any combination of switches takes is 21
+    COLUMNS = 24  # the most any combination of switches takes is 23
 
     def __init__(self, n: int, generator, device: torch.device):
         table = torch.rand(self.COLUMNS, n, generator=generator)
@@ -366,12 +393,13 @@ def _flip(x: torch.Tensor, p: float, r: _Draws) -> torch.Tensor:
     return _flip_where(x, r.rand() < p)
 
 
-def _flip_where(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    if x.is_cuda:  # nonzero() below would wait for the GPU; where() does not
-        return torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)
+def _flip_where(x: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Mirror the images where ``mask`` is set: horizontally (``dim=-1``) or vertically (-2)."""
+    if x.device.type != "cpu":  # nonzero() below would wait for the GPU; where() does not
+        return torch.where(mask.view(-1, 1, 1, 1), x.flip(dim), x)
     idx = mask.nonzero().squeeze(1)  # on a CPU, copying only the flipped images is faster
     out = x.clone()
-    out[idx] = x[idx].flip(-1)
+    out[idx] = x[idx].flip(dim)
     return out
 
 
@@ -513,8 +541,9 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
 
 
 def _color(x: torch.Tensor, cfg: AugmentConfig, r: _Draws) -> torch.Tensor:
-    """Brightness, contrast, saturation with a factor per image (torchvision's functional ops
-    take one factor per call, so the same blends are written out here)."""
+    """Brightness, contrast, saturation and hue with a factor per image (torchvision's
+    functional ops take one factor per call, so the same blends are written out here; the hue
+    shift uses torchvision's own RGB <-> HSV conversions, which take whole batches)."""
     f = lambda a: r.uniform(1 - a, 1 + a).view(-1, 1, 1, 1).to(x.dtype)  # noqa: E731
     if cfg.brightness:
         x = (x * f(cfg.brightness)).clamp_(0, 1)
@@ -524,6 +553,14 @@ def _color(x: torch.Tensor, cfg: AugmentConfig, r: _Draws) -> torch.Tensor:
     if cfg.saturation and x.shape[1] == 3:
         gray = _gray(x)
         x = ((x - gray) * f(cfg.saturation) + gray).clamp_(0, 1)
+    if cfg.hue:
+        shift = r.uniform(-cfg.hue, cfg.hue)  # drawn for grey images too: same stream
+        if x.shape[1] == 3:  # a grey image has no hue (PIL's and torchvision's rule)
+            from torchvision.transforms._functional_tensor import _hsv2rgb, _rgb2hsv
+
+            h, sat, v = _rgb2hsv(x.float()).unbind(1)
+            h = (h + shift.view(-1, 1, 1).float()) % 1.0
+            x = _hsv2rgb(torch.stack((h, sat, v), 1)).to(x.dtype)
     return x
 
 
@@ -593,15 +630,18 @@ def _parse_value(key: str, value: str):
             return value
         return float(value)
     except ValueError:
-        raise ConfigError(f"bad value {value!r} for augmentation switch {key!r}") from None
+        raise ConfigError(
+            f"bad value {value!r} for augmentation switch {key!r}",
+            "numbers as 8 or 0.5, ranges as lo:hi, booleans as true/false (e.g. cutout=8)",
+        ) from None
 
 
 def _validate(cfg: AugmentConfig) -> None:
     def bad(msg):
-        raise ConfigError(f"augmentation: {msg}")
+        raise ConfigError(f"augmentation: {msg}", "see docs/data.md for each switch's range")
 
-    if not 0 <= cfg.flip <= 1 or not 0 <= cfg.warp_p <= 1:
-        bad("flip and warp_p are probabilities in [0, 1]")
+    if not 0 <= cfg.flip <= 1 or not 0 <= cfg.vflip <= 1 or not 0 <= cfg.warp_p <= 1:
+        bad("flip, vflip and warp_p are probabilities in [0, 1]")
     if cfg.pad < 0 or cfg.cutout < 0 or (cfg.crop is not None and cfg.crop < 1):
         bad("pad, cutout and crop must be positive")
     if cfg.pad_mode not in _PAD_MODES:
@@ -615,6 +655,8 @@ def _validate(cfg: AugmentConfig) -> None:
     for name in ("brightness", "contrast", "saturation"):
         if not 0 <= getattr(cfg, name) <= 1:
             bad(f"{name} must be in [0, 1] (factor 1 - {name} .. 1 + {name})")
+    if not 0 <= cfg.hue <= 0.5:
+        bad("hue must be in [0, 0.5] (a shift of at most half the colour circle)")
     if not 0 <= cfg.scale < 1:
         bad("scale must be in [0, 1)")
     if cfg.mixup < 0:

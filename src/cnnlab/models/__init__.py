@@ -27,6 +27,10 @@ FAMILY_MODULES: list[str] = [
     "resnet",
     "densenet",
     "cifar_fast",  # the recipe nets: cifar-fast-net, fashion-vgg
+    "fcn",
+    "sppnet",
+    "yolo",
+    "faster_rcnn",
 ]
 
 __all__ = [

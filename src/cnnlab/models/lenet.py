@@ -25,11 +25,13 @@ Two registered forms:
       centres are random +-1 codes (seeded) because the paper's bitmaps are not published as
       numbers; the paper itself uses random codes for the non-digit characters.
     - C3 with the table holds exactly the paper's 60 kernels; by default it runs them as one
-      dense 6->16 convolution whose weight is zero where Table I has no connection (fast), so
-      ``cnnlab summary`` counts 240,000 MACs for C3 where the paper counts 150,000 (151,600
-      connections with the biases). ``c3_grouped=True`` runs three grouped convolutions
-      instead: the same outputs and the paper's exact count, but C3 ~10x and a whole training
-      step ~4x slower on CPU.
+      dense 6->16 convolution whose weight is zero where Table I has no connection (fast).
+      That is an implementation detail: ``C3Table.lecture_count`` declares the connections
+      Table I has, so ``cnnlab summary`` counts the paper's 150,000 MACs (151,600 connections
+      with the biases) for C3, not the 240,000 of the dense product (tools that count ATen ops,
+      ``--convention fvcore`` etc., still see 240,000). ``c3_grouped=True`` runs three grouped
+      convolutions instead: the same outputs and counts, but C3 ~10x and a whole training step
+      ~4x slower on CPU.
 
 ``lenet5`` (the common modern form; 61,706 parameters)
     conv 6@5x5 -> ReLU -> 2x2 max-pool -> conv 16@5x5 -> ReLU -> 2x2 max-pool -> flatten
@@ -101,8 +103,9 @@ class C3Table(nn.Module):
 
     - ``grouped=False`` (default): scatter the kernels into a dense 16x6x5x5 weight (zeros where
       Table I has no connection) and run one convolution. Fast everywhere (on CPU grouped
-      convolutions of this size are ~10x slower to train), but a profiler counts the zeros:
-      240,000 MACs per 10x10 map instead of the paper's 150,000.
+      convolutions of this size are ~10x slower to train), but a profiler of ATen ops counts
+      the zeros: 240,000 MACs per 10x10 map instead of the paper's 150,000 (the lecture
+      convention asks ``lecture_count`` instead).
     - ``grouped=True``: three grouped convolutions over the S2 maps gathered in table order
       (the 6 maps reading 3 inputs, the 9 reading 4, the one reading all 6 -- contiguous runs
       in Table I), so ``cnnlab summary`` counts exactly the paper's connections.
@@ -150,6 +153,14 @@ class C3Table(nn.Module):
             w = self.weight[k0 : k0 + n * fan_in].view(n, fan_in, k, k)
             outs.append(F.conv2d(x.index_select(1, idx), w, self.bias[first : first + n], groups=n))
         return torch.cat(outs, dim=1)
+
+    def lecture_count(self, output_shape) -> tuple[int, int]:
+        """(MACs, FLOPs) of the connections Table I has, whichever way ``forward`` runs them:
+        each of the 60 kernels meets k*k inputs per output pixel, plus one bias add per output.
+        At 10x10: 60*25*100 = 150,000 MACs and 151,600 "connections" (section II.B)."""
+        n, _, h, w = output_shape
+        macs = n * self.weight.shape[0] * self.kernel_size**2 * h * w
+        return macs, macs + n * len(self.table) * h * w
 
     def extra_repr(self) -> str:
         return (

@@ -25,12 +25,12 @@ class ModelInfo:
     input_size: tuple[int, int, int]  # default (C, H, W)
     num_classes: int  # default number of classes
     builder: Callable = field(repr=False, compare=False)
-    variant: str = "imagenet"  # "imagenet" | "cifar" | "mnist"
+    variant: str = "imagenet"  # "imagenet" | "cifar" | "mnist" | "digits" (the synthetic sets)
     description: str = ""
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
-VARIANTS = ("imagenet", "cifar", "mnist")
+VARIANTS = ("imagenet", "cifar", "mnist", "digits")
 
 
 def register_model(

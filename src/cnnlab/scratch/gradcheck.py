@@ -62,7 +62,8 @@ def check_layer(layer, x, *, train=True, eps=1e-6, seed=0):
 
 
 def check_loss(loss_fn, logits, labels, eps=1e-6):
-    """Error of ``SoftmaxCrossEntropy.backward()`` against finite differences on the logits."""
+    """Error of a loss's ``backward()`` (softmax cross-entropy, multiclass hinge) against finite
+    differences on the logits."""
     logits = np.array(logits, np.float64)
     loss_fn.forward(logits, labels)
     g = loss_fn.backward()
@@ -113,6 +114,18 @@ def standard_cases(rng=None):
             img(1, 7, 7, 2),
             True,
         ),
+        (
+            "deconv 3x3 stride 2",
+            L.ConvTranspose2D(2, 3, 3, 2, dtype=f64, rng=rng),
+            img(2, 3, 4, 2),
+            True,
+        ),
+        (
+            "deconv 4x3 stride (2, 3) pad 1, output_padding (1, 2)",
+            L.ConvTranspose2D(3, 2, (4, 3), (2, 3), 1, (1, 2), dtype=f64, rng=rng),
+            img(2, 3, 3, 3),
+            True,
+        ),
         ("max 2x2 stride 2, odd 7x7", L.MaxPool2D(2, 2), distinct((2, 7, 7, 3), rng), True),
         (
             "max 3x3 stride 2 pad 1 (overlap)",
@@ -154,4 +167,18 @@ def standard_cases(rng=None):
         ("batch norm dense (train)", L.BatchNorm(6, dtype=f64), img(5, 6), True),
         ("batch norm (eval)", L.BatchNorm(3, dtype=f64), img(4, 3, 5, 3), False),
         ("flatten", L.Flatten(), img(2, 3, 3, 2), True),
+    ]
+
+
+def standard_losses(rng=None):
+    """(title, loss, logits, labels) for each loss: the CLI's ``gradcheck`` rows. The hinge's
+    logits keep every margin s_j - s_y + 1 well away from its kink at 0, violated or not."""
+    from cnnlab.scratch import layers as L
+
+    rng = rng or np.random.default_rng(0)
+    labels = np.array([0, 1, 4, 2])
+    hinge = rng.permutation(20).reshape(4, 5) * 0.37  # margins are multiples of 0.37, never 1
+    return [
+        ("softmax cross-entropy", L.SoftmaxCrossEntropy(), rng.standard_normal((4, 5)) * 5, labels),
+        ("multiclass hinge", L.MulticlassHinge(), hinge, labels),
     ]

@@ -21,6 +21,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from cnnlab.arithmetic.core import conv_transpose_output_size
 from cnnlab.errors import ConfigError, ShapeError
 
 
@@ -290,6 +291,157 @@ def transposed_conv_input_grad(layer, dy, xshape):
     cols = windows(z, kh, kw).reshape(mb * h * wd, -1)
     flipped = w[::-1, ::-1].transpose(0, 1, 3, 2).reshape(-1, c)  # [kh, kw, ychn, xchn]
     return (cols @ flipped).reshape(xshape)
+
+
+class ConvTranspose2D(Layer):
+    """Transposed convolution ("deconvolution", seed 004) on NHWC inputs: the map from a small
+    image to a larger one whose matrix is the transpose of a convolution's.
+
+    Seed 004's picture: insert ``stride - 1`` zeros between input pixels, pad the result with
+    ``k - 1 - padding`` zeros on every side (plus ``output_padding`` at the bottom/right), then
+    convolve at stride 1 with the kernel flipped (``zero_insert_pad`` and ``flipped_kernel``
+    build exactly that). Computed here the equivalent, cheaper way: every input pixel scatters
+    ``x * kernel`` into a k x k patch of the output, patches ``stride`` apart (one GEMM and
+    kh*kw strided adds); ``padding`` then crops that many rows/columns from each border.
+    Output size ``(N - 1)*S - 2P + K + output_padding`` (``arithmetic.conv_transpose_output_size``).
+
+    Kernels are ``[kh, kw, xchn, ychn]`` as in ``Conv2D``: ``w[a, b, c, o]`` carries input channel
+    ``c`` to output channel ``o`` (PyTorch stores ``[xchn, ychn, kh, kw]``). It is the adjoint of
+    ``Conv2D(ychn, xchn, k, stride, padding)`` with the same kernel, not its inverse: shapes go
+    back, values do not (``cnnlab scratch deconv --show``).
+    """
+
+    kind = "deconv"
+
+    def __init__(
+        self,
+        in_chn,
+        chn,
+        ksize,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        bias=True,
+        *,
+        dtype=np.float32,
+        rng=None,
+        name=None,
+    ):
+        super().__init__(name)
+        self.in_chn, self.chn = int(in_chn), int(chn)
+        self.ksize, self.stride = _pair(ksize, "ksize"), _pair(stride, "stride")
+        self.padding = _pair(padding, "padding", 0)
+        self.output_padding = _pair(output_padding, "output_padding", 0)
+        for op, s in zip(self.output_padding, self.stride):
+            if op >= s:
+                raise ConfigError(
+                    f"output_padding {self.output_padding} must be smaller than the stride "
+                    f"{self.stride}",
+                    "it only picks among the output sizes a strided convolution maps back from",
+                )
+        self.bias = bool(bias)
+        kh, kw = self.ksize
+        rng = rng if rng is not None else np.random.default_rng()
+        fan_in = kh * kw * self.in_chn / (self.stride[0] * self.stride[1])  # taps per output
+        self.params["w"] = (
+            rng.standard_normal((kh, kw, in_chn, chn)) * math.sqrt(2 / fan_in)
+        ).astype(dtype)
+        if self.bias:
+            self.params["b"] = np.zeros(chn, dtype)
+
+    def describe(self):
+        kh, kw = self.ksize
+        s = f", stride {self.stride[0]}" if self.stride != (1, 1) else ""
+        return f"ConvTranspose2D {kh}x{kw}, {self.in_chn}->{self.chn}{s}"
+
+    def spec(self):
+        return [
+            "deconv",
+            {
+                "ksize": list(self.ksize),
+                "chn": self.chn,
+                "stride": list(self.stride),
+                "padding": list(self.padding),
+                "output_padding": list(self.output_padding),
+                "bias": self.bias,
+                "actfunc": "none",
+            },
+        ]
+
+    def output_shape(self, shape):
+        if len(shape) != 3 or shape[2] != self.in_chn:
+            self._fail(f"[mb, h, w, {self.in_chn}]", ("mb", *shape))
+        h, w = conv_transpose_output_size(
+            tuple(shape[:2]), self.ksize, self.stride, self.padding, self.output_padding
+        )
+        return (h, w, self.chn)
+
+    def _full(self, hw):
+        """Size of the uncropped output: (N - 1)*S + K + output_padding per axis."""
+        return tuple(
+            (n - 1) * s + k + op
+            for n, s, k, op in zip(hw, self.stride, self.ksize, self.output_padding)
+        )
+
+    def forward(self, x, train=False):
+        x = _image(self, x, self.in_chn)
+        oh, ow, _ = self.output_shape(x.shape[1:])
+        w = self.params["w"]
+        x = x.astype(w.dtype, copy=False)
+        mb, h, wd, c = x.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.ksize, self.stride, self.padding
+        x2 = x.reshape(-1, c)
+        # d[a, b] = x @ w[a, b]: what each input pixel sends to offset (a, b) of its patch
+        d = (x2 @ w.transpose(2, 0, 1, 3).reshape(c, -1)).reshape(mb, h, wd, kh, kw, self.chn)
+        z = np.zeros((mb, *self._full((h, wd)), self.chn), w.dtype)
+        for a in range(kh):
+            for b in range(kw):
+                z[:, a : a + sh * (h - 1) + 1 : sh, b : b + sw * (wd - 1) + 1 : sw] += d[
+                    :, :, :, a, b
+                ]
+        y = z[:, ph : ph + oh, pw : pw + ow]
+        if self.bias:
+            y = y + self.params["b"]
+        self._cache = (x.shape, x2)
+        return y
+
+    def backward(self, dy):
+        xshape, x2 = self._cache
+        w = self.params["w"]
+        mb, h, wd, c = xshape
+        (kh, kw), (sh, sw), (ph, pw) = self.ksize, self.stride, self.padding
+        dy = dy.astype(w.dtype, copy=False)
+        dz = np.zeros((mb, *self._full((h, wd)), self.chn), w.dtype)  # undo the crop
+        dz[:, ph : ph + dy.shape[1], pw : pw + dy.shape[2]] = dy
+        # each input pixel's patch of dz, [mb, h, w, kh, kw, ychn]: a strided convolution of dy
+        dcols = windows(dz, kh, kw, sh, sw).reshape(mb * h * wd, -1)
+        self.grads["w"] = (x2.T @ dcols).reshape(c, kh, kw, self.chn).transpose(1, 2, 0, 3)
+        if self.bias:
+            self.grads["b"] = dy.sum((0, 1, 2))
+        return (dcols @ w.transpose(0, 1, 3, 2).reshape(-1, c)).reshape(xshape)
+
+    def zero_insert_pad(self, x):
+        """Seed 004's padded input: ``stride - 1`` zeros between pixels, ``k - 1 - padding``
+        zeros around (``output_padding`` more at the bottom/right). Convolving it at stride 1
+        with ``flipped_kernel()`` gives ``forward(x)`` (without bias). Needs padding < k."""
+        x = _image(self, x, self.in_chn)
+        mb, h, wd, c = x.shape
+        (kh, kw), (sh, sw) = self.ksize, self.stride
+        (ph, pw), (oph, opw) = self.padding, self.output_padding
+        if ph > kh - 1 or pw > kw - 1:
+            raise ConfigError(
+                f"padding {self.padding} > kernel - 1: the picture would pad negatively",
+                "use forward(), which crops instead",
+            )
+        th, tw = kh - 1 - ph, kw - 1 - pw
+        z = np.zeros((mb, (h - 1) * sh + 1 + 2 * th + oph, (wd - 1) * sw + 1 + 2 * tw + opw, c))
+        z = z.astype(x.dtype)
+        z[:, th : th + (h - 1) * sh + 1 : sh, tw : tw + (wd - 1) * sw + 1 : sw] = x
+        return z
+
+    def flipped_kernel(self):
+        """The kernel rotated 180 degrees, as a ``Conv2D`` kernel ``[kh, kw, xchn, ychn]``."""
+        return self.params["w"][::-1, ::-1].copy()
 
 
 class Conv2DNaive(Conv2D):
@@ -721,6 +873,23 @@ class BatchNorm(Layer):
         return inv * (dxhat - dxhat.mean(axes) - xhat * (dxhat * xhat).mean(axes))
 
 
+def _labels(what, logits, labels, soft=False):
+    """Check ``logits [mb, classes]`` against ``mb`` class ids (or, if ``soft``, probability
+    rows ``[mb, classes]``); return the labels as an array."""
+    labels = np.asarray(labels)
+    if logits.ndim != 2 or len(labels) != len(logits) or (labels.ndim != 1 and not soft):
+        raise ShapeError(
+            f"{what} takes logits [mb, classes] and mb labels, "
+            f"got {_fmt(logits.shape)} and {_fmt(labels.shape)}"
+        )
+    if labels.ndim == 1 and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        raise ShapeError(
+            f"labels must lie in [0, {logits.shape[1]}), got {labels.min()}..{labels.max()}",
+            "the output layer needs one unit per class",
+        )
+    return labels
+
+
 class SoftmaxCrossEntropy:
     """Softmax + cross-entropy averaged over the batch, computed from log-sum-exp (stable).
 
@@ -731,17 +900,7 @@ class SoftmaxCrossEntropy:
     def forward(self, logits, labels):
         z = logits - logits.max(1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(1, keepdims=True))
-        labels = np.asarray(labels)
-        if logits.ndim != 2 or len(labels) != len(logits):
-            raise ShapeError(
-                f"softmax cross-entropy takes logits [mb, classes] and mb labels, "
-                f"got {_fmt(logits.shape)} and {_fmt(labels.shape)}"
-            )
-        if labels.ndim == 1 and (labels.min() < 0 or labels.max() >= logits.shape[1]):
-            raise ShapeError(
-                f"labels must lie in [0, {logits.shape[1]}), got {labels.min()}..{labels.max()}",
-                "the output layer needs one unit per class",
-            )
+        labels = _labels("softmax cross-entropy", logits, labels, soft=True)
         if labels.ndim == 1:
             target = np.zeros_like(logp)
             target[np.arange(len(labels)), labels] = 1
@@ -753,3 +912,34 @@ class SoftmaxCrossEntropy:
     def backward(self):
         p, target = self._cache
         return (p - target) / len(p)
+
+
+class MulticlassHinge:
+    """Seed 001's multiclass SVM loss, margin 1, averaged over the batch::
+
+        L = 1/N sum_i sum_{j != y_i} max(0, s_j - s_{y_i} + 1)
+
+    ``forward(scores, labels) -> loss``; ``backward() -> dscores``: each violated margin adds
+    ``+1/N`` to its class and ``-1/N`` to the true class (subgradient 0 at the kink).
+    ``torch.nn.MultiMarginLoss`` is the same sum divided by the number of classes.
+    """
+
+    margin = 1.0
+
+    def forward(self, logits, labels):
+        labels = _labels("multiclass hinge", logits, labels)
+        mb = len(logits)
+        true = logits[np.arange(mb), labels][:, None]
+        margins = np.maximum(0, logits - true + self.margin)
+        margins[np.arange(mb), labels] = 0  # j != y_i
+        self._cache = (margins > 0, labels, margins.dtype)
+        return float(margins.sum() / mb)
+
+    def backward(self):
+        violated, labels, dtype = self._cache
+        g = violated.astype(dtype)
+        g[np.arange(len(g)), labels] = -violated.sum(1)
+        return g / len(g)
+
+
+LOSSES = {"cross-entropy": SoftmaxCrossEntropy, "hinge": MulticlassHinge}

@@ -9,6 +9,8 @@ A spec is a list of ``[kind, options]`` pairs, as in the book behind seed 003::
 Kinds and their options (defaults in brackets):
 
 * ``conv``: ``ksize``, ``chn``, ``stride`` [1], ``padding`` ["same"], ``actfunc`` ["relu"], ``bias``
+* ``deconv`` (transposed convolution): ``ksize``, ``chn``, ``stride`` [1], ``padding`` [0],
+  ``output_padding`` [0], ``actfunc`` ["relu"], ``bias``
 * ``max`` / ``avg``: ``stride`` (window = stride unless ``ksize`` is given), ``ksize``,
   ``padding`` [0], ``ceil_mode`` [false]; ``ties`` ["first"] for max, ``count_include_pad`` [false]
   for avg
@@ -44,6 +46,7 @@ SPECS = {"lenet5": LENET5}
 ACTIVATIONS = {"relu": L.ReLU, "sigmoid": L.Sigmoid, "tanh": L.Tanh, "none": None}
 KINDS = (
     "conv",
+    "deconv",
     "max",
     "avg",
     "full",
@@ -96,6 +99,27 @@ def build_layers(kind, opts, shape, *, counts, rng, dtype):
             rng=rng,
             name=name,
         )
+    elif kind == "deconv":
+        opts_ok = ("ksize", "chn", "stride", "padding", "output_padding", "actfunc", "bias")
+        _options(kind, opts, opts_ok)
+        if "ksize" not in opts or "chn" not in opts or len(shape) != 3:
+            raise ConfigError(
+                f"{name}: 'deconv' needs 'ksize' and 'chn' and an image input [h, w, c], "
+                f"got {opts} on {list(shape)}"
+            )
+        act = opts.get("actfunc", "relu")
+        layer = L.ConvTranspose2D(
+            shape[2],
+            opts["chn"],
+            _tuples(opts["ksize"]),
+            _tuples(opts.get("stride", 1)),
+            _tuples(opts.get("padding", 0)),
+            _tuples(opts.get("output_padding", 0)),
+            opts.get("bias", True),
+            dtype=dtype,
+            rng=rng,
+            name=name,
+        )
     elif kind in ("max", "avg"):
         extra = ("ties",) if kind == "max" else ("count_include_pad",)
         _options(kind, opts, ("ksize", "stride", "padding", "ceil_mode", *extra))
@@ -141,12 +165,22 @@ def _tuples(v):
     return tuple(_tuples(i) for i in v) if isinstance(v, list) else v
 
 
-class Model:
-    """A stack of layers with a softmax cross-entropy loss."""
+def loss_fn(name):
+    """A loss by name: ``cross-entropy`` (softmax) or ``hinge`` (seed 001's multiclass SVM)."""
+    if name not in L.LOSSES:
+        raise ConfigError(
+            f"unknown loss {name!r}; choose from {', '.join(L.LOSSES)}",
+            suggest(name, L.LOSSES) or None,
+        )
+    return L.LOSSES[name]()
 
-    def __init__(self, layers, input_shape):
+
+class Model:
+    """A stack of layers with a loss: softmax cross-entropy (default) or multiclass hinge."""
+
+    def __init__(self, layers, input_shape, loss="cross-entropy"):
         self.layers, self.input_shape = list(layers), tuple(int(s) for s in input_shape)
-        self.loss = L.SoftmaxCrossEntropy()
+        self.loss, self.loss_name = loss_fn(loss), loss
         self.meta = {}  # saved alongside: normalisation, class names, history
         shape, self.shapes = self.input_shape, []
         for layer in self.layers:
@@ -206,7 +240,7 @@ class Model:
     def evaluate(self, x, labels, batch_size=1000):
         """(mean loss, accuracy) in evaluation mode."""
         logits = self.predict(x, batch_size)
-        loss = L.SoftmaxCrossEntropy().forward(logits, labels)
+        loss = loss_fn(self.loss_name).forward(logits, labels)
         return loss, float((logits.argmax(1) == labels).mean())
 
     def summary_rows(self):
@@ -222,6 +256,7 @@ class Model:
             "spec": np.array(json.dumps(self.spec)),
             "input_shape": np.array(self.input_shape),
             "meta": np.array(json.dumps(self.meta)),
+            "loss": np.array(self.loss_name),
         }
         for i, layer in enumerate(self.layers):
             arrays.update({f"{i}/params/{k}": v for k, v in layer.params.items()})
@@ -240,7 +275,12 @@ class Model:
             ) from e
         if "spec" not in data:
             raise DataError(f"{path} is not a cnnlab scratch model (no 'spec' entry)")
-        model = build(json.loads(str(data["spec"])), tuple(data["input_shape"]), dtype=np.float32)
+        model = build(
+            json.loads(str(data["spec"])),
+            tuple(data["input_shape"]),
+            dtype=np.float32,
+            loss=str(data.get("loss", "cross-entropy")),
+        )
         model.meta = json.loads(str(data.get("meta", "{}")))
         for i, layer in enumerate(model.layers):
             for group in ("params", "buffers"):
@@ -255,12 +295,13 @@ class Model:
         return model
 
 
-def build(spec, input_shape, num_classes=None, *, dtype=np.float32, seed=0):
+def build(spec, input_shape, num_classes=None, *, dtype=np.float32, seed=0, loss="cross-entropy"):
     """A :class:`Model` from a spec (a name in ``SPECS`` or a list of ``[kind, options]``).
 
     ``input_shape`` is per sample, ``(h, w, c)`` for images; ``num_classes`` appends the output
-    layer.
+    layer; ``loss`` is ``cross-entropy`` or ``hinge``.
     """
+    loss_fn(loss)  # an unknown loss fails before any layer is built
     if isinstance(spec, str):
         if spec not in SPECS:
             raise ConfigError(
@@ -292,7 +333,7 @@ def build(spec, input_shape, num_classes=None, *, dtype=np.float32, seed=0):
         ):
             shape = layer.output_shape(shape)
             layers.append(layer)
-    return Model(layers, input_shape)
+    return Model(layers, input_shape, loss)
 
 
 def load_spec(source):

@@ -65,9 +65,36 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
     state = {"format": FORMAT, "version": VERSION, **state}
     state.pop("sha256", None)
     state["sha256"] = content_digest(state)
-    atomic_write(path, lambda f: torch.save(state, f))
+    atomic_write(path, lambda f: _save(state, f))
     path.with_name(path.name + ".sha256").unlink(missing_ok=True)  # a 0.1 sidecar is stale now
     return path
+
+
+def _save(state: dict, f) -> None:
+    """``torch.save`` that lets a disk error through as the ``OSError`` it is: torch's zip
+    writer turns it into ``RuntimeError: unexpected pos 15872 vs 15824``, which says nothing of
+    a full disk."""
+
+    class _Writer:
+        error: OSError | None = None
+
+        def write(self, b):
+            try:
+                return f.write(b)
+            except OSError as e:
+                self.error = e
+                raise
+
+        def flush(self):
+            f.flush()
+
+    w = _Writer()
+    try:
+        torch.save(state, w)
+    except RuntimeError:
+        if w.error is not None:
+            raise w.error from None
+        raise
 
 
 def _corrupt(path: Path, got: str, want: str, where: str) -> DataError:

@@ -7,6 +7,7 @@ The resolved config is written to ``runs/<name>/config.yaml`` and into every che
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from cnnlab._util import atomic_write
 from cnnlab.errors import ConfigError, suggest
 
 OPTIMIZERS = ("sgd", "nesterov", "adamw")
+LOSSES = ("cross-entropy", "hinge")  # training.tasks.LOSSES
 SCHEDULES = ("constant", "step", "cosine", "onecycle")  # training.schedule uses these
 # cnnlab.data's names (data.preprocess.MODES, data.tta.TTA_MODES; a test keeps them equal),
 # restated here because `cnnlab --help` builds the train flags without importing torch.
@@ -78,6 +80,12 @@ class TrainConfig:
     step_gamma: float = 0.1
     step_milestones: tuple[float, ...] = (0.5, 0.75)
     # loss
+    loss: str = opt(
+        "cross-entropy",
+        "cross-entropy (softmax) or hinge (seed 001's multiclass SVM loss, margin 1: "
+        "mean over images of sum over j != y of max(0, s_j - s_y + 1))",
+        choices=LOSSES,
+    )
     label_smoothing: float = opt(0.0, "")
     l2: float = opt(0.0, "L2 loss term LAMBDA*sum W^2", metavar="LAMBDA")
     l1: float = opt(
@@ -145,6 +153,10 @@ class TrainConfig:
                 f"unknown optimizer {self.optimizer!r}",
                 suggest(self.optimizer, OPTIMIZERS) or f"choose one of: {', '.join(OPTIMIZERS)}",
             )
+        for f in dataclasses.fields(self):  # nan and inf pass every comparison test below
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                _out_of_range(f.name, v, "finite", self)
         for k in ("epochs", "batch_size", "lr"):
             if not getattr(self, k) > 0:
                 _out_of_range(k, getattr(self, k), "> 0", self)
@@ -153,6 +165,21 @@ class TrainConfig:
                 _out_of_range(k, getattr(self, k), ">= 0", self)
         if self.label_smoothing >= 1:
             _out_of_range("label_smoothing", self.label_smoothing, "< 1", self)
+        if self.loss not in LOSSES:
+            raise ConfigError(
+                f"unknown loss {self.loss!r}",
+                suggest(self.loss, LOSSES) or f"choose one of: {', '.join(LOSSES)}",
+            )
+        if self.loss == "hinge" and self.label_smoothing:
+            raise ConfigError(
+                "--label-smoothing softens cross-entropy's targets; the hinge loss has none",
+                "drop --label-smoothing, or use --loss cross-entropy",
+            )
+        if self.loss == "hinge" and _mixup_on(self.augment):
+            raise ConfigError(
+                "mixup makes soft targets and the hinge loss needs one class per image",
+                "drop mixup from --augment, or use --loss cross-entropy",
+            )
         if self.elastic_net is not None and self.l1 <= 0:
             raise ConfigError(
                 "--elastic-net BETA needs a strength: the penalty is l1 * sum(beta*W^2 + |W|)",
@@ -231,10 +258,13 @@ class TrainConfig:
 
 
 def _out_of_range(key: str, value, rule: str, cfg: TrainConfig):
+    """A range error naming the flag, the rule and the default."""
     flag = "--" + key.replace("_", "-")
     default = getattr(TrainConfig, key, None)
     example = f" (the default is {default})" if default is not None else ""
-    raise ConfigError(f"{flag} must be {rule}, got {value}", f"give {flag} a value {rule}{example}")
+    raise ConfigError(
+        f"{flag} must be {rule}, got {value}", f"give {flag} a value that is {rule}{example}"
+    )
 
 
 def _checked(key: str, value, source: str):
@@ -269,3 +299,15 @@ def _checked(key: str, value, source: str):
         f"{key} in {source} must be {want}, got {value!r}",
         f"fix the value of {key} (see `cnnlab train --help` for --{key.replace('_', '-')})",
     )
+
+
+def _mixup_on(augment: str) -> bool:
+    """Whether an --augment spec (``preset,key=value,...``) switches mixup on."""
+    for part in str(augment or "").split(","):
+        key, _, value = part.partition("=")
+        if key.strip().replace("-", "_") == "mixup":
+            try:
+                return float(value) > 0
+            except ValueError:
+                return True  # a bad value: the augmentation parser names it later
+    return False

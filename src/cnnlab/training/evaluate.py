@@ -34,7 +34,11 @@ def evaluate(
     amp: bool = False,
     classes: list[str] | None = None,
     dist: DistInfo | None = None,
+    loss_fn=None,
 ) -> EvalResult:
+    """Scores of ``model`` on a split. The loss is cross-entropy of the (view-averaged)
+    probabilities, or ``loss_fn(logits, labels)`` (mean over the batch; with TTA on the
+    view-averaged logits), e.g. the hinge loss a run was trained with."""
     dist = dist or DistInfo()
     was_training = model.training
     model.eval()
@@ -49,18 +53,24 @@ def evaluate(
         y = labels.index_select(0, sel.to(labels.device)).to(device, non_blocking=True)
         with amp_ctx:
             if tta == "none":
-                logp = F.log_softmax(_logits(model(pipeline(x))).float(), dim=1)
+                logits = _logits(model(pipeline(x))).float()
+                logp = F.log_softmax(logits, dim=1)
             else:  # average the softmax of all views (groups of [v, B, C, h, w])
                 from cnnlab.data.tta import iter_tta_views
 
-                probs, count = 0.0, 0
+                probs, logit_sum, count = 0.0, 0.0, 0
                 for views in iter_tta_views(x, tta):
                     v, b = views.shape[:2]
-                    out = _logits(model(pipeline(views.reshape(v * b, *views.shape[2:]))))
-                    probs = probs + out.float().softmax(1).view(v, b, -1).sum(0)
+                    out = _logits(model(pipeline(views.reshape(v * b, *views.shape[2:])))).float()
+                    probs = probs + out.softmax(1).view(v, b, -1).sum(0)
+                    logit_sum = logit_sum + out.view(v, b, -1).sum(0)
                     count += v
                 logp = (probs / count).clamp_min(1e-12).log()
-        sums[0] += float(F.nll_loss(logp, y, reduction="sum"))
+                logits = logit_sum / count
+        if loss_fn is None:
+            sums[0] += float(F.nll_loss(logp, y, reduction="sum"))
+        else:
+            sums[0] += float(loss_fn(logits, y)) * len(y)
         sums[1] += topk_correct(logp, y, ks=(5,))[0]
         sums[2] += len(y)
         conf += confusion_matrix(logp.argmax(1), y, num_classes)

@@ -56,12 +56,17 @@ class RunFolder:
                 f"run folder {folder.path} already holds a run",
                 f"continue it with --resume {folder.path}, or pick another --name",
             )
-        if write:
-            with folder._writing(folder.path):
-                folder.path.mkdir(parents=True, exist_ok=True)
-                atomic_write(folder.path / ".write-check", b"")  # fail now, not after an epoch
-                (folder.path / ".write-check").unlink()
+        folder.check_writable()
         return folder
+
+    def check_writable(self) -> None:
+        """Create the folder and write a file into it now, so a read-only or full disk stops
+        the run before any training, not after an epoch (a no-op when ``write`` is off)."""
+        if self.write:
+            with self._writing(self.path):
+                self.path.mkdir(parents=True, exist_ok=True)
+                atomic_write(self.path / ".write-check", b"")
+                (self.path / ".write-check").unlink()
 
     @classmethod
     def open(cls, run: str | Path, *, write: bool = True) -> tuple[RunFolder, Path]:

@@ -95,27 +95,23 @@ def train(
 ) -> RunResult:
     """Train ``cfg.model`` on ``cfg.data`` (or the given ImageSets) and write ``runs/<name>/``.
 
-    Splits: ``eval_set`` is the *validation* set, evaluated every epoch to choose ``best.pt``,
-    stop early and reach ``--target``; ``test_set`` is scored once at the end, with the weights
-    validation chose. Loading ``cfg.data`` gives the dataset's test split and its validation
-    split (its own, or ``val_fraction`` held out of the training split).
-
-    ``resume`` is a run folder or a checkpoint in one: the run continues with the checkpoint's
-    config; ``changes`` (or the fields where ``cfg`` differs from it) may change only
-    :data:`RESUME_CAN_CHANGE`. ``callbacks`` run after every optimizer step; ``on_finish``
-    hooks run once at the end with ``(folder, result)``.
+    ``eval_set`` is the *validation* split (chooses ``best.pt``, ``--patience``, ``--target``);
+    ``test_set`` is scored once at the end with the weights it chose (see :func:`split_data`).
+    ``resume``: a run folder or a checkpoint in one; ``changes`` (or where ``cfg`` differs from
+    the stored config) may touch only :data:`RESUME_CAN_CHANGE`. ``callbacks`` run after every
+    optimizer step, ``on_finish`` hooks once at the end with ``(folder, result)``.
     """
     folder, ckpt = None, None
     if resume is not None:
         folder, ckpt = open_resume(resume)
-        cfg = resume_config(ckpt, cfg, changes)
+        cfg = resume_config(ckpt, cfg, changes, folder.path)
     cfg = cfg.validate()
     device, dist = setup_devices(cfg)
     main = dist.is_main
 
     # data, model, input pipeline, optimizer: everything a step needs
     train_set, val_set, test_set = split_data(cfg, train_set, eval_set, test_set)
-    task = make_task(cfg, train_set.classes)
+    task = make_task(cfg, train_set.classes, train_set)
     in_ch = train_set.images.shape[1]
     torch.manual_seed(derive_seed(cfg.seed, "init"))  # every rank starts from the same weights
     model, heads, frozen = build_start_model(cfg, task.num_classes, in_ch, device)
@@ -135,6 +131,7 @@ def train(
     if ckpt is not None:
         state.load_state_dict(ckpt)
         folder.write = main
+        folder.check_writable()
     else:
         folder = RunFolder.create(cfg.runs_dir, run_name(cfg), write=main)
     cfg = parts.cfg = cfg.replace(name=folder.name)
@@ -170,22 +167,13 @@ def train(
                 if D.broadcast_flag(bool(stop_now), dist, device):
                     status = stop_now or "early-stopped"
                     break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: save where we are
         status = "interrupted"
         if state.step != saved_step or state.batch_in_epoch:  # work since the last save
             folder.save_checkpoint("last.pt", state.state_dict())
-        message = (
-            f"interrupted at epoch {state.epoch + 1}, step {state.step}; saved "
-            f"{folder.file('last.pt')}.\nContinue with: cnnlab train --resume {folder.path}"
-        )
+        message = stop_message(folder, state)
     except TrainingDiverged as e:
-        status = "diverged"
-        kept = folder.file("last.pt").exists()
-        message = e.message + (
-            f"; kept the last good checkpoint {folder.file('last.pt')}"
-            if kept
-            else "; no checkpoint had been written yet"
-        )
+        status, message = "diverged", stop_message(folder, state, e)
     finally:
         parts.bar.close()
         folder.close()
@@ -262,9 +250,9 @@ def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
                 break
             reseed(derive_seed(cfg.seed, state.step, p.dist.rank), device)
             lr = p.schedule.apply(p.optimizer, state.step) * cfg.lr
-            x, target = (x, y) if p.augment is None else p.augment(x, y, index=index)
+            x, target = p.task.augment_batch(p.augment, x, y, index)
             with amp:
-                loss, out = p.task.loss(p.net(p.pipeline(x)), target)
+                loss, out = p.task.loss(p.task.forward(p.net, p.pipeline(x), target), target)
             total = loss + penalty(p.model, l2=cfg.l2, l1=cfg.l1, beta=cfg.elastic_net)
             pending.append((state.step, lr, total.detach()))
             if len(pending) >= check_every:
@@ -291,6 +279,17 @@ def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
                             "seconds": sums["seconds"] + time.perf_counter() - t0}  # fmt: skip
     if seen and p.bar.bar is not None:  # the bar's last refresh of the epoch
         show_progress(p, state, acc, seen, state.epoch_sums["seconds"])
+
+
+def stop_message(folder: RunFolder, state: TrainState, diverged=None) -> str:
+    """What an interrupted or diverged run tells the user: where it stopped, what was kept."""
+    last = folder.file("last.pt")
+    if diverged is None:
+        return (f"interrupted at epoch {state.epoch + 1}, step {state.step}; saved {last}.\n"
+                f"Continue with: cnnlab train --resume {folder.path}")  # fmt: skip
+    if last.exists():
+        return f"{diverged.message}; kept the last good checkpoint {last}"
+    return f"{diverged.message}; no checkpoint had been written yet"
 
 
 def reseed(seed: int, device: torch.device) -> None:
@@ -349,7 +348,8 @@ def epoch_row(p: Parts, state: TrainState, n_epochs: int) -> dict:
         "step": state.step,
         "lr": p.schedule.factor(max(0, state.step - 1)) * p.cfg.lr,
         "train_loss": s["loss"] / seen if seen else None,
-        f"train_{state.metric}": s["score"] / seen if seen else None,
+        # NaN: a task that does not score training batches (a detector's losses only)
+        f"train_{state.metric}": s["score"] / seen if seen and s["score"] == s["score"] else None,
         "val_loss": None,
         **{f"val_{m}": None for m in p.task.metrics},
         "epoch_seconds": secs,
@@ -361,7 +361,9 @@ def epoch_row(p: Parts, state: TrainState, n_epochs: int) -> dict:
 def epoch_line(r: dict, n_epochs: int, metric: str = "top1") -> str:
     parts = [f"epoch {r['epoch']}/{n_epochs}"]
     if r["train_loss"] is not None:
-        parts += [f"loss {r['train_loss']:.4f}", f"train {r[f'train_{metric}']:.2f}%"]
+        parts.append(f"loss {r['train_loss']:.4f}")
+        if r.get(f"train_{metric}") is not None:
+            parts.append(f"train {r[f'train_{metric}']:.2f}%")
     if r.get(f"val_{metric}") is not None:
         parts.append(f"val {metric.replace('top', 'top-')} {r[f'val_{metric}']:.2f}%")
     if r["images_per_second"] is not None:
@@ -413,23 +415,25 @@ def open_resume(resume: str | Path) -> tuple[RunFolder, dict]:
     return folder, ckpt
 
 
-def resume_config(ckpt: dict, cfg: TrainConfig | None, changes: dict | None) -> TrainConfig:
+def resume_config(ckpt: dict, cfg: TrainConfig | None, changes: dict | None,
+                  run: Path | str = "RUN") -> TrainConfig:  # fmt: skip
     """The resumed run's config: the checkpoint's, with ``changes`` (or where ``cfg`` differs
     from it) applied when they are in :data:`RESUME_CAN_CHANGE`; any other change is refused,
     naming it, since the run could not continue as the same run."""
     stored = TrainConfig.from_dict(ckpt["config"])
+    theirs = stored.to_dict()
     if changes is None:
         mine = cfg.to_dict() if cfg is not None else {}
-        theirs = stored.to_dict()
-        changes = {k: v for k, v in mine.items()
-                   if v != theirs[k] and k not in ("name", "runs_dir", "recipe")}  # fmt: skip
+        changes = {k: v for k, v in mine.items() if k not in ("name", "runs_dir", "recipe")}
+    mine = stored.replace(**changes).to_dict()  # a flag that repeats the stored value is fine
+    changes = {k: v for k, v in changes.items() if mine[k] != theirs[k]}
     refused = sorted(k for k in changes if k not in RESUME_CAN_CHANGE)
     if refused:
         names = ", ".join(flag_name(k) for k in refused)
         raise ConfigError(
             f"--resume continues a run with its own settings; it cannot change {names}",
             f"drop {names}, or start a new run from its config: cnnlab train --config "
-            f"RUN/config.yaml {refused and flag_name(refused[0])} ... --name NEW "
+            f"{run}/config.yaml {flag_name(refused[0])} ... --name NEW "
             f"(--resume may change: {', '.join(flag_name(k) for k in RESUME_CAN_CHANGE)})",
         )
     trained = len(ckpt.get("history") or [])
@@ -612,10 +616,13 @@ def make_pipeline(cfg: TrainConfig, train_set, model: nn.Module, ckpt: dict | No
         pre.fit(train_set.images)
     size = cfg.input_size
     model_hw = (size, size) if size else get_info(cfg.model).input_size[1:]
+    if getattr(train_set, "task", None) in ("segmentation", "detection"):
+        model_hw = train_set.images.shape[2:]  # masks and boxes stay in the data's pixels
     # NHWC: 1.5-2x faster LeNet/VGG steps on this 2-core EPYC (oneDNN), the tensor-core layout
     channels_last = cfg.channels_last is not False
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    check_fits(model, (int(train_set.images.shape[1]), *model_hw), cfg)
     pipeline = InputPipeline(pre, train_set.images.shape[2:], model_hw, channels_last)
     if hasattr(model, "data_init") and ckpt is None and not cfg.finetune:
         g = torch.Generator().manual_seed(derive_seed(cfg.seed, "data_init"))
@@ -623,6 +630,32 @@ def make_pipeline(cfg: TrainConfig, train_set, model: nn.Module, ckpt: dict | No
         device = next(model.parameters()).device
         model.data_init(pipeline(train_set.images[pick].to(device)))
     return pipeline
+
+
+def check_fits(model: nn.Module, input_size, cfg: TrainConfig) -> None:
+    """Run the model once on meta tensors (no memory, no compute) so an input it cannot take
+    is an error now, before a run folder exists, not a traceback at the first step."""
+    state = {k: torch.empty_like(v, device="meta") for k, v in model.state_dict().items()}
+    was_training = model.training
+    model.eval()  # batch norm in training mode cannot take the one-image probe
+    try:
+        torch.func.functional_call(model, state, (torch.empty(2, *input_size, device="meta"),))
+    except Exception as e:  # whatever the layer raises (shape, channels)
+        from cnnlab.errors import CnnlabError
+
+        if isinstance(e, CnnlabError):  # the zoo's own shape messages say it best
+            raise
+        if "meta" in str(e).lower():  # data-dependent shapes (Faster R-CNN's proposals, NMS)
+            return  # cannot be probed on meta tensors; the first step will tell
+        size = "x".join(map(str, input_size))
+        why = (str(e).splitlines() or [type(e).__name__])[0].strip("'\"")
+        raise ConfigError(
+            f"{cfg.model} cannot take {size} inputs: {why}",
+            "set --input-size to a size the model takes (`cnnlab models "
+            f"{cfg.model}` shows its default), or pick a model made for these images",
+        ) from None
+    finally:
+        model.train(was_training)
 
 
 def make_loader(cfg: TrainConfig, train_set, device, dist: D.DistInfo):

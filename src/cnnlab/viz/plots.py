@@ -89,3 +89,19 @@ def plot_confusion(confusion, classes: list[str], path: str | Path, title: str =
     atomic_write(path, lambda f: fig.savefig(f, format="png"))
     plt.close(fig)
     return path
+
+
+def montage(tiles, cols: int, fill: float = 1.0, gap: int = 1):
+    """``[N, h, w, c]`` tiles as one ``[rows*(h+gap)+gap, cols*(w+gap)+gap, c]`` image, row by
+    row, with ``gap`` pixels of ``fill`` between them (one imshow instead of N subplots)."""
+    import numpy as np
+
+    tiles = np.asarray(tiles)
+    n, h, w, c = tiles.shape
+    rows = -(-n // cols)
+    canvas = np.full((rows * (h + gap) + gap, cols * (w + gap) + gap, c), fill, tiles.dtype)
+    for i in range(n):
+        r, q = divmod(i, cols)
+        y, x = gap + r * (h + gap), gap + q * (w + gap)
+        canvas[y : y + h, x : x + w] = tiles[i]
+    return canvas

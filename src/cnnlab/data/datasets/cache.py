@@ -31,6 +31,12 @@ def cache_dir() -> Path:
     return Path(os.environ.get("CNNLAB_CACHE") or Path.home() / ".cache" / "cnnlab")
 
 
+def default_data_dir() -> Path:
+    """Where dataset files are looked for without --data-dir: $CNNLAB_DATA or
+    ~/.cache/cnnlab/data."""
+    return Path(os.environ.get("CNNLAB_DATA") or Path.home() / ".cache" / "cnnlab" / "data")
+
+
 def file_checksum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.md5()
     with open(path, "rb") as f:

@@ -7,6 +7,7 @@ CIFAR-10 JPEG archive and image folders. Decoded tensors are kept in the cache
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import pickle
@@ -383,7 +384,7 @@ def load_image_folder(path: Path, split: str, image_size: int | None) -> ImageSe
         idx = np.flatnonzero(labels == c)
         test[rng.permutation(idx)[: int(round(0.2 * len(idx)))]] = True
     keep = torch.from_numpy(test if split == "test" else ~test)
-    return ImageSet(ds.images[keep], ds.labels[keep], ds.classes, name, split, str(path))
+    return dataclasses.replace(ds.subset(keep), name=name, split=split, source=str(path))
 
 
 def _decode_folder_cached(root: Path, image_size: int | None) -> ImageSet:

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from cnnlab.data.datasets import readers
+from cnnlab.data.datasets.cache import default_data_dir
 from cnnlab.data.datasets.readers import ImageSet
 from cnnlab.errors import ConfigError, ShapeError, suggest
 
@@ -45,6 +46,10 @@ DATASETS = {
     "(<data_dir>/cifar-100-python.tar.gz)",
     "cifar10-jpeg": "CIFAR-10 (JPEG), lossy re-encoding, 50,000 / 10,000 "
     "(<data_dir>/cifar10-jpeg.tar.gz)",
+    "digits-det": "detection: 1-4 digits on 1x96x96 canvases, boxes + labels, 2,400 / 400, "
+    "generated (cnnlab.data.synthetic)",
+    "digits-seg": "segmentation: 1-3 digits on 1x64x64 canvases, per-pixel masks, 2,400 / 400, "
+    "generated (cnnlab.data.synthetic)",
 }
 _ALIASES = {
     "fashionmnist": "fashion-mnist",
@@ -60,10 +65,6 @@ _ALIASES = {
 def list_datasets() -> dict[str, str]:
     """Dataset names and one-line descriptions (a folder path is also accepted)."""
     return dict(DATASETS)
-
-
-def default_data_dir() -> Path:
-    return Path(os.environ.get("CNNLAB_DATA") or Path.home() / ".cache" / "cnnlab" / "data")
 
 
 def _key(name) -> str:
@@ -124,6 +125,10 @@ def load_dataset(
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     if coarse and key != "cifar100":
         raise ConfigError("coarse labels exist only for cifar100")
+    if key in ("digits-det", "digits-seg"):  # detection / segmentation: a DenseSet
+        from cnnlab.data.synthetic import load_preset
+
+        return load_preset(key, split, data_dir=data_dir)
     if key == "digits":
         ds = readers.load_digits(split, image_size or 32)
         image_size = None

@@ -1,0 +1,1 @@
+"""Each lecture claim as a runnable experiment, one file each."""

@@ -87,3 +87,11 @@ def test_seeds_and_epoch_permutation_are_pure_functions():
     assert a.tolist() == b.tolist() and sorted(a.tolist()) == list(range(100))
     assert a.tolist() != epoch_permutation(100, 0, 2).tolist()
     assert a.tolist() != epoch_permutation(100, 1, 1).tolist()
+
+
+def test_atomic_write_gives_the_mode_a_plain_open_would(tmp_path):
+    # mkstemp creates 0600 files; users' PNGs and JSON must stay readable as open() makes them
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic = atomic_write(tmp_path / "atomic.txt", "x")
+    assert atomic.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777

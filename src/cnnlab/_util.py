@@ -28,6 +28,15 @@ __all__ = [
 # ------------------------------------------------------------------------------ atomic writes
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_CREATE_MODE = 0o666 & ~_umask()  # what a plain open(path, "w") would create
+
+
 def atomic_write(path: str | os.PathLike, data: bytes | str | Callable) -> Path:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
 
@@ -48,6 +57,7 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable) -> Path:
                 f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _CREATE_MODE)  # mkstemp makes 0600; give the mode open() would
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -6,13 +6,18 @@ Prints, per case, the median time of cnnlab.scratch and of the reference, and th
 2. one LeNet-5 training step (forward, loss, backward, Adam) against PyTorch (target: <= 2x);
 3. Conv2D forward and backward against numpy-ml's Conv2D (target: scratch 5x faster or better);
 4. the naive loops (Conv2DNaive) against the fast path (target: fast 100x or more, forward);
-5. the input gradient by col2im (used) against the transposed-convolution formulation.
+5. the input gradient by col2im (used) against the transposed-convolution formulation;
+6. Conv2D's two layouts against each other (``method="banded"`` vs ``"im2col"``), with the
+   one ``method="auto"`` picks marked: the evidence for its rule.
 
 Timings interleave the two contestants repeat by repeat, so that load from other processes
 on a shared machine hits both alike; each figure is the median. Both use the same number of
 threads (``--threads``, default 1: BLAS via threadpoolctl, torch via set_num_threads).
+``--clock cpu`` times with the calling thread's CPU time instead of the wall clock: with one
+thread per side it leaves out the time another process held the core, the fairer clock on a
+shared machine (it still shares caches and memory bandwidth with the neighbours).
 
-    python benchmarks/scratch_speed.py [--threads 1] [--repeats 15] [--quick]
+    python benchmarks/scratch_speed.py [--threads 1] [--repeats 15] [--clock wall|cpu] [--quick]
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ CONVS = [
 ]
 
 
+CLOCK = time.perf_counter  # --clock cpu: time.thread_time
+
+
 def interleaved(fns, repeats):
     """Median seconds of each function, calling them in turn ``repeats`` times (after a warm-up)."""
     for f in fns:
@@ -48,9 +56,9 @@ def interleaved(fns, repeats):
     times = [[] for _ in fns]
     for _ in range(repeats):
         for t, f in zip(times, fns):
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             f()
-            t.append(time.perf_counter() - t0)
+            t.append(CLOCK() - t0)
     return [float(np.median(t)) for t in times]
 
 
@@ -176,7 +184,7 @@ def _conv_vs_numpy_ml(nml, case, repeats):
 
 
 def col2im_vs_transposed(repeats):
-    print("\n5. Conv2D input gradient: col2im (used) vs transposed convolution (one strided GEMM)")
+    print("\n5. Conv2D input gradient: im2col's col2im (used) vs transposed convolution (one GEMM)")
     for case in CONVS:
         _col2im_vs_transposed(case, repeats)
 
@@ -184,7 +192,7 @@ def col2im_vs_transposed(repeats):
 def _col2im_vs_transposed(case, repeats):
     name, mb, h, w, c, o, k, s, p = case
     rng = np.random.default_rng(0)
-    layer = Conv2D(c, o, k, s, p, rng=rng)
+    layer = Conv2D(c, o, k, s, p, rng=rng, method="im2col")
     x = rng.standard_normal((mb, h, w, c)).astype(np.float32)
     dy = rng.standard_normal(layer.forward(x, True).shape).astype(np.float32)
     dy2 = dy.reshape(-1, o)
@@ -196,6 +204,31 @@ def _col2im_vs_transposed(case, repeats):
         repeats,
     )
     row(name + "  dx", ours, alt, "")
+
+
+def banded_vs_im2col(repeats):
+    print("\n6. Conv2D layouts: im2col vs banded rows (speed-up = im2col / banded; *: auto's pick)")
+    extra = [
+        ("32x32 3->16 k5 same", 32, 32, 32, 3, 16, 5, 1, "same"),
+        ("16x16 32->32 k3 same", 32, 16, 16, 32, 32, 3, 1, "same"),
+        ("8x8 64->64 k3 same", 32, 8, 8, 64, 64, 3, 1, "same"),
+    ]
+    for name, mb, h, w, c, o, k, s, p in CONVS + extra:
+        rng = np.random.default_rng(0)
+        band = Conv2D(c, o, k, s, p, rng=rng, method="banded")
+        cols = Conv2D(c, o, k, s, p, method="im2col")
+        cols.params = band.params
+        x = rng.standard_normal((mb, h, w, c)).astype(np.float32)
+        dy = rng.standard_normal(band.forward(x, True).shape).astype(np.float32)
+
+        def step(layer, x=x, dy=dy):
+            layer.forward(x, True)
+            layer.backward(dy)
+
+        b, i = interleaved([lambda f=band: step(f), lambda f=cols: step(f)], repeats)
+        wp = sum(band.pads((h, w))[1]) + w
+        pick = "banded *" if Conv2D(c, o, k, s, p).use_banded(wp) else "im2col *"
+        row(name + "  fwd+bwd", b, i, pick)
 
 
 def naive_vs_fast(repeats):
@@ -235,14 +268,19 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="BLAS and torch threads for both sides")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--quick", action="store_true", help="3 repeats (a smoke run)")
+    ap.add_argument(
+        "--clock", choices=("wall", "cpu"), default="wall", help="wall clock or thread CPU time"
+    )
     args = ap.parse_args()
     repeats = 3 if args.quick else args.repeats
+    global CLOCK
+    CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"cnnlab.scratch speed: {platform.machine()}, {os.cpu_count()} cores, "
         f"{args.threads} thread(s) each side, load average {load:.1f}; numpy {np.__version__}, "
-        f"torch {torch.__version__}; median of {repeats} interleaved repeats"
+        f"torch {torch.__version__}; median of {repeats} interleaved repeats, {args.clock} clock"
     )
     print("columns: scratch time, reference time, speed-up = reference / scratch")
     with threadpool_limits(args.threads, user_api="blas"):
@@ -251,6 +289,7 @@ def main():
         conv_vs_numpy_ml(repeats)
         naive_vs_fast(repeats)
         col2im_vs_transposed(repeats)
+        banded_vs_im2col(repeats)
 
 
 if __name__ == "__main__":

@@ -25,8 +25,9 @@ def test_package_never_imports_torch():
     "c,o,k,s,p",
     [(3, 4, 3, 1, "same"), (2, 3, 4, 2, "same"), (2, 2, (3, 2), (2, 1), "valid"), (1, 2, 5, 3, 2)],
 )
-def test_fast_conv_equals_naive_loops(c, o, k, s, p, rng):
-    fast = L.Conv2D(c, o, k, s, p, dtype=np.float64, rng=rng)
+@pytest.mark.parametrize("method", ["im2col", "banded"])
+def test_fast_conv_equals_naive_loops(c, o, k, s, p, method, rng):
+    fast = L.Conv2D(c, o, k, s, p, dtype=np.float64, rng=rng, method=method)
     naive = L.Conv2DNaive(c, o, k, s, p, dtype=np.float64, rng=rng)
     naive.params = fast.params
     x = rng.standard_normal((2, 9, 8, c))
@@ -317,7 +318,7 @@ def test_loss_rejects_bad_labels_and_pools_take_integers():
     "k,s,p", [(3, 1, "same"), (4, 2, "same"), ((3, 2), (2, 1), ((1, 2), (0, 1)))]
 )
 def test_col2im_equals_transposed_convolution(k, s, p, rng):
-    layer = L.Conv2D(3, 4, k, s, p, dtype=np.float64, rng=rng)
+    layer = L.Conv2D(3, 4, k, s, p, dtype=np.float64, rng=rng, method="im2col")
     x = rng.standard_normal((2, 9, 8, 3))
     dy = rng.standard_normal(layer.forward(x, True).shape)
     np.testing.assert_allclose(
@@ -325,10 +326,27 @@ def test_col2im_equals_transposed_convolution(k, s, p, rng):
     )
 
 
+def test_auto_method_picks_banded_rows_for_narrow_images_only(rng):
+    lenet = build("lenet5", (28, 28, 1), 10)
+    conv1, conv2 = (m for m in lenet.layers if isinstance(m, L.Conv2D))
+    assert conv1.use_banded(32) and conv2.use_banded(14)  # LeNet's 28x28 (padded) and 14x14
+    assert not L.Conv2D(16, 32, 3).use_banded(34)  # 32x32, 16->32: im2col
+    assert not L.Conv2D(64, 64, 3).use_banded(10)  # many output channels: im2col
+    assert L.Conv2D(64, 64, 3, method="banded").use_banded(34)
+    assert not L.Conv2D(1, 6, 5, method="im2col").use_banded(32)
+    # whichever it picks, the numbers are the same
+    x = rng.standard_normal((2, 10, 10, 3)).astype(np.float32)
+    a, b = L.Conv2D(3, 4, 3, rng=rng, method="im2col"), L.Conv2D(3, 4, 3, method="banded")
+    b.params = a.params
+    np.testing.assert_allclose(a.forward(x, True), b.forward(x, True), atol=1e-5)
+
+
 def test_bad_layer_options():
     for bad in (dict(ksize=0), dict(ksize=3, stride=0), dict(ksize=3, padding=-1)):
         with pytest.raises(ConfigError):
             L.Conv2D(1, 2, **bad)
+    with pytest.raises(ConfigError, match=r"method must be one of \('auto', 'im2col', 'banded'\)"):
+        L.Conv2D(1, 2, 3, method="winograd")
     with pytest.raises(ConfigError, match="more than half the window"):
         L.MaxPool2D(2, padding=2)
     with pytest.raises(ConfigError, match="dropout rate"):

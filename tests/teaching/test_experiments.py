@@ -38,7 +38,8 @@ def test_the_eleven_experiments_the_issue_names_exist():
         assert m.QUICK.epochs <= m.FULL.epochs
 
 
-@pytest.mark.parametrize("name", list(EXPERIMENTS))
+# rcnn-vs-fast detects on digits-det (its own region sampling): test_rcnn_experiment.py
+@pytest.mark.parametrize("name", [n for n in EXPERIMENTS if n != "rcnn-vs-fast"])
 def test_experiment_runs_and_writes_its_folder(name, tmp_path):
     size = 16 if name in ("degradation", "bottleneck") else 28
     out = run_experiment(name, quick=True, data="digits", out=tmp_path / name, threads=1,

@@ -50,6 +50,9 @@ EXAMPLES = """examples:
   cnnlab models --family ResNet
   cnnlab train resnet20 --data cifar10 --data-dir DIR --epochs 30
   cnnlab scratch train lenet5 --data digits
+  cnnlab filter sample:china --kernel outline -o outline.png
+  cnnlab viz features runs/NAME sample:china -o maps.png
+  cnnlab draw googlenet -o googlenet.svg
 
 Every command has its own --help. Docs: README.md and docs/."""
 

@@ -91,21 +91,27 @@ def standard_cases(rng=None):
 
     return [
         (
-            "conv 3x3 same, odd 7x9",
-            L.Conv2D(3, 4, 3, 1, "same", dtype=f64, rng=rng),
+            "conv 3x3 same, odd 7x9, im2col",
+            L.Conv2D(3, 4, 3, 1, "same", dtype=f64, rng=rng, method="im2col"),
             img(2, 7, 9, 3),
             True,
         ),
         (
-            "conv 4x4 same (even), stride 2",
-            L.Conv2D(2, 3, 4, 2, "same", dtype=f64, rng=rng),
+            "conv 4x4 same (even), stride 2, banded",
+            L.Conv2D(2, 3, 4, 2, "same", dtype=f64, rng=rng, method="banded"),
             img(2, 7, 8, 2),
             True,
         ),
         (
-            "conv 3x2 valid, stride (2, 1)",
-            L.Conv2D(2, 3, (3, 2), (2, 1), "valid", dtype=f64, rng=rng),
+            "conv 3x2 valid, stride (2, 1), im2col",
+            L.Conv2D(2, 3, (3, 2), (2, 1), "valid", dtype=f64, rng=rng, method="im2col"),
             img(2, 8, 7, 2),
+            True,
+        ),
+        (
+            "conv 2x3 valid, stride (1, 2), banded",
+            L.Conv2D(2, 3, (2, 3), (1, 2), "valid", dtype=f64, rng=rng, method="banded"),
+            img(2, 7, 8, 2),
             True,
         ),
         (

@@ -11,7 +11,13 @@ The two rules of seed 003 carry the whole convolution backward pass:
 * sum of (output gradient x kernel) = input gradient   -> ``dcols = k @ dy.T``, then col2im
 
 ``Conv2DNaive`` spells both rules out as loops over every output value; ``Conv2D`` does each
-pass as one matrix product over a strided window view (im2col), 100x+ faster.
+pass as matrix products, 100x+ faster, in one of two layouts it picks per input size:
+
+* **im2col**: one row per output pixel holding its kh*kw*xchn window (a strided view, copied once);
+* **banded rows**: one row per output *row* holding its kh input rows, times a banded
+  ``[kh*W*xchn, yw*ychn]`` matrix that repeats the kernel once per output column (zeros
+  elsewhere). It does W/kw times the multiply-adds of im2col, but copies only kh rows per output
+  row and needs no col2im scatter, which wins for narrow images (LeNet's 14x14 and 32x32).
 """
 
 from __future__ import annotations
@@ -49,6 +55,23 @@ def windows(x, kh, kw, sh=1, sw=1):
     return as_strided(
         x, (mb, yh, yw, kh, kw, c), (s0, sh * s1, sw * s2, s1, s2, s3), writeable=False
     )
+
+
+def row_windows(x, kh, sh=1):
+    """View ``x [mb, H, W, C]`` as ``[mb, yh, kh, W*C]``: for each output row its kh input rows."""
+    mb, h, w, c = x.shape
+    x3 = np.ascontiguousarray(x).reshape(mb, h, w * c)
+    s0, s1, s2 = x3.strides
+    shape = (mb, (h - kh) // sh + 1, kh, w * c)
+    return as_strided(x3, shape, (s0, sh * s1, s1, s2), writeable=False)
+
+
+def band_diagonals(band, kw, sw):
+    """The kernel's place in a banded matrix ``[kh, W, xchn, yw, ychn]`` (see ``Conv2D._band``):
+    a view ``[yw, kh, kw, xchn, ychn]`` whose entry j is ``band[:, j*sw : j*sw + kw, :, j, :]``."""
+    kh, _, c, yw, o = band.shape
+    s = band.strides
+    return as_strided(band, (yw, kh, kw, c, o), (s[3] + sw * s[1], s[0], s[1], s[2], s[4]))
 
 
 def same_pads(n, k, s):
@@ -118,9 +141,15 @@ class Conv2D(Layer):
     of padding goes at the bottom/right, as TF and PyTorch's ``padding="same"`` do), ``"valid"``
     (none), an int, a pair ``(ph, pw)`` or ``((top, bottom), (left, right))``. Sizes that do not
     divide are floored like PyTorch: trailing rows no window reaches get zero gradient.
+
+    ``method``: ``"im2col"`` or ``"banded"`` (see the module docstring) or ``"auto"``, which
+    takes the banded rows when their extra multiply-adds (W/kw times im2col's) cost less than
+    im2col's copy and scatter (``use_banded``): LeNet-5's two convolutions run banded, 1.6x
+    faster; wide images and many channels run im2col. Both give the same numbers.
     """
 
     kind = "conv"
+    METHODS = ("auto", "im2col", "banded")
 
     def __init__(
         self,
@@ -133,9 +162,13 @@ class Conv2D(Layer):
         *,
         dtype=np.float32,
         rng=None,
+        method="auto",
         name=None,
     ):
         super().__init__(name)
+        if method not in self.METHODS:
+            raise ConfigError(f"{self.name}: method must be one of {self.METHODS}, got {method!r}")
+        self.method = method
         self.in_chn, self.chn = int(in_chn), int(chn)
         self.ksize, self.stride = _pair(ksize, "ksize"), _pair(stride, "stride")
         self.padding, self.bias = padding, bool(bias)
@@ -213,31 +246,107 @@ class Conv2D(Layer):
         xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0))) if pt + pb + pl + pr else x
         return x, xp
 
+    def use_banded(self, wp):
+        """Whether ``method="auto"`` runs a padded input of width ``wp`` as banded rows."""
+        if self.method != "auto":
+            return self.method == "banded"
+        # Banded rows do wp/kw times im2col's multiply-adds; im2col pays a copy and a scatter
+        # per window value, which weigh less the more output channels share them. The rule is
+        # fitted on 1 thread to the cases of benchmarks/scratch_speed.py and a few more.
+        return wp / self.ksize[1] <= 1 + 40 / self.chn
+
     def forward(self, x, train=False):
         x, xp = self._setup(x)
-        (kh, kw), (sh, sw) = self.ksize, self.stride
-        win = windows(xp, kh, kw, sh, sw)  # [mb, yh, yw, kh, kw, xchn], a view
-        mb, yh, yw = win.shape[:3]
-        # im2col, the one copy: rows = output pixels, columns = (kh, kw, xchn). Copy order only
-        # matters for speed: with few channels, copying along the output width is 5-10x faster.
-        if self.in_chn > 3:
-            cols = win.reshape(mb * yh * yw, -1)
+        if self.use_banded(xp.shape[2]):
+            y, cache = self._banded_forward(xp)
         else:
-            cols = win.transpose(3, 4, 5, 0, 1, 2).reshape(-1, mb * yh * yw).T
-        y = cols @ self.params["w"].reshape(-1, self.chn)  # sum of input x kernel: one GEMM
-        if self.bias:
-            y += self.params["b"]
-        self._cache = (x.shape, cols)
-        return y.reshape(mb, yh, yw, self.chn)
+            y, cache = self._im2col_forward(xp)
+        self._cache = (x.shape, cache)
+        return y
 
     def backward(self, dy):
-        xshape, cols = self._cache
+        xshape, cache = self._cache
         w = self.params["w"]
-        dy2 = dy.reshape(-1, self.chn).astype(w.dtype, copy=False)
+        dy = dy.astype(w.dtype, copy=False)
+        if cache[0] == "banded":
+            return self._banded_backward(dy, xshape, *cache[1:])
+        cols = cache[1]
+        dy2 = dy.reshape(-1, self.chn)
         self.grads["w"] = (cols.T @ dy2).reshape(w.shape)  # sum of dy x input = dk: one GEMM
         if self.bias:
             self.grads["b"] = np.ones(len(dy2), w.dtype) @ dy2  # a GEMV beats sum(0) here
         return self._input_grad(dy2, dy.shape, xshape) if self.need_dx else None
+
+    def _add_bias(self, y2, yw):
+        """``y2 [..., yw*ychn] += b`` per channel; adding a tiled row keeps the inner loop long."""
+        if self.bias:
+            y2 += np.tile(self.params["b"], yw)
+
+    def _im2col_forward(self, xp):
+        (kh, kw), (sh, sw) = self.ksize, self.stride
+        win = windows(xp, kh, kw, sh, sw)  # [mb, yh, yw, kh, kw, xchn], a view
+        mb, yh, yw = win.shape[:3]
+        w = self.params["w"].reshape(-1, self.chn)
+        # im2col, the one copy: rows = output pixels, columns = (kh, kw, xchn). It runs in
+        # chunks of images, each multiplied while its rows are still in cache. Copy order only
+        # matters for speed: with few channels, copying along the output width is 5-10x faster.
+        thin = self.in_chn <= 3
+        cols = np.empty((kh, kw, self.in_chn, mb, yh, yw) if thin else win.shape, w.dtype)
+        y = np.empty((mb, yh * yw, self.chn), w.dtype)
+        step = max(1, (1 << 19) // (yh * yw * w.shape[0] * w.itemsize))  # ~512 KiB of rows
+        for s in range(0, mb, step):
+            e = min(s + step, mb)
+            out = y[s:e].reshape(-1, self.chn)
+            if thin:
+                part = cols[:, :, :, s:e]
+                np.copyto(part, win[s:e].transpose(3, 4, 5, 0, 1, 2))
+                np.matmul(part.reshape(len(w), -1).T, w, out=out)
+            else:
+                np.copyto(cols[s:e], win[s:e])
+                np.matmul(cols[s:e].reshape(-1, len(w)), w, out=out)
+        self._add_bias(y.reshape(-1, yw * self.chn), yw)
+        cols = cols.reshape(len(w), -1).T if thin else cols.reshape(-1, len(w))
+        return y.reshape(mb, yh, yw, self.chn), ("im2col", cols)
+
+    def _band(self, wp, yw):
+        """The banded weight matrix ``[kh*wp*xchn, yw*ychn]``: output column j of a row sees
+        input columns ``j*sw .. j*sw + kw - 1``, so the kernel sits on a shifted diagonal."""
+        (kh, kw), sw = self.ksize, self.stride[1]
+        w = self.params["w"]
+        band = np.zeros((kh, wp, self.in_chn, yw, self.chn), w.dtype)
+        band_diagonals(band, kw, sw)[...] = w  # the same kernel for every output column j
+        return band
+
+    def _banded_forward(self, xp):
+        (kh, kw), (sh, sw) = self.ksize, self.stride
+        mb, _, wp, _ = xp.shape
+        yw = (wp - kw) // sw + 1
+        rows = row_windows(xp, kh, sh)  # [mb, yh, kh, wp*xchn], a view
+        yh = rows.shape[1]
+        rows = rows.reshape(mb * yh, -1)  # the copy: kh input rows per output row
+        band = self._band(wp, yw)
+        y = rows @ band.reshape(len(rows[0]), -1)  # [mb*yh, yw*ychn]: NHWC already
+        self._add_bias(y, yw)
+        return y.reshape(mb, yh, yw, self.chn), ("banded", rows, band, xp.shape)
+
+    def _banded_backward(self, dy, xshape, rows, band, pshape):
+        (kh, kw), (sh, sw) = self.ksize, self.stride
+        mb, yh, yw, o = dy.shape
+        dy2 = dy.reshape(mb * yh, yw * o)
+        g = (rows.T @ dy2).reshape(band.shape)  # dk for every (column j, band position)
+        self.grads["w"] = band_diagonals(g, kw, sw).sum(0)  # ... summed over the columns j
+        if self.bias:
+            self.grads["b"] = (np.ones(len(dy2), dy.dtype) @ dy2).reshape(yw, o).sum(0)
+        if not self.need_dx:
+            return None
+        # dy x kernel: each output row sends to its kh input rows, [mb, yh, kh, wp*xchn]
+        d = (dy2 @ band.reshape(len(rows[0]), -1).T).reshape(mb, yh, kh, -1)
+        _, hp, wp, c = pshape
+        dx = np.zeros((mb, hp, wp * c), dy.dtype)
+        for a in range(kh):  # overlapping row windows add up; stride rows receive nothing
+            dx[:, a : a + sh * (yh - 1) + 1 : sh] += d[:, :, a]
+        (pt, _), (pl, _) = self.pads(xshape[1:3])
+        return dx.reshape(pshape)[:, pt : pt + xshape[1], pl : pl + xshape[2]]
 
     def _input_grad(self, dy2, yshape, xshape):
         """dx: sum of dy x kernel (seed 003) as one matrix product, then col2im.
@@ -255,21 +364,31 @@ class Conv2D(Layer):
         _, yh, yw, _ = yshape
         w = self.params["w"]
         padded = (mb, h + pt + pb, wd + pl + pr, c)
-        # Both branches give d[a, b] as [xchn, mb, yh, yw] and dxp as a [xchn, mb, H, W] view;
-        # they differ in memory layout only, so that every add below runs along long
-        # contiguous rows (NumPy iterates in memory order).
-        if c > 3:  # one batched product per offset: d[a, b] is NHWC-contiguous
-            wt = w.reshape(kh * kw, c, self.chn).transpose(0, 2, 1)
-            d = np.matmul(dy2, wt).reshape(kh, kw, mb, yh, yw, c).transpose(0, 1, 5, 2, 3, 4)
-            dx = np.zeros(padded, w.dtype)
-            dxp = dx.transpose(3, 0, 1, 2)
-        else:  # few channels: one GEMM; d[a, b] is channel-first
+
+        def at(a, b):  # the input pixels kernel offset (a, b) of every window lands on
+            return slice(a, a + sh * (yh - 1) + 1, sh), slice(b, b + sw * (yw - 1) + 1, sw)
+
+        if c <= 3:  # few channels: one GEMM, d[a, b] channel-first [xchn, mb, yh, yw], and
+            # dx accumulated channel-first too, so the adds run along whole output rows
             d = (w.reshape(-1, self.chn) @ dy2.T).reshape(kh, kw, c, mb, yh, yw)
             dxp = np.zeros((c, *padded[:3]), w.dtype)
-            dx = dxp.transpose(1, 2, 3, 0)
-        for a in range(kh):
-            for b in range(kw):
-                dxp[:, :, a : a + sh * (yh - 1) + 1 : sh, b : b + sw * (yw - 1) + 1 : sw] += d[a, b]
+            for a in range(kh):
+                for b in range(kw):
+                    dxp[(slice(None), slice(None), *at(a, b))] += d[a, b]
+            return dxp.transpose(1, 2, 3, 0)[:, pt : pt + h, pl : pl + wd]
+        # one batched product per offset, d[a, b] NHWC [mb, yh, yw, xchn]; in chunks of images
+        # (~2 MiB of d each) so that the adds read d from cache, not memory
+        wt = w.reshape(kh * kw, c, self.chn).transpose(0, 2, 1)
+        dx = np.zeros(padded, w.dtype)
+        dy3 = dy2.reshape(mb, yh * yw, self.chn)
+        step = max(1, (1 << 21) // (kh * kw * yh * yw * c * w.itemsize))
+        for s in range(0, mb, step):
+            e = min(s + step, mb)
+            d = np.matmul(dy3[s:e].reshape(-1, self.chn), wt).reshape(kh, kw, e - s, yh, yw, c)
+            part = dx[s:e]
+            for a in range(kh):
+                for b in range(kw):
+                    part[(slice(None), *at(a, b))] += d[a, b]
         return dx[:, pt : pt + h, pl : pl + wd]
 
 

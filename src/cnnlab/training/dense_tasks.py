@@ -435,7 +435,8 @@ def detect_image(run, image, output, *, min_score: float = 0.3, device="cpu") ->
     det = task.detections(tr.model(tr.pipeline(x)))[0]
     keep = det["scores"] >= min_score
     det = {k: v[keep].cpu() for k, v in det.items()}
-    save_png(draw_detections(x[0].cpu(), det, task.data_classes), out_path, scale=4)
+    big = x[0].cpu().repeat_interleave(4, 1).repeat_interleave(4, 2)  # captions stay legible
+    save_png(draw_detections(big, {**det, "boxes": det["boxes"] * 4}, task.data_classes), out_path)
     rows = [(task.data_classes[int(l)], float(s), b.tolist())
             for l, s, b in zip(det["labels"], det["scores"], det["boxes"])]  # fmt: skip
     return {"detections": rows, "output": str(out_path)}

@@ -481,7 +481,9 @@ def setup_devices(cfg: TrainConfig) -> tuple[torch.device, D.DistInfo]:
             torch.set_num_threads(want)
     if cfg.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(cfg.deterministic)
+    if torch.are_deterministic_algorithms_enabled() != cfg.deterministic:
+        # Only when it changes: the first call imports torch._dynamo (2-4 s on a 2-core CPU).
+        torch.use_deterministic_algorithms(cfg.deterministic)
     torch.backends.cudnn.benchmark = device.type == "cuda" and not cfg.deterministic
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = not cfg.deterministic

@@ -25,6 +25,7 @@ EXPERIMENTS = {
     "batchnorm": "batchnorm",
     "augmentation": "augmentation",
     "tta": "tta",
+    "rcnn-vs-fast": "rcnn_vs_fast",
 }
 
 

@@ -27,8 +27,9 @@ def test_json_contract(alexnet_summary):
     d = json.loads(alexnet_summary.to_json())
     assert {"model", "input", "convention", "layers", "totals", "not_counted"} <= set(d)
     assert d["model"] == "alexnet" and d["input"] == [3, 227, 227]
-    assert d["convention"] == "lecture"
-    assert set(d["totals"]) == {"params", "macs", "flops", "activation_bytes"}
+    assert d["convention"] == "lecture" and d["mode"] == "eval"
+    assert set(d["totals"]) == {"params", "params_raw", "macs", "flops", "activation_bytes"}
+    assert d["totals"]["params"] == d["totals"]["params_raw"] == 61_100_840
     assert isinstance(d["not_counted"], list)
     for layer in d["layers"]:
         assert set(layer) >= LAYER_KEYS

@@ -17,7 +17,7 @@ PACKAGE = pathlib.Path(A.__file__).parent
 
 def test_package_never_imports_torch():
     code = (
-        "import sys, cnnlab.arithmetic, cnnlab.arithmetic.layer, cnnlab.arithmetic.errata, "
+        "import sys, cnnlab.arithmetic, cnnlab.arithmetic.layer, cnnlab.teaching.errata, "
         "cnnlab.cli.shape; assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -7,8 +7,8 @@ import pytest
 
 import cnnlab.arithmetic as A
 from cnnlab.arithmetic import FlooredSizeWarning, LayerSpec, compute_layer
-from cnnlab.arithmetic.errata import by_id
 from cnnlab.errors import ShapeError
+from cnnlab.teaching.errata import by_id
 
 
 def chain(specs, *, strict=False):
@@ -72,7 +72,7 @@ def check_seed_table(table, errata_cells):
                 erratum = by_id(erratum_id)
                 value = row.params if column == "params" else row.macs
                 assert value == erratum.value
-                assert round(exact) != printed and str(printed) in erratum.printed.replace(",", "")
+                assert round(exact) != printed and str(printed) in erratum.says.replace(",", "")
                 checked_errata.add(erratum_id)
     assert checked_errata == set(errata_cells.values())
     return rows

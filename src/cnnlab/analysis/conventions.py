@@ -18,6 +18,13 @@ Every rule returns ``(macs, flops)`` for one unit of work:
 
 An op with no rule is *not counted* and reported, never silently taken as zero. Ops that move
 or reshape data without arithmetic (views, ``cat``, copies) are free under every convention.
+
+Each convention also owns its parameter total (:meth:`Convention.count_params`): torchinfo
+counts the unmasked entries of a pruned weight, ptflops only parameters with
+``requires_grad``, thop only the parameters of the root's children it has a rule for and
+that ran; the others count every element. The tools differ in the mode they run a model in
+too: thop and ptflops always call ``model.eval()``, torchinfo uses eval unless told
+``mode="train"``, fvcore and ``FlopCountAnalysis`` count whatever mode the model is in.
 """
 
 from __future__ import annotations
@@ -49,6 +56,27 @@ _CONV_MODULES = (nn.Conv1d, nn.Conv2d, nn.Conv3d,
 
 def _numel(t) -> int:
     return t.numel() if isinstance(t, torch.Tensor) else 0
+
+
+def _arithmetic(op) -> bool:
+    """An op that computes on the model's numbers: not data movement, and not an integer
+    counter (batch norm's ``num_batches_tracked += 1`` in training mode)."""
+    if op.name in FREE_OPS:
+        return False
+    out = _out(op)
+    return not (isinstance(out, torch.Tensor) and not out.is_floating_point() and out.numel() <= 1)
+
+
+def _bn_training(op) -> bool:
+    """Whether an ATen batch norm normalises with the batch's statistics (training mode, or
+    a BatchNorm without running statistics, which PyTorch runs that way even in eval)."""
+    if op.name.endswith("_no_training"):
+        return False
+    return next((a for a in op.args[3:] if isinstance(a, bool)), False)
+
+
+def _all_params(model, trace) -> tuple[int, str | None]:
+    return sum(p.numel() for p in model.parameters()), None  # tied weights once
 
 
 def _out(op) -> torch.Tensor:
@@ -123,6 +151,17 @@ class Count:
         self.flops += int(flops)
 
 
+def _apply(rule, arg, c: Count, label: str):
+    """``rule(arg)``; a rule that cannot price this call (a shape the tool itself would
+    reject, an attribute a custom layer lacks) leaves it *not counted*, named, never a crash."""
+    try:
+        return rule(arg)
+    except (AttributeError, TypeError, ValueError, IndexError, KeyError, AssertionError) as e:
+        why = str(e) if isinstance(e, ValueError) and str(e) else type(e).__name__
+        c.not_counted[f"{label} (cannot count: {why})"] += 1
+        return None
+
+
 @dataclass
 class Convention:
     """A named set of counting rules. ``count(call)`` returns a :class:`Count` for one row."""
@@ -135,13 +174,21 @@ class Convention:
     modules: dict | None = None  # module type -> call -> (macs, flops); None: op-based
     module_rule: object = None  # fallback call -> (macs, flops) | None (torchinfo)
     macs_per_sample: bool = False  # ptflops divides its module counts by the batch size
+    params_rule: object = _all_params  # (model, trace) -> (total, reason it differs | None)
+    eval_only: bool = False  # the tool always calls model.eval() (thop, ptflops)
+    leaf_root: bool = False  # a childless custom root is one layer (torchinfo)
+    opaque: dict = field(default_factory=dict)  # fused call -> the op name the tool sees
     # honour a module's ``lecture_count(output_shape) -> (macs, flops)``: the connections it
     # really has where its computation is an implementation detail (a masked dense conv)
     declared: bool = False
 
+    def count_params(self, model, trace) -> tuple[int, str | None]:
+        """The tool's own parameter total and, where it is not the element count, why."""
+        return self.params_rule(model, trace)
+
     def count(self, call, batch_size: int = 1) -> Count:
         c = Count()
-        arith = [op for g in call.groups for op in g.ops if op.name not in FREE_OPS]
+        arith = [op for g in call.groups for op in g.ops if _arithmetic(op)]
         c.ops = len(arith)
         declared = getattr(call.module, "lecture_count", None) if self.declared else None
         if declared is not None and call.output_shape:
@@ -149,28 +196,40 @@ class Convention:
             c.counted = c.ops
             return c
         if self.modules is None:  # op-based: functions first (fvcore's view), then ATen ops
+            fused = set()
             for g in call.groups:
                 rule = self.functions.get(g.fn)
-                ops = [op for op in g.ops if op.name not in FREE_OPS]
+                ops = [op for op in g.ops if _arithmetic(op)]
+                opaque = [op for op in ops if op.within and op.within[0] in self.opaque]
+                for op in opaque:  # one op the tool cannot price, per fused call
+                    if op.within not in fused:
+                        fused.add(op.within)
+                        c.not_counted[self.opaque[op.within[0]]] += 1
+                ops = [op for op in ops if not (op.within and op.within[0] in self.opaque)]
                 if rule is not None:
-                    c.add(*rule(g))
-                    c.counted += len(ops)
+                    result = _apply(rule, g, c, g.fn_label or str(g.fn_name))
+                    if result is not None:
+                        c.add(*result)
+                        c.counted += len(ops)
                     continue
                 for op in ops:
                     rule = self.aten.get(op.name)
+                    result = None if rule is None else _apply(rule, op, c, op.name)
                     if rule is None:
                         c.not_counted[op.name] += 1
-                    else:
-                        c.add(*rule(op))
+                    elif result is not None:
+                        c.add(*result)
                         c.counted += 1
             return c
         # module-based tools: a rule per layer type, plus (ptflops) patched functionals
-        covered = False
+        covered = failed = False
+        label = f"{call.type} (module)" if call.module is not None else call.type
         if call.module is not None:
             rule = self.modules.get(type(call.module))
-            result = rule(call) if rule is not None else None
-            if result is None and self.module_rule is not None:
-                result = self.module_rule(call)
+            result = _apply(rule, call, c, label) if rule is not None else None
+            failed = rule is not None and result is None
+            if result is None and self.module_rule is not None and not failed:
+                result = _apply(self.module_rule, call, c, label)
             if result is not None:
                 m, f = result
                 if self.macs_per_sample:
@@ -180,15 +239,15 @@ class Convention:
         fn_ops = 0
         for g in call.groups:
             rule = self.functions.get(g.fn)
-            if rule is not None:
-                c.add(*rule(g))
-                fn_ops += len([op for op in g.ops if op.name not in FREE_OPS])
+            result = None if rule is None else _apply(rule, g, c, g.fn_label or str(g.fn_name))
+            if result is not None:
+                c.add(*result)
+                fn_ops += len([op for op in g.ops if _arithmetic(op)])
         if covered:
             c.counted = c.ops
         else:
-            c.counted = fn_ops
-            if c.ops > fn_ops:
-                label = f"{call.type} (module)" if call.module is not None else call.type
+            c.counted = 0 if failed else fn_ops
+            if c.ops > fn_ops and not c.not_counted:
                 c.not_counted[label] += 1
         return c
 
@@ -242,7 +301,13 @@ def _lecture() -> Convention:
         "aten.upsample_bicubic2d": per_out(16),
     }
     rules.update(dict.fromkeys(ACTIVATION_OPS + BINARY_OPS, per_out(1)))
-    rules.update(dict.fromkeys(BATCH_NORM_OPS, per_in(2)))  # folded: x*a + b
+
+    def batch_norm(op):  # inference: folded to x*a + b; training: statistics as layer norm
+        if _bn_training(op):
+            return 0, _numel(op.args[0]) * (6 if op.args[1] is not None else 4)
+        return 0, 2 * _numel(op.args[0])
+
+    rules.update(dict.fromkeys(BATCH_NORM_OPS, batch_norm))
     rules.update(dict.fromkeys(POOL_OPS, lambda op: (0, _pool_window_ops(op))))
     rules.update(dict.fromkeys(ADAPTIVE_POOL_OPS, lambda op: (0, _adaptive_window_ops(op))))
     return Convention(
@@ -250,9 +315,10 @@ def _lecture() -> Convention:
         "cnnlab / the lectures",
         "MACs: conv and linear multiply-accumulates without bias (seed 001's 'flop', "
         "torch.utils.flop_counter's FLOPs / 2). FLOPs: a multiply-add is one op; plus one op "
-        "per bias add, 2 per element for batch norm, 1 per element for activations and "
-        "element-wise ops (residual adds), K*K per output for pooling, 0 for concatenation. "
-        "A layer that declares its connections (LeNet-5's C3 table) is counted by them.",
+        "per bias add, 2 per element for batch norm (training: 4, + 2 with affine), 1 per "
+        "element for activations and element-wise ops (residual adds), K*K per output for "
+        "pooling, 0 for concatenation. A layer that declares its connections (LeNet-5's C3 "
+        "table) is counted by them.",
         aten=rules,
         declared=True,
     )
@@ -278,8 +344,11 @@ def _fvcore() -> Convention:
         m = conv_op_macs(op) if "conv" in op.name else matmul_op_macs(op)
         return m, m
 
-    def batch_norm(op):  # eval mode: (x - mean)/std * w + b -> 2 per element with affine
-        return 0, _numel(op.args[0]) * (2 if op.args[1] is not None else 1)
+    def batch_norm(op):
+        affine = op.args[1] is not None
+        if _bn_training(op):  # batch statistics: fvcore prices it as a layer norm
+            return 0, _numel(op.args[0]) * (5 if affine else 4)
+        return 0, _numel(op.args[0]) * (2 if affine else 1)  # (x - mean)/std * w + b
 
     def layer_norm(op):
         weight = op.args[2] if op.name == "aten.native_layer_norm" else op.args[1]
@@ -310,11 +379,15 @@ def _fvcore() -> Convention:
         "fvcore",
         "fvcore FlopCountAnalysis",
         "One 'flop' per multiply-add of conv/linear/matmul (bias excluded); batch norm 2 per "
-        "element (eval, affine), layer/group norm 5, adaptive average pooling 1 per input "
-        "element, upsampling 1 (nearest) or 4 (bilinear) per output. Skips activations, max "
-        "pooling, element-wise adds (residuals) and everything else.",
+        "element (eval, affine; 1 without), in training mode 5 (4 without affine), as is a "
+        "BatchNorm without running statistics even in eval; layer/group norm 5, adaptive "
+        "average pooling 1 per input element, upsampling 1 (nearest) or 4 (bilinear) per "
+        "output. Skips activations, max pooling, element-wise adds (residuals), "
+        "scaled_dot_product_attention (one op to its tracer) and everything else.",
         aten=rules,
         functions={F.adaptive_avg_pool2d: adaptive_avg, F.instance_norm: instance_norm},
+        # its TorchScript trace keeps attention as one aten::scaled_dot_product_attention
+        opaque={"scaled_dot_product_attention": "aten.scaled_dot_product_attention"},
     )
 
 
@@ -357,6 +430,42 @@ def _ptflops() -> Convention:
 
     def fn_numel(g):
         return 0, _numel(g.args[0] if g.args else next(iter(g.kwargs.values())))
+
+    def attention(call):
+        """ptflops' nn.MultiheadAttention hook: Q scaling, Q/K/V projections and their
+        biases, Q K^T, softmax and A V per head, output projection (bias always counted)."""
+        m = call.module
+        q, k, v = call.input_shapes[:3]
+        if len(q) != 3:  # ptflops' hook itself fails on unbatched (L, E) inputs
+            raise ValueError("ptflops prices attention on batched 3-D inputs only")
+        batch, seq = (0, 1) if m.batch_first else (1, 0)
+        (qlen, qdim), (klen, kdim), (vlen, vdim) = ((t[seq], t[2]) for t in (q, k, v))
+        assert qdim == m.embed_dim
+        flops = qlen * qdim + qlen * qdim * qdim + klen * kdim * kdim + vlen * vdim * vdim
+        if m.in_proj_bias is not None:
+            flops += (qlen + klen + vlen) * qdim
+        heads = m.num_heads
+        flops += heads * (
+            qlen * klen * (qdim // heads) + qlen * klen + qlen * klen * (vdim // heads)
+        )
+        flops += qlen * vdim * (vdim + 1)
+        flops *= q[batch]
+        return flops, flops
+
+    def attention_weights(g):
+        """Inside the attention call, with need_weights (the default), PyTorch calls
+        torch.bmm / torch.baddbmm and F.softmax, which ptflops has patched: counted again."""
+        if not g.kwargs.get("need_weights", True):
+            return 0, 0
+        total = 0
+        for op in g.ops:
+            if op.name == "aten.bmm":
+                total += _numel(op.args[0]) * op.args[1].shape[-1]
+            elif op.name == "aten.baddbmm":
+                total += _numel(op.args[1]) * op.args[2].shape[-1] + _numel(op.args[0])
+            elif op.name in ("aten._softmax", "aten._safe_softmax"):
+                total += _numel(op.args[0])
+        return 0, total
 
     def fn_matmul(g):
         a, b = g.args[0], g.args[1]
@@ -430,6 +539,7 @@ def _ptflops() -> Convention:
         }
     )
     modules[nn.Linear] = linear
+    modules[nn.MultiheadAttention] = attention
     functions = {
         f: fn_numel
         for f in (
@@ -455,6 +565,7 @@ def _ptflops() -> Convention:
         )
     }
     functions.update({F.interpolate: fn_interpolate, F.upsample: fn_interpolate})
+    functions[F.multi_head_attention_forward] = attention_weights
     functions.update(
         {
             f: fn_matmul
@@ -477,10 +588,14 @@ def _ptflops() -> Convention:
         "Per-layer hooks: conv and linear MACs including bias, 1 per output element for "
         "activations, 1 per input element for pooling, 2 per element for batch norm; plus "
         "patched functionals (F.relu, F.max_pool2d, ...) counted again when a layer calls "
-        "them, so ReLU and pooling count twice. Residual `+` is not counted.",
+        "them, so ReLU and pooling count twice. Residual `+` is not counted. "
+        "nn.MultiheadAttention: projections, Q scaling, QK^T, softmax, AV per head. Params: "
+        "only those with requires_grad.",
         modules=modules,
         functions=functions,
         macs_per_sample=True,
+        params_rule=_ptflops_params,
+        eval_only=True,
     )
 
 
@@ -582,8 +697,66 @@ def _thop() -> Convention:
         "Per-layer hooks on exact layer types: conv and linear MACs without bias, 4 per "
         "element for affine batch norm, output size for average pooling, 0 for ReLU and max "
         "pooling. Layers of other types (Sigmoid, GELU, Flatten...) and every functional op "
-        "(residual `+`, torch.cat, F.relu) count nothing.",
+        "(residual `+`, torch.cat, F.relu) count nothing. Params: only those of layers with "
+        "a rule that ran (a bare layer: 0).",
         modules=modules,
+        params_rule=_thop_params,
+        eval_only=True,
+    )
+
+
+def _torchinfo_param_count(module, name, p) -> tuple[int, str]:
+    """torchinfo's count of one parameter: a weight pruned by torch.nn.utils.prune lives as
+    ``weight_orig`` beside a ``weight_mask`` buffer; it counts the mask's ones, as ``weight``."""
+    if name.endswith("_orig"):
+        owner, _, attr = name[:-5].rpartition(".")
+        mask = getattr(module.get_submodule(owner) if owner else module, f"{attr}_mask", None)
+        if isinstance(mask, torch.Tensor):
+            if mask.is_meta:
+                raise ValueError(f"the pruning mask of {name[:-5]} is on the meta device")
+            return int(mask.sum()), name[:-5]
+    return p.numel(), name
+
+
+def _torchinfo_params(model, trace) -> tuple[int, str | None]:
+    total = pruned = 0
+    for name, p in model.named_parameters():
+        n, _ = _torchinfo_param_count(model, name, p)
+        total += n
+        pruned += name.endswith("_orig")
+    return total, "pruned weights count their unmasked entries" if pruned else None
+
+
+def _ptflops_params(model, trace) -> tuple[int, str | None]:
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    total = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, f"ptflops leaves out {frozen:,} without requires_grad" if frozen else None
+
+
+# thop's hook table also has the recurrent layers (it prices them; cnnlab does not).
+_THOP_RNN = (nn.RNNCell, nn.GRUCell, nn.LSTMCell, nn.RNN, nn.GRU, nn.LSTM)
+
+
+def _thop_params(model, trace) -> tuple[int, str | None]:
+    """thop's total walks the root's children: a child whose exact type has a rule gives the
+    parameters it holds if it ran (0 if not); any other child is walked into. Parameters
+    owned directly by a module (the root included) are never counted."""
+    known = set(CONVENTIONS["thop"].modules) | set(_THOP_RNN)
+
+    def walk(module) -> int:
+        total = 0
+        for child in module.children():
+            if type(child) in known and not isinstance(child, (nn.Sequential, nn.ModuleList)):
+                total += sum(p.numel() for p in child.parameters()) if id(child) in trace.ran else 0
+            else:
+                total += walk(child)
+        return total
+
+    total = walk(model)
+    return total, (
+        None
+        if total == sum(p.numel() for p in model.parameters())
+        else "thop sums only the layers it has a rule for that ran, not the root's own"
     )
 
 
@@ -594,18 +767,21 @@ def _torchinfo() -> Convention:
         out = call.output_shape
         total = 0
         for name, p in m.named_parameters():
+            n, name = _torchinfo_param_count(m, name, p)
             if name in ("weight", "bias"):
                 if "Conv" in type(m).__name__:
-                    total += p.numel() * math.prod((out[0], *out[2:]))
+                    total += n * math.prod((out[0], *out[2:]))
                 else:
-                    total += out[0] * p.numel()
-            elif "weight" in name or "bias" in name:
-                total += math.prod(out[:2]) * p.numel()
+                    total += out[0] * n
+            elif "weight" in name or "bias" in name:  # recurrent layers: weight_ih_l0...
+                total += math.prod(out[:2]) * n
         return total, total
 
     def rule(call):
         if call.output_shape is None or next(call.module.parameters(), None) is None:
             return None  # torchinfo gives layers without parameters no mult-adds at all
+        if call.module._modules:  # only layers without children add to torchinfo's total
+            return None
         return params_rule(call)
 
     return Convention(
@@ -613,9 +789,12 @@ def _torchinfo() -> Convention:
         "torchinfo summary",
         "'Mult-adds' from parameters: every weight and bias element once per output "
         "position (conv) or per sample (linear, batch norm). Layers without parameters and "
-        "functional ops count nothing.",
+        "functional ops count nothing. A pruned weight counts its unmasked entries; a model "
+        "without children that owns parameters is one layer.",
         modules={},
         module_rule=rule,
+        params_rule=_torchinfo_params,
+        leaf_root=True,
     )
 
 

@@ -15,7 +15,7 @@ REDUCE_OPS = _aten("mean", "sum", "amax", "amin", "max", "min", "var", "std")
 UPSAMPLE_OPS = _aten(
     "upsample_nearest2d", "_upsample_nearest_exact2d", "upsample_bilinear2d", "upsample_bicubic2d"
 )
-# Data movement, shape changes, allocation: no arithmetic under any convention.
+# Data movement, shape changes, allocation, random draws: no arithmetic under any convention.
 # fmt: off
 FREE_OPS = _aten(
     "view", "_unsafe_view", "reshape", "_reshape_alias", "t", "transpose", "permute", "expand",
@@ -27,6 +27,9 @@ FREE_OPS = _aten(
     "_local_scalar_dense", "dropout", "native_dropout", "constant_pad_nd", "pixel_shuffle",
     "pixel_unshuffle", "channel_shuffle", "index_select", "gather", "roll", "flip", "repeat",
     "unfold", "as_strided_", "index", "_unsafe_index", "masked_select", "tril", "triu",
+    # random draws (dropout's mask in training mode): no arithmetic on the model's numbers
+    "bernoulli", "bernoulli_", "uniform_", "normal_", "rand", "randn", "rand_like",
+    "randn_like",
 )
 
 ACTIVATION_OPS = _aten(

@@ -109,10 +109,13 @@ def totals_cells(s, cols) -> list[str]:
 def footer_lines(s) -> list[str]:
     t = s.totals
     size = "x".join(map(str, s.input_size))
+    raw = t.get("params_raw", t["params"])
+    params = f"{t['params']:,}" + (f" ({raw:,} elements)" if raw != t["params"] else "")
+    mode = ", mode: train" if getattr(s, "mode", "eval") == "train" else ""
     lines = [
         f"{s.model_name} at {s.batch_size}x{size} ({str(s.dtype).removeprefix('torch.')}), "
-        f"convention: {s.convention}",
-        f"params: {t['params']:,}   MACs: {t['macs']:,}   FLOPs: {t['flops']:,}   "
+        f"convention: {s.convention}{mode}",
+        f"params: {params}   MACs: {t['macs']:,}   FLOPs: {t['flops']:,}   "
         f"activations: {kib(t['activation_bytes'])} KiB",
     ]
     cov = f"coverage: {100 * s.coverage:.1f}% of ops counted"

@@ -20,9 +20,9 @@ from cnnlab._util import parse_input
 from cnnlab.analysis import render
 from cnnlab.analysis.conventions import get_convention
 from cnnlab.analysis.ops import ADAPTIVE_POOL_OPS, CONV_OPS, MATMUL_OPS, POOL_OPS
-from cnnlab.analysis.trace import Trace, TraceError, trace
+from cnnlab.analysis.trace import MODES, Trace, TraceError, trace
 from cnnlab.arithmetic import activation_bytes, dtype_bits
-from cnnlab.errors import ConfigError, ShapeError
+from cnnlab.errors import ConfigError, ShapeError, suggest
 
 
 @dataclass
@@ -172,14 +172,26 @@ class Summary:
         self.not_counted: Counter = not_counted
         self.coverage: float = coverage
         self.notes: list[str] = notes
-        self._source = source  # (trace, parameter sizes, trace notes): to re-count
+        self._source = source  # (trace, model, parameter sizes, trace notes): to re-count
+
+    @property
+    def mode(self) -> str:
+        """``"eval"`` or ``"train"``: the mode the model was traced in."""
+        return self._source[0].mode
 
     # -- re-counting ------------------------------------------------------------------------
     def with_convention(self, convention) -> Summary:
         """The same trace counted under another convention (no second forward pass)."""
-        tr, params, trace_notes = self._source
+        tr, model, params, trace_notes = self._source
         return _build(
-            tr, params, self.model_name, self.input_size, convention, self.batch_size, trace_notes
+            tr,
+            model,
+            params,
+            self.model_name,
+            self.input_size,
+            convention,
+            self.batch_size,
+            trace_notes,
         )
 
     # -- data ---------------------------------------------------------------------------------
@@ -191,6 +203,7 @@ class Summary:
             "batch_size": self.batch_size,
             "dtype": str(self.dtype).removeprefix("torch."),
             "convention": self.convention,
+            "mode": self.mode,
             "layers": [r.to_dict() for r in self.layers],
             "totals": dict(self.totals),
             "not_counted": [{"op": k, "count": v} for k, v in self.not_counted.most_common()],
@@ -252,11 +265,23 @@ class Summary:
         )
 
 
-def _build(tr: Trace, model_params, model_name, input_size, convention, batch_size, notes):
+def _check_mode(conv, mode: str) -> None:
+    if mode == "train" and conv.eval_only:
+        raise ConfigError(
+            f"{conv.title} always runs the model in eval mode (it calls model.eval()), so "
+            f"--mode train has no {conv.name} count",
+            "drop --mode train (eval is the default), or use --convention fvcore, torchinfo, "
+            "pytorch or lecture, which count a model in training mode",
+        )
+
+
+def _build(tr: Trace, model, model_params, model_name, input_size, convention, batch_size, notes):
     conv = get_convention(convention)
+    _check_mode(conv, tr.mode)
     rows, not_counted = [], Counter()
     ops = counted = 0
-    for call in tr.calls:
+    calls = tr.calls + ([tr.root] if conv.leaf_root and tr.root is not None else [])
+    for call in calls:
         c = conv.count(call, batch_size)
         ops += c.ops
         counted += c.counted
@@ -283,14 +308,28 @@ def _build(tr: Trace, model_params, model_name, input_size, convention, batch_si
         )
         _layer_geometry(row, call)
         rows.append(row)
+    raw = sum(model_params.values())
+    try:
+        params, why = conv.count_params(model, tr)
+    except ValueError as e:  # e.g. a pruning mask on the meta device: its ones are unknown
+        params, why = raw, None
+        not_counted[f"{conv.name} parameter count ({e})"] += 1
     totals = {
-        "params": sum(model_params.values()),
+        "params": params,
+        "params_raw": raw,
         "macs": sum(r.macs for r in rows),
         "flops": sum(r.flops for r in rows),
         "activation_bytes": sum(r.activation_bytes for r in rows),
     }
     trace_notes, notes = list(notes), list(notes)
-    unused = totals["params"] - sum(r.params for r in rows)
+    if params != raw:
+        notes = notes + [
+            f"params {params:,} as {conv.name} counts them ({why}); "
+            f"the model holds {raw:,} parameter elements"
+        ]
+    if tr.mode == "train":
+        notes = notes + ["traced in training mode (batch statistics, dropout)"]
+    unused = raw - sum(r.params for r in rows)
     if unused:
         notes = notes + [
             f"{unused:,} parameters are not used by this forward pass "
@@ -308,7 +347,7 @@ def _build(tr: Trace, model_params, model_name, input_size, convention, batch_si
         not_counted,
         coverage,
         notes,
-        (tr, model_params, trace_notes),
+        (tr, model, model_params, trace_notes),
     )
     return s
 
@@ -405,8 +444,13 @@ def summary(
     dtype=torch.float32,
     batch_size: int = 1,
     model_name: str | None = None,
+    mode: str = "eval",
 ) -> Summary:
     """Trace ``model`` on a meta input of ``input_size`` = (C, H, W) and tabulate every layer.
+
+    ``mode`` is the mode the model runs in, ``"eval"`` (the default, as thop, ptflops and
+    torchinfo run it) or ``"train"`` (batch norm on batch statistics, as fvcore and
+    flop_counter count a model left in training mode). The model's own mode is kept.
 
     >>> import torchvision
     >>> s = summary(torchvision.models.alexnet(), (3, 227, 227))
@@ -419,23 +463,27 @@ def summary(
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     conv = get_convention(convention)  # fail fast on a bad name
+    if mode not in MODES:
+        hint = suggest(str(mode), MODES) or f"use one of: {', '.join(MODES)}"
+        raise ConfigError(f"unknown mode {mode!r}", hint)
+    _check_mode(conv, mode)
     dt = _torch_dtype(dtype)
     model = _materialize_lazy(model, dims)
     notes = []
     try:
-        tr = trace(model, (batch_size, *dims), dt)
+        tr = trace(model, (batch_size, *dims), dt, mode=mode)
     except TraceError as e:
         if "meta" not in str(e.error).lower():
             raise _shape_error(e, model, dims, dt) from None
         # The model does something meta tensors cannot (e.g. .item()): run it for real.
         try:
-            tr = trace(model, (batch_size, *dims), dt, device="cpu")
+            tr = trace(model, (batch_size, *dims), dt, device="cpu", mode=mode)
         except TraceError as e2:
             raise _shape_error(e2, model, dims, dt) from None
         notes.append("traced on the CPU: this model does not run on meta tensors")
     params = {n: p.numel() for n, p in model.named_parameters()}
     return _build(
-        tr, params, model_name or type(model).__name__, dims, conv.name, batch_size, notes
+        tr, model, params, model_name or type(model).__name__, dims, conv.name, batch_size, notes
     )
 
 

@@ -15,6 +15,12 @@ children) becomes one row with all the ops inside it; an op run directly in a mo
 children (a residual ``out += identity``, a ``torch.cat`` of Inception branches, the
 ``torch.flatten`` in ``AlexNet.forward``) becomes a row of its own, ``"layer1.0 (add)"``.
 Containers such as ``nn.Sequential`` run no ops themselves, so nothing is counted twice.
+``nn.MultiheadAttention`` is one row too although it has a child (``out_proj``, whose weight
+it passes to ``F.multi_head_attention_forward`` without calling it): the tools that price it
+(ptflops) price the whole call.
+
+The model runs in eval mode unless ``mode="train"`` (batch norm then normalises with the
+batch statistics, dropout draws masks); either way the user's model keeps its own mode.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -70,6 +77,15 @@ class Op:
     args: tuple
     kwargs: dict
     out: object
+    # (name, serial) of the fused call it belongs to (scaled_dot_product_attention): some
+    # tools see that call as one op they cannot price, not the matmuls it is made of
+    within: tuple | None = None
+
+
+# Functions that lower to ordinary ATen ops here but are one opaque op to a tracing tool.
+# A function mode does not see calls made inside another call (F.multi_head_attention_forward
+# calls this one), so during a trace the name in torch.nn.functional is wrapped instead.
+_FUSED = ("scaled_dot_product_attention",)
 
 
 @dataclass
@@ -95,6 +111,7 @@ class Call:
     call_index: int = 1  # 1 for the first call of a module, 2 for its second...
     groups: list[Group] = field(default_factory=list)
     input_shape: tuple | None = None  # with the batch dimension
+    input_shapes: tuple = ()  # every tensor argument of a module call (q, k, v of attention)
     output_shape: tuple | None = None
     output_dtype: torch.dtype | None = None
     output_numel: int = 0
@@ -117,6 +134,16 @@ class Trace:
     calls: list[Call]
     input_shape: tuple
     dtype: torch.dtype
+    mode: str = "eval"
+    # A custom model without children is split into its functional ops; torchinfo still
+    # sees it as one leaf layer, so its call (no ops of its own) is kept here.
+    root: Call | None = None
+    ran: set[int] = field(default_factory=set)  # id() of every module whose forward ran
+
+
+MODES = ("eval", "train")
+# Modules with children that run as one unit: their children are never called as modules.
+_ATOMIC = (nn.MultiheadAttention,)
 
 
 class TraceError(Exception):
@@ -174,22 +201,50 @@ class _Tracer(TorchFunctionMode):
         self.group: Group | None = None  # the Python-level call being run
         self.rf = receptive.Tracker()
         self.used_params: set[str] = set()
+        self.within: tuple | None = None  # the fused call being run (see Op.within)
+        self.fused_calls = 0
+        self.ran: set[int] = set()
+        self.root: Call | None = None  # the childless custom root, see Trace.root
+        self.split_root: int | None = None  # id() of that root
+
+    def fused(self, name: str, func):
+        """``func`` wrapped so that the ATen ops it runs are marked as one fused call."""
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            if self.within is not None:
+                return func(*args, **kwargs)
+            self.fused_calls += 1
+            self.within = (name, self.fused_calls)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.within = None
+
+        return wrapper
 
     # -- module hooks -----------------------------------------------------------------------
     def pre_hook(self, module, args):
         name = self.names.get(id(module), type(module).__name__)
         shapes = tuple(tuple(a.shape) for a in args if isinstance(a, torch.Tensor))
         self.stack.append((name, module, shapes))
+        self.ran.add(id(module))
+        if id(module) == self.split_root and self.root is None:
+            self.root = Call("(model)", module, "", type(module).__name__)
+            self.root.input_shape = shapes[0] if shapes else None
         if id(module) in self.leaves:  # a leaf module: one row per call
             row = name or type(module).__name__  # the model itself is a single layer
             self.counts[row] = self.counts.get(row, 0) + 1
             call = Call(row, module, name, type(module).__name__, self.counts[row])
             call.input_shape = shapes[0] if shapes else None
+            call.input_shapes = shapes
             self.open[id(module)] = call
             self.calls.append(call)
 
     def post_hook(self, module, args, output):
         self.stack.pop()
+        if self.root is not None and module is self.root.module and not self.stack:
+            self._finish(self.root, output)
         call = self.open.pop(id(module), None)
         if call is not None:
             self._finish(call, output)
@@ -257,7 +312,7 @@ class _Tracer(TorchFunctionMode):
 
     # -- ATen ops (called from the dispatch mode) -------------------------------------------
     def on_op(self, name: str, args, kwargs, out):
-        op = Op(name, args, kwargs, out)
+        op = Op(name, args, kwargs, out, self.within)
         self.rf.on_op(op)
         if self.group is not None:
             self.group.ops.append(op)
@@ -332,32 +387,51 @@ def trace(
     input_shape: tuple[int, ...],
     dtype: torch.dtype = torch.float32,
     device: str = "meta",
+    mode: str = "eval",
 ) -> Trace:
     """Run ``model`` on an input of ``input_shape`` (batch included) and record every op.
 
-    On failure raises :class:`TraceError` naming the innermost module that was running.
+    ``mode`` is ``"eval"`` or ``"train"``: the mode the model runs in (the model's own
+    mode is restored afterwards). On failure raises :class:`TraceError` naming the
+    innermost module that was running.
     """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     names, direct, leaves, modes = {}, {}, set(), []
+    split_root = None
     canonical = {id(p): n for n, p in model.named_parameters()}  # tied weights: one name
+    inside_atomic: set[int] = set()
     for name, m in model.named_modules(remove_duplicate=False):
         names.setdefault(id(m), name)
+        modes.append((m, m.training))
+        if id(m) in inside_atomic:
+            continue
         direct[id(m)] = [canonical[id(p)] for p in m._parameters.values() if p is not None]
+        if isinstance(m, _ATOMIC):  # one row, owning its children's parameters too
+            leaves.add(id(m))
+            direct[id(m)] = [canonical[id(p)] for p in m.parameters()]
+            inside_atomic.update(id(c) for c in m.modules() if c is not m)
         # a module without children is one row per call; a custom model without children is
         # itself split into its functional ops (the root of a plain nn.Conv2d stays one row)
-        if not m._modules and (m is not model or type(m).__module__.startswith("torch.nn")):
+        elif not m._modules and (m is not model or type(m).__module__.startswith("torch.nn")):
             leaves.add(id(m))
-        modes.append((m, m.training))
+        elif not m._modules:
+            split_root = id(m)
     state = _meta_state(model, dtype, device)
     pnames = set(canonical.values())
     param_names = {id(t): n for n, t in state.items() if n in pnames}
     tracer = _Tracer(names, param_names, direct, leaves)
+    tracer.split_root = split_root
     x = torch.zeros(input_shape, dtype=dtype, device=device)
     tracer.rf.start(x)
     handles = [
         nn.modules.module.register_module_forward_pre_hook(tracer.pre_hook),
         nn.modules.module.register_module_forward_hook(tracer.post_hook),
     ]
-    model.eval()
+    model.train(mode == "train")
+    originals = {n: getattr(F, n) for n in _FUSED}
+    for n, func in originals.items():
+        setattr(F, n, tracer.fused(n, func))
     try:
         with torch.no_grad(), tracer, _Dispatch(tracer, device == "meta"):
             torch.func.functional_call(model, state, (x,), strict=False, tie_weights=True)
@@ -365,8 +439,10 @@ def trace(
         name, module, shapes = tracer.stack[-1] if tracer.stack else ("", model, (input_shape,))
         raise TraceError(e, name, module, shapes) from e
     finally:
+        for n, func in originals.items():
+            setattr(F, n, func)
         for h in handles:
             h.remove()
-        for m, mode in modes:
-            m.training = mode
-    return Trace(tracer.calls, tuple(input_shape), dtype)
+        for m, was_training in modes:
+            m.training = was_training
+    return Trace(tracer.calls, tuple(input_shape), dtype, mode, tracer.root, tracer.ran)

@@ -14,7 +14,8 @@ Dense prediction (seed 004 §5): ``spp_output``, ``roi_pool_output``, ``yolo_out
 ``anchor_boxes``, each with its working (docs/dense.md).
 
 See docs/arithmetic.md for the formulas and counting conventions and docs/errata.md (and
-:data:`ERRATA`) for the places where the lecture notes print a wrong number.
+:mod:`cnnlab.teaching.errata`, ``cnnlab errata``) for the places where the lecture notes print
+a wrong number.
 """
 
 from cnnlab.arithmetic.core import (
@@ -48,7 +49,6 @@ from cnnlab.arithmetic.dense import (
     spp_output,
     yolo_output,
 )
-from cnnlab.arithmetic.errata import ERRATA, Erratum
 from cnnlab.arithmetic.layer import LAYER_TYPES, LayerRow, LayerSpec, compute_layer
 
 __all__ = [
@@ -63,9 +63,7 @@ __all__ = [
     "roi_pool_output",
     "spp_output",
     "yolo_output",
-    "ERRATA",
     "LAYER_TYPES",
-    "Erratum",
     "FlooredSizeWarning",
     "LayerRow",
     "LayerSpec",

@@ -34,6 +34,10 @@ COMMAND_MODULES = [
     "cnnlab.cli.viz",  # filter, viz filters/features/attribute/top-patches/heatmap
     "cnnlab.cli.draw",  # draw: architecture diagrams
     "cnnlab.cli.report",  # report: a run's report.html
+    "cnnlab.cli.errata",  # errata: where the notes are wrong
+    "cnnlab.cli.export",  # export: ONNX / TorchScript
+    "cnnlab.cli.quiz",  # quiz table / shape
+    "cnnlab.cli.experiment",  # experiment: the lectures' claims, measured
 ]
 
 err_console = Console(stderr=True)
@@ -46,6 +50,9 @@ EXAMPLES = """examples:
   cnnlab models --family ResNet
   cnnlab train resnet20 --data cifar10 --data-dir DIR --epochs 30
   cnnlab scratch train lenet5 --data digits
+  cnnlab filter sample:china --kernel outline -o outline.png
+  cnnlab viz features runs/NAME sample:china -o maps.png
+  cnnlab draw googlenet -o googlenet.svg
 
 Every command has its own --help. Docs: README.md and docs/."""
 

@@ -2,7 +2,8 @@
 
 LeNet-5 (modern form) on scikit-learn's 8x8 digits upscaled to 32x32 (built in, no download):
 print the model's layer table, train with the ``demo`` recipe, print the accuracy and leave
-``runs/<name>/`` with its plots, checkpoints and summary.
+``runs/<name>/`` with its plots, checkpoints, summary and report.html (with the learned
+filters and feature maps, also as filters.png and features.png).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def run_demo(*, epochs=None, runs_dir="runs", name=None, seed=0, quiet=False, co
     from cnnlab.training.config import TrainConfig
     from cnnlab.training.recipes import get_recipe
     from cnnlab.training.trainer import train
+    from cnnlab.viz.report import write_report
 
     console = console or Console()
     cfg = TrainConfig().replace(
@@ -67,9 +69,10 @@ def run_demo(*, epochs=None, runs_dir="runs", name=None, seed=0, quiet=False, co
                 f"{result.final.n} unseen test digits (best.pt chosen on "
                 f"{result.summary['splits']['validation']['images']} validation digits) in "
                 f"{result.summary['wall_seconds']:.1f} s.\n"
-                f"plots: {folder.path}/loss.png, accuracy.png, confusion.png; try\n"
+                f"report: {folder.path}/report.html (curves, confusion matrix, the learned "
+                f"filters.png and features.png, the most confident mistakes); try\n"
                 f"  cnnlab eval {folder.path}/best.pt\n"
                 f"  cnnlab train --recipe lenet5-mnist --data-dir DIR   (MNIST, 99%+)"
             )
 
-    return exit_code(train(cfg, on_finish=[print_outcome, where_next]))
+    return exit_code(train(cfg, on_finish=[print_outcome, write_report, where_next]))

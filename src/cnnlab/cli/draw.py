@@ -34,7 +34,8 @@ def _draw(args) -> int:
 
     from rich.console import Console
 
-    from cnnlab.analysis.resolve import load_model, parse_input
+    from cnnlab._util import parse_input
+    from cnnlab.analysis.resolve import load_model
     from cnnlab.errors import ConfigError
     from cnnlab.viz.draw import draw
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 CONVENTIONS = ("lecture", "pytorch", "fvcore", "ptflops", "thop", "torchinfo")
+MODES = ("eval", "train")
 FORMATS = ("table", "markdown", "csv", "json", "latex", "html")
 
 SUMMARY_EPILOG = """examples:
@@ -14,6 +15,7 @@ SUMMARY_EPILOG = """examples:
   cnnlab summary vgg16 --dtype float16 --batch-size 32
   cnnlab summary mypkg.nets:build_model --input 1x28x28
   cnnlab summary path/to/net.py:Net --format json
+  cnnlab summary resnet18 --convention fvcore --mode train   batch norm on batch statistics
 
 MODEL is a cnnlab zoo name (cnnlab models), a torchvision constructor name
 (torchvision:NAME forces torchvision), or package.module:factory / file.py:factory.
@@ -62,6 +64,14 @@ def register(sub, formatter_class) -> None:
         default=1,
         metavar="N",
         help="batch size (scales memory, MACs, FLOPs; default 1)",
+    )
+    p.add_argument(
+        "--mode",
+        default="eval",
+        metavar="{eval,train}",
+        help="run the model in eval (default; thop, ptflops, torchinfo do) or train mode "
+        "(batch norm on batch statistics: what fvcore and flop_counter count for a model left "
+        "in training mode)",
     )
     p.set_defaults(func=run_summary)
 
@@ -117,7 +127,7 @@ def run_summary(args) -> int:
     from cnnlab.analysis import summary
     from cnnlab.analysis.resolve import load_model
     from cnnlab.cli import cli_note
-    from cnnlab.errors import ConfigError
+    from cnnlab.errors import ConfigError, suggest
 
     dims = (
         parse_input(args.input, on_note=cli_note) if args.input else None
@@ -126,6 +136,9 @@ def run_summary(args) -> int:
         raise ConfigError(
             f"--batch-size must be at least 1, got {args.batch_size}", "e.g. --batch-size 1"
         )
+    if args.mode not in MODES:  # checked here, before a model is built
+        hint = suggest(args.mode, MODES) or "use --mode eval or --mode train"
+        raise ConfigError(f"unknown --mode {args.mode!r}", hint)
     model, default, name = load_model(args.model)
     s = summary(
         model,
@@ -134,7 +147,9 @@ def run_summary(args) -> int:
         dtype=args.dtype,
         batch_size=args.batch_size,
         model_name=name,
+        mode=args.mode,
     )
+    s.notes.extend(_errata_notes(s))
     if args.compact and args.format != "table":
         raise ConfigError(f"--compact is a form of the table, not of --format {args.format}")
     if args.format == "table" and not args.output:
@@ -142,6 +157,16 @@ def run_summary(args) -> int:
     else:
         _emit(s.render("compact" if args.compact else args.format), args.output)
     return 0
+
+
+def _errata_notes(s, label: str = "") -> list[str]:
+    """Footnotes for rows whose value a lecture note prints wrong (the notes' unit: one
+    image, float32, multiply-add = 1)."""
+    if s.batch_size != 1 or s.convention != "lecture" or str(s.dtype) != "torch.float32":
+        return []
+    from cnnlab.teaching.errata import footnotes
+
+    return footnotes(s.layers, label)
 
 
 def _side(text, dims):
@@ -192,6 +217,7 @@ def run_compare(args) -> int:
         cmp = compare(
             ma, mb, ia, ib, convention=args.convention, label_a=la, label_b=lb, dtype=args.dtype
         )
+    cmp.notes.extend(_errata_notes(cmp.a, "A: ") + _errata_notes(cmp.b, "B: "))
     if args.format == "table" and not args.output:
         cmp.print()
     elif args.format == "table":

@@ -200,6 +200,7 @@ def _parse_options(items: list[str]) -> dict:
 def _train(args) -> int:
     if args.nproc:
         return _torchrun(args)
+    from cnnlab.teaching.assignment import check_config
     from cnnlab.training.trainer import train
 
     if args.resume:
@@ -212,10 +213,21 @@ def _train(args) -> int:
                 "drop it (the run's config is in its checkpoint), or start a new run",
             )
         changes = explicit_changes(args)
-        result = train(None, resume=args.resume, changes=changes, on_finish=[print_outcome])
+        result = train(None, resume=args.resume, changes=changes, on_finish=finish_hooks())
     else:
-        result = train(config_from_args(args), on_finish=[print_outcome])
+        cfg = config_from_args(args)
+        check_config(cfg)
+        result = train(cfg, on_finish=finish_hooks())
     return exit_code(result)
+
+
+def finish_hooks() -> list:
+    """What ``cnnlab train`` does when a run ends: print the outcome, grade an assignment
+    recipe (into summary.json), then write report.html (which shows that grade)."""
+    from cnnlab.teaching.assignment import grade_run
+    from cnnlab.viz.report import write_report
+
+    return [print_outcome, grade_run, write_report]
 
 
 def print_outcome(folder, result) -> None:

@@ -31,6 +31,7 @@ FAMILY_MODULES: list[str] = [
     "sppnet",
     "yolo",
     "faster_rcnn",
+    "lecture",  # small nets with one knob per lecture claim (cnnlab experiment)
 ]
 
 __all__ = [

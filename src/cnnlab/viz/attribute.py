@@ -132,6 +132,7 @@ def attribute(
                 sliding_window_shapes=(x.shape[1], k, k),
                 strides=(x.shape[1], s, s),
                 baselines=0,
+                perturbations_per_eval=16,  # 16 occluded copies per forward pass
             )
         return out.detach()
     engine = {

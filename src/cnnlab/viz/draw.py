@@ -122,8 +122,14 @@ def build_structure(rows: list, prefix: str = ""):
         if len(rs) == 1 and rs[0].name == path:
             items.append((key, Box(rs[0])))
         else:
-            items.append((key, build_structure(rs, path)))
+            sub = build_structure(rs, path)
+            if not (isinstance(sub, Seq) and not sub.items):
+                items.append((key, sub))
     merges = [it for k, it in items if not k and it.merge]
+    if prefix and merges and not any(k for k, _ in items):
+        # only a merge of element-wise work (AlexNet 2012's LRN on two GPU halves): nothing
+        # that changes a feature map is inside, so the strip shows nothing for it
+        return Seq([it for k, it in items if not it.merge])
     if prefix and merges:
         m = merges[-1]
         rest = [(k, it) for k, it in items if it is not m]
@@ -575,5 +581,5 @@ def draw(model, input_size, path, *, model_name: str | None = None):
     s = cnnlab.summary(model, input_size, model_name=model_name)
     d = layout(s)
     data = to_svg(d).encode() if fmt == "svg" else to_png(d)
-    atomic_write(path, lambda f: f.write(data))
+    atomic_write(path, data)
     return d

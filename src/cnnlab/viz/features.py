@@ -148,8 +148,7 @@ def plot_features(image: np.ndarray, maps: dict, path, title: str, max_maps: int
     from cnnlab.viz.plots import _pyplot, montage
 
     plt = _pyplot()
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("white")  # the gaps between maps
+    cmap = plt.get_cmap("viridis").with_extremes(bad="white")  # the gaps between maps
     n = len(maps) + 1
     cols = min(n, 3)
     rows = -(-n // cols)

@@ -19,6 +19,18 @@ from cnnlab.errors import DataError, suggest
 SAMPLES = ("china", "flower")  # sklearn.datasets.load_sample_image("<name>.jpg")
 
 
+def sample_path(name: str) -> Path | None:
+    """Where scikit-learn keeps ``<name>.jpg``, found without importing scikit-learn (its
+    import costs seconds; the file is all we need)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "images" / f"{name}.jpg"
+    return path if path.is_file() else None
+
+
 def read_image(spec: str | Path) -> np.ndarray:
     """``H x W x C`` uint8 (C = 1 or 3) from an image file or ``sample:NAME``."""
     text = str(spec)
@@ -30,10 +42,13 @@ def read_image(spec: str | Path) -> np.ndarray:
                 f"{', '.join('sample:' + s for s in SAMPLES)}",
                 suggest(name, SAMPLES) or None,
             )
-        from sklearn.datasets import load_sample_image
+        path = sample_path(name)
+        if path is None:  # an unusual install: let scikit-learn find its own file
+            from sklearn.datasets import load_sample_image
 
-        return np.ascontiguousarray(load_sample_image(f"{name}.jpg"))
-    path = Path(text)
+            return np.ascontiguousarray(load_sample_image(f"{name}.jpg"))
+    else:
+        path = Path(text)
     if not path.is_file():
         raise DataError(
             f"image {path} does not exist",

@@ -27,6 +27,7 @@ import torch
 from cnnlab.errors import DataError
 
 SECTIONS = ("config", "layers", "curves", "confusion", "filters", "features", "mistakes")
+PICTURES = ("filters.png", "features.png")  # written beside the report
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,"DejaVu Sans",Arial,sans-serif;margin:2em auto;
@@ -38,7 +39,7 @@ table{border-collapse:collapse;font-size:.8em} td,th{border:1px solid #ddd;paddi
 text-align:right} th{background:#f0f0f0} .scroll{overflow:auto;max-height:32em}
 .grid{display:flex;flex-wrap:wrap;gap:12px} .grid figure{margin:0;text-align:center;
 font-size:.8em} .grid img{width:112px;image-rendering:pixelated;border:1px solid #ccc}
-.missing{color:#a33}
+.missing{color:#a33} .pair img{max-width:49%}
 """
 
 
@@ -79,9 +80,9 @@ class _Section:
         )
 
 
-def build_report(run, out=None, *, test_limit: int = 2000, n_mistakes: int = 12) -> Path:
-    """Write ``report.html`` for the run folder ``run`` (or to ``out``) and return its path."""
-    from cnnlab._util import atomic_write
+def render_report(run, *, test_limit: int = 2000, n_mistakes: int = 12):
+    """``(page, pictures)``: the report's HTML and the pictures written beside it
+    (``{"filters.png": bytes, "features.png": bytes}``), for the run folder ``run``."""
     from cnnlab.viz.source import load_source, run_checkpoint
 
     run = Path(run)
@@ -97,37 +98,36 @@ def build_report(run, out=None, *, test_limit: int = 2000, n_mistakes: int = 12)
     summary = {}
     if (run / "summary.json").is_file():
         summary = json.loads((run / "summary.json").read_text())
-    sections = {
-        k: _Section(k, t)
-        for k, t in zip(
-            SECTIONS,
-            (
-                "Configuration",
-                "Layers",
-                "Training curves",
-                "Confusion matrix",
-                "First-layer filters",
-                "Feature maps of a test image",
-                "Most confident mistakes",
-            ),
-        )
-    }
+    titles = (
+        "Configuration",
+        "Layers",
+        "Training curves",
+        "Confusion matrix",
+        "First-layer filters",
+        "Feature maps of a test image",
+        "Most confident mistakes",
+    )
+    sections = {k: _Section(k, t) for k, t in zip(SECTIONS, titles)}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         _config(sections["config"], run, cfg)
         _layers(sections["layers"], source)
         _curves(sections["curves"], run, tmp, cfg)
         _confusion_section(sections["confusion"], run, tmp)
-        _filters(sections["filters"], source, run, tmp)
+        _filters(sections["filters"], source, tmp)
         test = _test_images(cfg, source, test_limit)
-        _features(sections["features"], source, run, tmp, test)
+        _features(sections["features"], source, tmp, test)
         _mistakes(sections["mistakes"], source, test, n_mistakes)
-    final = summary.get("final", {})
-    top1 = final.get("top1")
+        pictures = {p.name: p.read_bytes() for p in tmp.glob("*.png") if p.name in PICTURES}
+    test_score = (summary.get("test") or summary.get("final") or {}).get("top1")  # 0.1: final
     head = (
         f"{html.escape(str(state.get('model_name', '')))} on "
         f"{html.escape(str(cfg.get('data', '')))}: "
-        + (f"test top-1 {top1:.2f}%" if isinstance(top1, (int, float)) else "no final score")
+        + (
+            f"test top-1 {test_score:.2f}%"
+            if isinstance(test_score, (int, float))
+            else "no test score"
+        )
         + f", {summary.get('epochs', '?')} epochs, status {summary.get('status', '?')}"
     )
     page = (
@@ -138,15 +138,48 @@ def build_report(run, out=None, *, test_limit: int = 2000, n_mistakes: int = 12)
         + "\n".join(s.html() for s in sections.values())
         + "</body></html>\n"
     )
-    out = Path(out) if out else run / "report.html"
-    atomic_write(out, lambda f: f.write(page.encode("utf-8")))
-    return out
+    return page, pictures
+
+
+def build_report(run, out=None, **kwargs) -> Path:
+    """Write ``report.html`` (and ``filters.png``, ``features.png``) into the run folder
+    ``run`` (the report to ``out`` instead when given); returns the report's path."""
+    from cnnlab._util import atomic_write
+
+    page, pictures = render_report(run, **kwargs)
+    for name, data in pictures.items():
+        atomic_write(Path(run) / name, data)
+    return atomic_write(Path(out) if out else Path(run) / "report.html", page)
+
+
+def write_report(folder, result) -> None:
+    """An ``on_finish`` hook for :func:`cnnlab.training.trainer.train`: the run's report,
+    written through its :class:`~cnnlab.training.run_folder.RunFolder`. A run that left no
+    checkpoint gets none; a report that cannot be made is a note, never a failed run."""
+    from rich.console import Console
+
+    from cnnlab.errors import CnnlabError
+
+    if not (folder.file("best.pt").is_file() or folder.file("last.pt").is_file()):
+        return
+    try:
+        page, pictures = render_report(folder.path)
+    except CnnlabError as e:
+        Console(stderr=True).print(f"note: no report.html: {e.message}", highlight=False)
+        return
+    for name, data in pictures.items():
+        folder.write_bytes(name, data)
+    folder.write_text("report.html", page)
 
 
 def _config(sec, run: Path, cfg: dict) -> None:
     path = run / "config.yaml"
     text = path.read_text() if path.is_file() else json.dumps(cfg, indent=2)
-    sec.body.append(f"<pre>{html.escape(text)}</pre>")
+    n = len(text.splitlines())
+    sec.body.append(
+        f"<details><summary>config.yaml ({n} lines)</summary><pre>{html.escape(text)}</pre>"
+        "</details>"
+    )
 
 
 def _layers(sec, source) -> None:
@@ -179,7 +212,12 @@ def _curves(sec, run: Path, tmp: Path, cfg: dict) -> None:
             return _missing(sec, "no metrics.jsonl in the run folder: no epoch finished")
         paths = plot_history(history, tmp, title=f"{cfg.get('model', '')} on {cfg.get('data', '')}")
         pngs = [p.read_bytes() for p in paths]
-    sec.body.append(_img(pngs[0], "loss per epoch") + _img(pngs[1], "accuracy per epoch"))
+    sec.body.append(
+        '<div class="pair">'
+        + _img(pngs[0], "loss per epoch")
+        + _img(pngs[1], "accuracy per epoch")
+        + "</div>"
+    )
 
 
 def _confusion_section(sec, run: Path, tmp: Path) -> None:
@@ -194,14 +232,14 @@ def _confusion_section(sec, run: Path, tmp: Path) -> None:
     sec.body.append(_img(png, "confusion matrix"))
 
 
-def _filters(sec, source, run: Path, tmp: Path) -> None:
+def _filters(sec, source, tmp: Path) -> None:
     from cnnlab.viz.filters import filter_tiles, plot_filter_grid
     from cnnlab.viz.source import get_conv
 
     name, layer = get_conv(source.model, None)
     tiles, mode = filter_tiles(layer.weight)
     w = layer.weight
-    path = run / "filters.png"
+    path = tmp / "filters.png"
     plot_filter_grid(
         tiles,
         path,
@@ -232,7 +270,7 @@ def _test_images(cfg: dict, source, limit: int):
     return ds.subset(slice(0, limit))
 
 
-def _features(sec, source, run: Path, tmp: Path, test) -> None:
+def _features(sec, source, tmp: Path, test) -> None:
     import cnnlab
     from cnnlab.viz.features import feature_maps, fmt_rf, plot_features, stage_ends
 
@@ -243,7 +281,7 @@ def _features(sec, source, run: Path, tmp: Path, test) -> None:
     s = cnnlab.summary(source.model, tuple(x.shape[1:]))
     maps = feature_maps(source.model, x, stage_ends(s, source.model), s)
     label = test.classes[int(test.labels[0])]
-    path = run / "features.png"
+    path = tmp / "features.png"
     shown = img.permute(1, 2, 0).numpy()
     plot_features(shown, maps, path, f"test image 0 ({label}): feature maps", max_maps=16)
     items = "".join(

@@ -72,8 +72,8 @@ class Source:
 
 
 def _imagenet_pipeline(c: int, hw: tuple[int, int]):
+    from cnnlab.data.pipeline import InputPipeline
     from cnnlab.data.preprocess import Preprocessor
-    from cnnlab.training.pipeline import InputPipeline
 
     pre = Preprocessor("standardize" if c == 3 else "none")
     if c == 3:
@@ -98,7 +98,8 @@ def load_source(
     spec: str, *, weights: str | None = None, input_size=None, allow_random: bool = True
 ) -> Source:
     """Resolve SOURCE (see the module docstring) into a :class:`Source`."""
-    from cnnlab.analysis.resolve import load_model, parse_input
+    from cnnlab._util import parse_input
+    from cnnlab.analysis.resolve import load_model
 
     spec = str(spec)
     path = Path(spec)
@@ -155,7 +156,6 @@ def _from_checkpoint(path: Path, kind: str, weights) -> Source:
             "--weights is for a model name; a run or checkpoint brings its own weights",
             "drop --weights, or give a model name: cnnlab viz filters vgg16 --weights FILE",
         )
-    state_probe = None
     try:
         tr = load_trained(path)
     except DataError as e:
@@ -166,22 +166,18 @@ def _from_checkpoint(path: Path, kind: str, weights) -> Source:
                 f"cnnlab viz filters vgg16 --weights {path}",
             ) from None
         raise
-    state_probe = tr.state
-    c = int(tr.data_size[0])
-    model_hw = tuple(tr.pipeline.model_hw)
-    name = f"{state_probe['model_name']} ({path.parent.name if kind == 'run' else path.name})"
-    src = Source(
+    name = f"{tr.state['model_name']} ({path.parent.name if kind == 'run' else path.name})"
+    return Source(
         tr.model.float().eval(),
         name,
-        (c, *model_hw),
+        (int(tr.data_size[0]), *tr.pipeline.model_hw),
         tr.pipeline,
         tuple(tr.pipeline.data_hw),
         list(tr.classes),
         kind,
         path,
-        state_probe,
+        tr.state,
     )
-    return src
 
 
 # ----------------------------------------------------------------------------------- layers

@@ -6,46 +6,5 @@ behind them, with the working shown, is in :mod:`cnnlab.arithmetic.dense`; the s
 :mod:`cnnlab.metrics`.
 """
 
-from cnnlab.dense.ops import (
-    SEED_ANCHOR_RATIOS,
-    SEED_ANCHOR_SIZES,
-    SEED_FEATURE_STRIDE,
-    BoxCoder,
-    RoIAlign,
-    RoIPool,
-    SpatialPyramidPooling,
-    base_anchors,
-    batched_nms,
-    box_area,
-    box_convert,
-    box_iou,
-    clip_boxes_to_image,
-    grid_anchors,
-    nms,
-    remove_small_boxes,
-    roi_align,
-    roi_pool,
-    seed_anchor_generator,
-)
-
-__all__ = [
-    "SEED_ANCHOR_RATIOS",
-    "SEED_ANCHOR_SIZES",
-    "SEED_FEATURE_STRIDE",
-    "BoxCoder",
-    "RoIAlign",
-    "RoIPool",
-    "SpatialPyramidPooling",
-    "base_anchors",
-    "batched_nms",
-    "box_area",
-    "box_convert",
-    "box_iou",
-    "clip_boxes_to_image",
-    "grid_anchors",
-    "nms",
-    "remove_small_boxes",
-    "roi_align",
-    "roi_pool",
-    "seed_anchor_generator",
-]
+from cnnlab.dense.ops import *  # noqa: F403 - the package is its ops; one list of names
+from cnnlab.dense.ops import __all__  # noqa: F401

@@ -134,6 +134,22 @@ def _image(layer, x, chn=None):
 # --------------------------------------------------------------------------- convolution
 
 
+def _init_kernel(layer, rng, fan_in, dtype) -> None:
+    """He initialisation of an HWIO kernel (keeps ReLU activations' variance) and a zero bias."""
+    kh, kw = layer.ksize
+    rng = rng if rng is not None else np.random.default_rng()
+    shape = (kh, kw, layer.in_chn, layer.chn)
+    layer.params["w"] = (rng.standard_normal(shape) * math.sqrt(2 / fan_in)).astype(dtype)
+    if layer.bias:
+        layer.params["b"] = np.zeros(layer.chn, dtype)
+
+
+def _describe_kernel(layer, kind: str) -> str:
+    kh, kw = layer.ksize
+    s = f", stride {layer.stride[0]}" if layer.stride != (1, 1) else ""
+    return f"{kind} {kh}x{kw}, {layer.in_chn}->{layer.chn}{s}"
+
+
 class Conv2D(Layer):
     """2-D convolution (cross-correlation, as in every framework) on NHWC inputs.
 
@@ -175,19 +191,11 @@ class Conv2D(Layer):
         self.need_dx = True  # the first layer of a model skips its (unused) input gradient
         self._pads = {}  # input (h, w) -> ((top, bottom), (left, right))
         kh, kw = self.ksize
-        rng = rng if rng is not None else np.random.default_rng()
-        fan_in = kh * kw * self.in_chn  # He initialisation: keeps ReLU activations' variance
-        self.params["w"] = (
-            rng.standard_normal((kh, kw, in_chn, chn)) * math.sqrt(2 / fan_in)
-        ).astype(dtype)
-        if self.bias:
-            self.params["b"] = np.zeros(chn, dtype)
+        _init_kernel(self, rng, kh * kw * self.in_chn, dtype)
         self.pads((max(kh, 1), max(kw, 1)))  # validates the padding option early
 
     def describe(self):
-        kh, kw = self.ksize
-        s = f", stride {self.stride[0]}" if self.stride != (1, 1) else ""
-        return f"Conv2D {kh}x{kw}, {self.in_chn}->{self.chn}{s}"
+        return _describe_kernel(self, "Conv2D")
 
     def spec(self):
         return [
@@ -460,18 +468,11 @@ class ConvTranspose2D(Layer):
                 )
         self.bias = bool(bias)
         kh, kw = self.ksize
-        rng = rng if rng is not None else np.random.default_rng()
-        fan_in = kh * kw * self.in_chn / (self.stride[0] * self.stride[1])  # taps per output
-        self.params["w"] = (
-            rng.standard_normal((kh, kw, in_chn, chn)) * math.sqrt(2 / fan_in)
-        ).astype(dtype)
-        if self.bias:
-            self.params["b"] = np.zeros(chn, dtype)
+        taps = kh * kw * self.in_chn / (self.stride[0] * self.stride[1])  # taps per output
+        _init_kernel(self, rng, taps, dtype)
 
     def describe(self):
-        kh, kw = self.ksize
-        s = f", stride {self.stride[0]}" if self.stride != (1, 1) else ""
-        return f"ConvTranspose2D {kh}x{kw}, {self.in_chn}->{self.chn}{s}"
+        return _describe_kernel(self, "ConvTranspose2D")
 
     def spec(self):
         return [

@@ -153,3 +153,33 @@ def test_bad_records_are_named_before_training(tmp_path):
     with pytest.raises(DataError, match="record 5, object 0"):
         train(cfg, train_set=bad, eval_set=te, progress=False)
     assert not (tmp_path / "bad").exists()  # nothing half-written
+
+
+def test_segmentation_at_another_input_size(tmp_path):
+    """--input-size feeds a segmentation model its images resized (here 32 -> 64 px); the
+    masks stay at the data's size, the class maps are resized back to them."""
+    from cnnlab.training.dense_tasks import SegmentationTask
+    from cnnlab.training.inference import load_trained
+
+    torch.manual_seed(0)
+    r = _run(tmp_path, "fcn8s_small", "segmentation", 32, input_size=64)
+    assert r.status == "completed" and 0 <= r.summary["test"]["miou"] <= 100
+    tr = load_trained(r.run_dir / "best.pt")
+    _, te = _sets("segmentation", 32)
+    x = tr.pipeline(te.images[:2])
+    assert tuple(x.shape[-2:]) == (64, 64)
+    task = SegmentationTask(te.classes)
+    with torch.no_grad():
+        out = tr.model(x)
+    assert tuple(out.shape[-2:]) == (64, 64)
+    pred = task.masks(out, (32, 32))
+    assert pred.shape == (2, 32, 32) and pred.max() < task.num_classes
+    # at the model's own size the class maps are taken as they are
+    assert torch.equal(task.masks(out, (64, 64)), out.argmax(1))
+
+
+def test_input_size_is_refused_for_detection(tmp_path):
+    """Boxes are in the data's pixels: resizing a detector's images would move them."""
+    with pytest.raises(ConfigError, match="--input-size 96: a detection model"):
+        _run(tmp_path, "yolov1_small", "detection", 64, input_size=96)
+    assert not (tmp_path / "yolov1_small").exists()  # refused before the run folder

@@ -141,7 +141,16 @@ def test_yolo_loss_zero_for_perfect_prediction_and_weights():
     assert loss(bad, grid).item() == pytest.approx(1 / 2, rel=1e-4)
 
 
-@pytest.mark.parametrize(("head", "grid"), [("conv", 6), ("fc", 7)])
+def test_yolov1_small_default_grid_is_12_cells_of_8_pixels():
+    m = create("yolov1_small").eval()
+    with torch.no_grad():
+        assert m(torch.rand(1, 1, 96, 96)).shape == (1, 12, 12, 20)
+    # the body's stride is 8 and its first convolution already halves the image
+    assert m.features[0].stride == (2, 2)
+    assert m.pool(m.features(torch.rand(1, 1, 96, 96))).shape[-2:] == (12, 12)
+
+
+@pytest.mark.parametrize(("head", "grid"), [("conv", 12), ("conv", 6), ("fc", 7)])
 def test_yolov1_small_trains_one_step(head, grid):
     torch.manual_seed(0)
     m = create("yolov1_small", head=head, grid=grid, hidden=64)

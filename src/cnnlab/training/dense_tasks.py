@@ -15,7 +15,10 @@ here:
 
 Scores are in percent, like classification's top-1 (so ``--target 85`` means mIoU or mAP 0.85).
 Images stay at the size the data has (fully convolutional FCNs, Faster R-CNN's own resize and
-YOLO's box fractions do not need a fixed size), so boxes and masks never need rescaling.
+YOLO's box fractions do not need a fixed size), so boxes and masks never need rescaling; a
+segmentation model may take its images at another ``--input-size`` (the recipe feeds
+``fcn8s_small`` the 64 x 64 canvases at 128 x 128, so its stride-8 scores are 4 pixels of
+the canvas apart), and its class maps are resized back to the masks.
 Augmentations that move pixels would move the targets too; these tasks refuse them.
 """
 
@@ -84,6 +87,13 @@ class SegmentationTask:
     def loss(self, out, target):
         out = _fit(out, target)
         return F.cross_entropy(out.float(), target.long()), out
+
+    def masks(self, out, size) -> torch.Tensor:
+        """Model output -> predicted class ids ``[N, H, W]`` at the data's ``size`` (H, W): a
+        model fed another ``--input-size`` has its class maps resized back first."""
+        if out.shape[-2:] != tuple(size):
+            out = F.interpolate(out, size=tuple(size), mode="bilinear", align_corners=False)
+        return out.argmax(1)
 
     def batch_score(self, out, target) -> torch.Tensor:
         """The batch's mIoU (percent) times its size (the trainer divides by the count)."""
@@ -450,7 +460,7 @@ def segment_image(run, image, output, *, device="cpu") -> dict:
     out_path = _check_output(output)
     tr, task, size = load_dense(run, "segmentation", device)
     x = read_scene(image, size).to(device)
-    pred = tr.model(tr.pipeline(x))[0].argmax(0).cpu()
+    pred = task.masks(tr.model(tr.pipeline(x)), x.shape[-2:])[0].cpu()
     save_png(segmentation_overlay(x[0].cpu(), pred, task.num_classes), out_path, scale=4)
     counts = torch.bincount(pred.flatten(), minlength=task.num_classes)
     pixels = {task.classes[i]: int(c) for i, c in enumerate(counts) if c > 0}

@@ -618,8 +618,17 @@ def make_pipeline(cfg: TrainConfig, train_set, model: nn.Module, ckpt: dict | No
         pre.fit(train_set.images)
     size = cfg.input_size
     model_hw = (size, size) if size else get_info(cfg.model).input_size[1:]
-    if getattr(train_set, "task", None) in ("segmentation", "detection"):
-        model_hw = train_set.images.shape[2:]  # masks and boxes stay in the data's pixels
+    task = getattr(train_set, "task", None)
+    if task == "detection" and size and (size, size) != tuple(train_set.images.shape[2:]):
+        raise ConfigError(
+            f"--input-size {size}: a detection model takes the images at the data's size "
+            f"({'x'.join(map(str, train_set.images.shape[2:]))}), where the boxes are",
+            "leave --input-size out for detection (it is for segmentation and classification)",
+        )
+    if task == "detection" or (task == "segmentation" and not size):
+        # boxes and masks stay in the data's pixels; a segmentation model may take its images
+        # at another --input-size (its class maps are resized back to the masks)
+        model_hw = train_set.images.shape[2:]
     # NHWC: 1.5-2x faster LeNet/VGG steps on this 2-core EPYC (oneDNN), the tensor-core layout
     channels_last = cfg.channels_last is not False
     if channels_last:

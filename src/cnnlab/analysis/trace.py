@@ -357,6 +357,13 @@ _NATIVE_BN = torch.ops.aten.native_batch_norm.default
 
 
 class _Dispatch(TorchDispatchMode):
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # PyTorch wraps a mode's __torch_dispatch__ in torch._dynamo.disable unless this says
+        # no; the wrapper's first call imports torch._dynamo (1.5-4 s here), and a summary
+        # never runs under torch.compile, so there is nothing for it to disable
+        return False
+
     def __init__(self, tracer: _Tracer, meta: bool):
         super().__init__()
         self.tracer = tracer

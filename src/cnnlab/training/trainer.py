@@ -287,9 +287,9 @@ def stop_message(folder: RunFolder, state: TrainState, diverged=None) -> str:
     if diverged is None:
         return (f"interrupted at epoch {state.epoch + 1}, step {state.step}; saved {last}.\n"
                 f"Continue with: cnnlab train --resume {folder.path}")  # fmt: skip
-    if last.exists():
-        return f"{diverged.message}; kept the last good checkpoint {last}"
-    return f"{diverged.message}; no checkpoint had been written yet"
+    kept = (f"kept the last good checkpoint {last}" if last.exists()
+            else "no checkpoint had been written yet")  # fmt: skip
+    return f"{diverged.message}; {kept}" + (f"\nhint: {diverged.hint}" if diverged.hint else "")
 
 
 def reseed(seed: int, device: torch.device) -> None:

@@ -98,21 +98,21 @@ _add(
 _add(
     "fcn8s-digits-seg",
     "FCN-8s (small form) on the generated digits-seg: per-pixel classes, mIoU per epoch",
-    model="fcn8s_small", data="digits-seg", input_size=128, epochs=12, batch_size=32,
+    model="fcn8s_small", data="digits-seg", input_size=128, epochs=16, batch_size=32,
     optimizer="adamw", lr=3e-3, schedule="cosine", warmup=1, weight_decay=1e-4,
     preprocess="standardize",
 )  # fmt: skip
 _add(
     "yolov1-digits-det",
     "YOLO v1 (small form) on the generated digits-det: the paper's loss, mAP@0.5 per epoch",
-    model="yolov1_small", data="digits-det", epochs=15, batch_size=32, optimizer="adamw",
+    model="yolov1_small", data="digits-det", epochs=8, batch_size=32, optimizer="adamw",
     lr=2e-3, schedule="cosine", warmup=0.5, weight_decay=5e-4, preprocess="standardize",
 )  # fmt: skip
 _add(
     "fasterrcnn-digits-det",
     "Faster R-CNN (small form: one map, 9 anchors, RoI pooling) on digits-det, mAP@0.5",
-    model="fasterrcnn_small", data="digits-det", epochs=15, batch_size=16, optimizer="adamw",
-    lr=1e-3, schedule="cosine", warmup=1, weight_decay=1e-4, preprocess="standardize",
+    model="fasterrcnn_small", data="digits-det", epochs=18, batch_size=16, optimizer="adamw",
+    lr=1e-3, schedule="cosine", warmup=0.5, weight_decay=1e-4, preprocess="standardize",
 )  # fmt: skip
 
 

@@ -97,7 +97,10 @@ _add(
 )  # fmt: skip
 _add(
     "fcn8s-digits-seg",
-    "FCN-8s (small form) on the generated digits-seg: per-pixel classes, mIoU per epoch",
+    "FCN-8s (small form) on the generated digits-seg, fed at 128x128: mIoU per epoch",
+    "benchmarks/dense.py: validation mIoU 85.20% at epoch 11 (target 85% reached in 436 s), "
+    "test mIoU 84.31% (0.7 short of 85%), pixel accuracy 98.4%; 1 thread of a 2-core EPYC, "
+    "2026-11-29, load 1.0-3.5",
     model="fcn8s_small", data="digits-seg", input_size=128, epochs=16, batch_size=32,
     optimizer="adamw", lr=3e-3, schedule="cosine", warmup=1, weight_decay=1e-4,
     preprocess="standardize",
@@ -105,12 +108,16 @@ _add(
 _add(
     "yolov1-digits-det",
     "YOLO v1 (small form) on the generated digits-det: the paper's loss, mAP@0.5 per epoch",
+    "benchmarks/dense.py: validation mAP@0.5 86.07% at epoch 6 (target 85% reached in 79 s), "
+    "test mAP@0.5 85.03% / COCO mAP 44.7%; 1 thread of a 2-core EPYC, 2026-11-29, load 1.4-2.7",
     model="yolov1_small", data="digits-det", epochs=8, batch_size=32, optimizer="adamw",
     lr=2e-3, schedule="cosine", warmup=0.5, weight_decay=5e-4, preprocess="standardize",
 )  # fmt: skip
 _add(
     "fasterrcnn-digits-det",
     "Faster R-CNN (small form: one map, 9 anchors, RoI pooling) on digits-det, mAP@0.5",
+    "benchmarks/dense.py: validation mAP@0.5 93.34% at epoch 6 (target 90% reached in 298 s), "
+    "test mAP@0.5 92.71% / COCO mAP 48.8%; 1 thread of a 2-core EPYC, 2026-11-29, load 1.1-1.6",
     model="fasterrcnn_small", data="digits-det", epochs=18, batch_size=16, optimizer="adamw",
     lr=1e-3, schedule="cosine", warmup=0.5, weight_decay=1e-4, preprocess="standardize",
 )  # fmt: skip

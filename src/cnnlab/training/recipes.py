@@ -48,12 +48,11 @@ _add(
 )  # fmt: skip
 _add(
     "lenet5-mnist",
-    "LeNet-5 (modern form) on MNIST, 99.0%+ test accuracy",
-    "99.29% after 6 epochs; 99.0% reached in 19.8 s (epoch 4) on 2 cores, 5.86x faster than "
-    "a course DataLoader loop; 2026-11-23, 2-core EPYC",
-    model="lenet5", data="mnist", epochs=6, batch_size=128, optimizer="nesterov", lr=0.05,
-    schedule="onecycle", warmup=1, weight_decay=5e-4, label_smoothing=0.0,
-    preprocess="standardize",
+    "LeNet-5 (modern form) on MNIST, 99.0%+ validation accuracy in 3 epochs",
+    "not measured yet",
+    model="lenet5", data="mnist", epochs=3, batch_size=256, optimizer="adamw", lr=0.015,
+    schedule="onecycle", warmup=0.3, weight_decay=5e-4, label_smoothing=0.0,
+    preprocess="standardize", amp=True,
 )  # fmt: skip
 _add(
     "fashion-mnist",

@@ -270,15 +270,22 @@ def lenet5_1998(
     variant="mnist",
     description="LeNet-5, common modern form: ReLU, max-pooling, full C3",
 )
-def lenet5(num_classes: int = 10, in_channels: int = 1) -> LeNet5:
-    """LeNet-5 in its common modern form (ReLU, 2x2 max-pooling, linear C5)."""
+def lenet5(num_classes: int = 10, in_channels: int = 1, relu_after_pool: bool = False) -> LeNet5:
+    """LeNet-5 in its common modern form (ReLU, 2x2 max-pooling, linear C5).
+
+    ``relu_after_pool``: each conv is followed by max-pool then ReLU instead of ReLU then
+    max-pool. The same network -- ReLU is monotone, so it commutes with max -- with the same
+    outputs, gradients and state-dict keys, but ReLU and its backward run on 4x fewer elements
+    and the pooling reads raw conv outputs: 7-17% faster training steps on this CPU
+    (docs/training.md, speed section); the ``lenet5-mnist`` recipe uses it.
+    """
+
+    def act_pool():
+        relu, pool = nn.ReLU(inplace=True), nn.MaxPool2d(2)
+        return (pool, relu) if relu_after_pool else (relu, pool)
+
     features = nn.Sequential(
-        nn.Conv2d(in_channels, 6, 5),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(2),
+        nn.Conv2d(in_channels, 6, 5), *act_pool(), nn.Conv2d(6, 16, 5), *act_pool()
     )
     classifier = nn.Sequential(
         nn.Linear(16 * 5 * 5, 120),

@@ -276,7 +276,7 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, relu_after_pool: bool = 
     ``relu_after_pool``: each conv is followed by max-pool then ReLU instead of ReLU then
     max-pool. The same network -- ReLU is monotone, so it commutes with max -- with the same
     outputs, gradients and state-dict keys, but ReLU and its backward run on 4x fewer elements
-    and the pooling reads raw conv outputs: 7-17% faster training steps on this CPU
+    and the pooling reads raw conv outputs: 5-34% faster training steps on this CPU
     (docs/training.md, speed section); the ``lenet5-mnist`` recipe uses it.
     """
 

@@ -232,8 +232,15 @@ where the model finds it. `--size PX` first resizes the image's shorter side.
     page.run(f"viz heatmap {run} sample:china --size 128 --class ship -o {IMG}/heatmap.png",
              f"{IMG}/heatmap.png")  # fmt: skip
     page.text("""
-An image smaller than the training size is refused (it would give no map); a network without a
-fully connected head (NIN, the GAP networks) is already fully convolutional and says so.
+An image smaller than the training size is refused (it would give no map). A network that ends
+in global average pooling (NIN, GoogLeNet, ResNet, DenseNet) has no FC head to convolutionalize:
+it is already fully convolutional up to that pool, so cnnlab applies its head at every position
+of the map before the pool instead (the class activation map, CAM, of Zhou et al. 2016: with a
+linear head the positions' logits average to the model's own, which the tests check). The line
+printed says which of the two ways was used: `(FC head convolutionalized (FCN))` or
+`(head applied at each position before the global pool (CAM))`. The pool is found whether it is
+a module or a functional call (`F.adaptive_avg_pool2d`, `x.mean((2, 3))`); a model with neither
+an FC head nor a global pool is refused with both reasons named.
 
 ## 6. Architecture drawings: `cnnlab draw`
 

@@ -88,6 +88,21 @@ def _cases():
         "val fraction 1.5": ([*train, "--val-fraction", "1.5"], "--val-fraction must be in"),
         "eval every 0": ([*train, "--eval-every", "0"], "--eval-every must be >= 1"),
         "image size 0": ([*train, "--image-size", "0"], "--image-size must be >= 1"),
+        "image size for a fixed-canvas dense set": (
+            [
+                "train",
+                "yolov1_small",
+                "--data",
+                "digits-det",
+                "--image-size",
+                "64",
+                "--epochs",
+                "1",
+                "--runs-dir",
+                "{w}/runs",
+            ],
+            "digits-det does not take --image-size",
+        ),  # fmt: skip
         "batch larger than the data": ([*train, "--batch-size", "100000"], "larger than the"),
         "input too small for the model": (
             [*train, "--input-size", "5"],

@@ -197,3 +197,19 @@ def test_model_that_needs_real_values_is_traced_on_cpu_with_a_note():
     s = summary(DataDependent(), (3, 8, 8))
     assert s.notes == ["traced on the CPU: this model does not run on meta tensors"]
     assert s.layer("conv").macs == 4 * 6 * 6 * 27
+
+
+def test_summary_on_the_cpu_equals_the_meta_trace():
+    import cnnlab
+    from cnnlab.errors import ConfigError
+    from cnnlab.models import create
+
+    model = create("resnet18")
+    meta = cnnlab.summary(model, (3, 64, 64))
+    cpu = cnnlab.summary(model, (3, 64, 64), device="cpu")
+    assert [(r.name, r.output_shape, r.macs, r.params) for r in cpu.layers] == [
+        (r.name, r.output_shape, r.macs, r.params) for r in meta.layers
+    ]
+    assert cpu.totals == meta.totals and cpu.layers
+    with pytest.raises(ConfigError, match="unknown device 'cuda:7'"):
+        cnnlab.summary(model, (3, 64, 64), device="cuda:7")

@@ -1,5 +1,8 @@
 """FCN, YOLO v1 and Faster R-CNN in the zoo: the paper's numbers, pinned."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -217,3 +220,17 @@ def test_sppnet_5376_features_for_any_input_size():
             assert fmap.shape[1] == 256
             assert m.spp(fmap).shape == (1, 5376)
             assert m(torch.zeros(2, 3, h, w)).shape == (2, 1000)
+
+
+def test_importing_the_zoo_does_not_import_torchvision():
+    # torchvision's ops import torch._dynamo: 1.5-2 s that every command building any zoo model
+    # paid; the detection families import torchvision when a detection model is built
+    code = (
+        "import sys, cnnlab.models as M, cnnlab.dense as D; "
+        "m = M.create('resnet18'); assert D.SpatialPyramidPooling; "
+        "assert 'torchvision' not in sys.modules, 'imported torchvision'; "
+        "assert D.roi_pool.__module__.startswith('torchvision'); "
+        "M.create('fasterrcnn_small'); assert 'torchvision' in sys.modules"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -107,6 +107,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, bars, tiny_conf
     assert res.status == "diverged"
     assert "nan at step 8" in res.message and "learning rate" in res.message
     assert "kept the last good checkpoint" in res.message
+    assert "\nhint: lower --lr, add --warmup" in res.message  # the fix, as every error has
     ck = load_checkpoint(res.run_dir / "last.pt")  # checksum verified
     assert ck["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
@@ -139,3 +140,37 @@ def test_holdout_when_only_a_training_set_is_given(tmp_path, bars, tiny_config):
     assert res.final is None and res.summary["test"] is None  # no test split given
     assert res.summary["splits"]["validation"] == {"name": "bars[val]", "images": 48}
     assert res.summary["splits"]["train"]["images"] == 144  # 25% held out, never trained on
+
+
+def test_a_diverged_run_exits_2_with_the_fix_named(tmp_path):
+    # exit 2, as every error the user fixes by changing a setting (and as the scratch engine)
+    import subprocess
+    import sys
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "cnnlab",
+        "train",
+        "lenet5",
+        "--data",
+        "digits",
+        "--lr",
+        "1e4",
+        "--epochs",
+        "2",
+        "--threads",
+        "1",
+        "--quiet",
+        "--no-plots",
+        "--runs-dir",
+        str(tmp_path),
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr[-1500:]
+    assert "the loss became nan" in r.stderr and "hint: lower --lr" in r.stderr
+    assert "--recipe demo" in r.stderr  # the recipe measured for lenet5 on digits
+    again = [*cmd, "--recipe", "demo", "--name", "again"]
+    r = subprocess.run(again, capture_output=True, text=True)
+    assert r.returncode == 2 and "--recipe demo" not in r.stderr  # it used one already
+    assert "Traceback" not in r.stderr

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -104,3 +107,44 @@ def test_sources_zoo_with_weights_factory_and_checkpoint(tmp_path, tiny_run):
     assert "--weights" in e.value.hint
     with pytest.raises(DataError, match="holds no best.pt or last.pt"):
         load_source(str(tmp_path))
+
+
+def test_image_modes_decode_to_gray_or_rgb_uint8(tmp_path):
+    from PIL import Image
+
+    rgba = np.zeros((4, 5, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 17
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    assert read_image(tmp_path / "rgba.png").shape == (4, 5, 3)
+    assert (read_image(tmp_path / "rgba.png")[..., 0] == 200).all()  # alpha dropped, not mixed
+    deep = np.full((3, 4), 0xABCD, np.uint16)
+    Image.fromarray(deep).save(tmp_path / "deep.png")  # 16-bit gray: the top 8 bits
+    img = read_image(tmp_path / "deep.png")
+    assert img.dtype == np.uint8 and img.shape == (3, 4, 1) and (img == 0xAB).all()
+    pal = Image.fromarray(np.arange(12, dtype=np.uint8).reshape(3, 4)).convert("P")
+    pal.save(tmp_path / "pal.gif")
+    assert read_image(tmp_path / "pal.gif").shape == (3, 4, 3)
+
+
+def test_resize_equals_torchvision_resize():
+    from torchvision.transforms.v2 import functional as TF
+
+    from cnnlab.viz.images import resize
+
+    g = torch.Generator().manual_seed(0)
+    t = torch.randint(0, 256, (1, 3, 61, 90), dtype=torch.uint8, generator=g)
+    for hw in [(32, 32), (100, 70)]:
+        assert torch.equal(resize(t, hw), TF.resize(t, list(hw), antialias=True))
+
+
+def test_viz_features_imports_neither_torchvision_nor_dynamo(tmp_path):
+    # each costs 1.5-3 s of a command's start-up on a 2-core CPU (issue 8's speed targets)
+    code = (
+        "import sys; from cnnlab.cli import main; "
+        f"main(['viz', 'features', 'lenet5', 'sample:flower', '-o', r'{tmp_path / 'f.png'}']); "
+        "bad = [m for m in ('torchvision', 'torch._dynamo') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "f.png").stat().st_size > 1000

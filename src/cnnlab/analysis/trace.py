@@ -36,6 +36,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from cnnlab.analysis import receptive
+from cnnlab.analysis.meta_shapes import FAST_SHAPES
 
 _TRIVIAL_FUNCS = {  # Python-level calls that never make a row of their own
     "dim",
@@ -347,16 +348,25 @@ def _conv_shapes(func, args, kwargs):
     return x.new_empty((x.shape[0], w.shape[0], *out))
 
 
-# ATen ops whose meta kernels are slow Python decompositions: shapes computed directly.
+# ATen ops whose meta kernels are slow Python decompositions (and import torch._dynamo on
+# first use, see meta_shapes.py): shapes computed directly.
 _FAST_META = {
     torch.ops.aten._native_batch_norm_legit_no_training.default: _batch_norm_shapes,
     torch.ops.aten.native_batch_norm.default: _batch_norm_shapes,
     torch.ops.aten.convolution.default: _conv_shapes,
+    **FAST_SHAPES,
 }
 _NATIVE_BN = torch.ops.aten.native_batch_norm.default
 
 
 class _Dispatch(TorchDispatchMode):
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # PyTorch wraps a mode's __torch_dispatch__ in torch._dynamo.disable unless this says
+        # no; the wrapper's first call imports torch._dynamo (1.5-4 s here), and a summary
+        # never runs under torch.compile, so there is nothing for it to disable
+        return False
+
     def __init__(self, tracer: _Tracer, meta: bool):
         super().__init__()
         self.tracer = tracer

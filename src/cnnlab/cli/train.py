@@ -270,9 +270,10 @@ def print_outcome(folder, result) -> None:
 
 def exit_code(result) -> int:
     """0 when the run finished (completed, target reached, stopped early), 130 interrupted,
-    1 diverged."""
+    2 diverged (a setting to change, as every error the user can fix; the scratch engine's
+    divergence exits 2 too)."""
     codes = {"completed": 0, "target-reached": 0, "early-stopped": 0, "interrupted": 130}
-    return codes.get(result.status, 1)
+    return codes.get(result.status, 2)
 
 
 def _torchrun(args) -> int:

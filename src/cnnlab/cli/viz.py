@@ -540,12 +540,12 @@ def _heatmap(args) -> int:
     check_image_size(np.empty((h, w, 1)), source.input_size[1:], "model's training size")
     x, shown = source.prepare(img, size=(h, w))
     _notes(console, source)
-    probs, _ = class_map(source, x)
+    probs, how = class_map(source, x)
     if klass is None:
         klass = choose_class(probs)
     name = source.class_name(klass)
     console.print(
-        f"class map {probs.shape[1]}x{probs.shape[2]} for a {h}x{w} image; "
+        f"class map {probs.shape[1]}x{probs.shape[2]} for a {h}x{w} image ({how}); "
         f"{name}: max {float(probs[klass].max()):.3f}, mean "
         f"{float(probs[klass].mean()):.3f}"
     )

@@ -22,19 +22,6 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import (
-    RoIAlign,
-    RoIPool,
-    batched_nms,
-    box_area,
-    box_convert,
-    box_iou,
-    clip_boxes_to_image,
-    nms,
-    remove_small_boxes,
-    roi_align,
-    roi_pool,
-)
 
 from cnnlab.arithmetic.dense import anchor_boxes, spp_output
 from cnnlab.errors import ConfigError, ShapeError
@@ -44,28 +31,35 @@ __all__ = [
     "SEED_ANCHOR_SIZES",
     "SEED_FEATURE_STRIDE",
     "BoxCoder",
-    "RoIAlign",
-    "RoIPool",
     "SpatialPyramidPooling",
     "base_anchors",
-    "batched_nms",
-    "box_area",
-    "box_convert",
-    "box_iou",
-    "clip_boxes_to_image",
     "grid_anchors",
-    "nms",
-    "remove_small_boxes",
-    "roi_align",
-    "roi_pool",
     "seed_anchor_generator",
-]
+]  # and TORCHVISION_OPS, added below
 
 # seed 004: "anchor box 3 sizes (128*128, 256*256, 512*512), ratios (1:1, 1:2, 2:1)", on
 # VGG-16's conv5_3 (stride 16), as in Ren et al. 2015
 SEED_ANCHOR_SIZES = (128, 256, 512)
 SEED_ANCHOR_RATIOS = (0.5, 1.0, 2.0)
 SEED_FEATURE_STRIDE = 16
+
+# torchvision.ops' names, re-exported on first use: importing torchvision costs 1.5-2 s here (its
+# ops import torch._dynamo), which every zoo model built on these ops would otherwise pay
+TORCHVISION_OPS = frozenset(
+    {"RoIAlign", "RoIPool", "batched_nms", "box_area", "box_convert", "box_iou",
+     "clip_boxes_to_image", "nms", "remove_small_boxes", "roi_align", "roi_pool"}
+)  # fmt: skip
+
+
+__all__ += sorted(TORCHVISION_OPS)
+
+
+def __getattr__(name: str):
+    if name in TORCHVISION_OPS:
+        import torchvision.ops
+
+        return getattr(torchvision.ops, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class SpatialPyramidPooling(nn.Module):

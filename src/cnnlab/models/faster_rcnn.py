@@ -29,78 +29,33 @@ anchors of 12, 20 and 32 pixels for 96x96 ``digits-det``; it is not from the pap
 
 from __future__ import annotations
 
-import math
+from typing import TYPE_CHECKING
 
-import torch
 from torch import nn
-from torchvision.models.detection import FasterRCNN
-from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
-from torchvision.models.detection.rpn import RPNHead
-from torchvision.ops import MultiScaleRoIAlign, roi_pool
 
 from cnnlab.errors import ConfigError
 from cnnlab.models.registry import register_model
 
-__all__ = ["PaperRPNHead", "RoIPool", "build_faster_rcnn", "SEED_SIZES", "SEED_RATIOS"]
+if TYPE_CHECKING:
+    from torchvision.models.detection import FasterRCNN
+
+__all__ = ["build_faster_rcnn", "SEED_SIZES", "SEED_RATIOS"]  # the parts: rcnn_parts
+
+
+def __getattr__(name: str):
+    # the torchvision subclasses live in rcnn_parts, imported on first use: importing
+    # torchvision's detection code costs 1.5-2 s here (its ops import torch._dynamo), which
+    # every `import cnnlab.models` would otherwise pay
+    if name in ("PaperRPNHead", "RoIPool", "SeedAnchorGenerator"):
+        from cnnlab.models import rcnn_parts
+
+        return getattr(rcnn_parts, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 PAPER = "Ren et al., 2015"
 SEED_SIZES = (128, 256, 512)  # anchor box areas 128^2, 256^2, 512^2 pixels
 SEED_RATIOS = (0.5, 1.0, 2.0)  # height / width, as torchvision's AnchorGenerator reads them
-
-
-class PaperRPNHead(RPNHead):
-    """RPN head with 2k objectness channels (paper) instead of torchvision's k.
-
-    ``cls_logits`` outputs, per anchor a, the pair (background, object) at channels (2a, 2a+1);
-    the forward hands torchvision's RPN ``object - background``, the logit whose sigmoid is the
-    two-way softmax's object probability.
-    """
-
-    def __init__(self, in_channels: int, num_anchors: int):
-        super().__init__(in_channels, num_anchors)
-        self.cls_logits = nn.Conv2d(in_channels, 2 * num_anchors, 1)
-        nn.init.normal_(self.cls_logits.weight, std=0.01)  # as torchvision's head, and the paper
-        nn.init.zeros_(self.cls_logits.bias)
-
-    def forward(self, x: list[torch.Tensor]):
-        scores, deltas = super().forward(x)
-        out = []
-        for s in scores:
-            n, c, h, w = s.shape
-            pair = s.view(n, c // 2, 2, h, w)
-            out.append(pair[:, :, 1] - pair[:, :, 0])
-        return out, deltas
-
-
-class RoIPool(MultiScaleRoIAlign):
-    """Fast R-CNN's RoI max pooling on FasterRCNN's single feature map ``"0"``.
-
-    A ``MultiScaleRoIAlign`` (the type FasterRCNN accepts) whose forward max-pools each RoI
-    (``torchvision.ops.roi_pool``) instead of sampling it bilinearly.
-    """
-
-    def __init__(self, output_size: int = 7):
-        super().__init__(["0"], output_size, sampling_ratio=0)
-        self.size = output_size
-
-    def forward(self, features: dict, proposals: list[torch.Tensor], image_shapes) -> torch.Tensor:
-        fmap = features["0"]
-        # an exact 1/stride, inferred from the sizes as torchvision's MultiScaleRoIAlign does
-        scale = 2.0 ** round(math.log2(fmap.shape[-1] / max(s[1] for s in image_shapes)))
-        return roi_pool(fmap, proposals, self.size, scale)
-
-
-class SeedAnchorGenerator(AnchorGenerator):
-    """torchvision's AnchorGenerator, regenerating its cell anchors (9 boxes, cheap) on each
-    call: the base class moves its cached anchors to the input's device, so one trace on meta
-    tensors (``cnnlab summary``) would leave anchors that no real input can use."""
-
-    def set_cell_anchors(self, dtype: torch.dtype, device: torch.device) -> None:
-        self.cell_anchors = [
-            self.generate_anchors(s, r, dtype, device)
-            for s, r in zip(self.sizes, self.aspect_ratios)
-        ]
 
 
 class Backbone(nn.Sequential):
@@ -142,6 +97,11 @@ def build_faster_rcnn(
     """torchvision's FasterRCNN on one map with 3 sizes x 3 ratios anchors, the paper's RPN head,
     RoI pooling and a two-FC box head. ``num_classes`` counts the background (class 0), as
     torchvision's does. ``kwargs`` go to FasterRCNN (min_size, image_mean, rpn_*, box_*)."""
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+
+    from cnnlab.models.rcnn_parts import PaperRPNHead, RoIPool, SeedAnchorGenerator
+
     anchors = SeedAnchorGenerator(sizes=(tuple(sizes),), aspect_ratios=(tuple(ratios),))
     k = anchors.num_anchors_per_location()[0]
     c = backbone.out_channels

@@ -208,7 +208,8 @@ def _init_1998(model: nn.Module) -> None:
             fan_in = m.size * m.size
             nn.init.uniform_(m.weight, -2.4 / fan_in, 2.4 / fan_in)
             nn.init.uniform_(m.bias, -2.4 / fan_in, 2.4 / fan_in)
-        elif isinstance(m, C3Table):  # each C3 map's fan-in: its S2 maps x 5 x 5
+        elif isinstance(m, C3Table) and not m.weight.is_meta:  # a meta build has no values
+            # each C3 map's fan-in: its S2 maps x 5 x 5
             area = m.kernel_size**2
             per_kernel = [2.4 / (len(t) * area) for t in m.table for _ in t]
             per_map = [2.4 / (len(t) * area) for t in m.table]

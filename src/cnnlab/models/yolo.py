@@ -30,7 +30,6 @@ import warnings
 
 import torch
 from torch import nn
-from torchvision.ops import batched_nms
 
 from cnnlab.arithmetic import conv_output_size
 from cnnlab.errors import ConfigError
@@ -245,6 +244,8 @@ def decode(
     (torchvision's ``batched_nms``) at ``nms_iou``. Accepts the target grid of
     :func:`encode_targets` too (one box per cell), which is how the round trip is tested.
     """
+    from torchvision.ops import batched_nms  # here: importing torchvision costs 1.5-2 s
+
     n, s = pred.shape[0], pred.shape[1]
     h_img, w_img = image_size
     per = 5 * boxes

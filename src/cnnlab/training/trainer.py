@@ -173,7 +173,7 @@ def train(
             folder.save_checkpoint("last.pt", state.state_dict())
         message = stop_message(folder, state)
     except TrainingDiverged as e:
-        status, message = "diverged", stop_message(folder, state, e)
+        status, message = "diverged", stop_message(folder, state, with_recipe_hint(e, cfg))
     finally:
         parts.bar.close()
         folder.close()
@@ -281,15 +281,30 @@ def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
         show_progress(p, state, acc, seen, state.epoch_sums["seconds"])
 
 
+def with_recipe_hint(e: TrainingDiverged, cfg: TrainConfig) -> TrainingDiverged:
+    """The divergence, its hint naming the recipe tuned for this model and data when the run
+    used none (a recipe's settings are the ones measured to train it)."""
+    from cnnlab.training.recipes import RECIPES
+
+    if cfg.recipe is not None:
+        return e
+    same = {"model": cfg.model, "data": cfg.data}
+    tuned = [r.name for r in RECIPES.values() if all(r.config.get(k) == v for k, v in same.items())]
+    if not tuned:
+        return e
+    return TrainingDiverged(e.message, f"{e.hint}; or start from the recipe tuned for "
+                            f"{cfg.model} on {cfg.data}: --recipe {tuned[0]}")  # fmt: skip
+
+
 def stop_message(folder: RunFolder, state: TrainState, diverged=None) -> str:
     """What an interrupted or diverged run tells the user: where it stopped, what was kept."""
     last = folder.file("last.pt")
     if diverged is None:
         return (f"interrupted at epoch {state.epoch + 1}, step {state.step}; saved {last}.\n"
                 f"Continue with: cnnlab train --resume {folder.path}")  # fmt: skip
-    if last.exists():
-        return f"{diverged.message}; kept the last good checkpoint {last}"
-    return f"{diverged.message}; no checkpoint had been written yet"
+    kept = (f"kept the last good checkpoint {last}" if last.exists()
+            else "no checkpoint had been written yet")  # fmt: skip
+    return f"{diverged.message}; {kept}" + (f"\nhint: {diverged.hint}" if diverged.hint else "")
 
 
 def reseed(seed: int, device: torch.device) -> None:

@@ -9,7 +9,6 @@ instead of failing inside the first convolution.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -54,25 +53,42 @@ def read_image(spec: str | Path) -> np.ndarray:
             f"image {path} does not exist",
             "give a PNG/JPEG file, or sample:china / sample:flower (built in)",
         )
-    with warnings.catch_warnings():  # torchvision 0.29 points to torchcodec; io still works
-        warnings.simplefilter("ignore")
-        from torchvision.io import ImageReadMode, decode_image, read_file
+    # PIL (matplotlib's dependency) decodes PNG, JPEG, GIF and WebP and imports in milliseconds;
+    # torchvision.io would cost 2-3 s of imports (torchvision pulls in torch._dynamo)
+    from PIL import Image, UnidentifiedImageError
+
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            img = decode_image(read_file(str(path)), mode=ImageReadMode.UNCHANGED)
-    except Exception as e:
+        with Image.open(path) as im:
+            im.load()
+            return pil_to_array(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DataError(
             f"cannot decode image {path}: {reason}",
             "the file is damaged or not an image; give a PNG, JPEG, GIF or WebP file",
         ) from None
-    arr = img.permute(1, 2, 0).numpy()
-    if arr.shape[2] == 2:  # gray + alpha
-        arr = arr[:, :, :1]
-    elif arr.shape[2] == 4:  # RGBA: drop alpha
-        arr = arr[:, :, :3]
+
+
+def pil_to_array(im) -> np.ndarray:
+    """A PIL image as ``H x W x C`` uint8: gray (with or without alpha) gives one channel,
+    anything in colour three (alpha dropped); 16-bit gray keeps its top 8 bits."""
+    if im.mode in ("I;16", "I;16B", "I;16L"):
+        arr = (np.asarray(im, dtype=np.uint16) >> 8).astype(np.uint8)
+    elif im.mode in ("1", "L", "LA", "I", "F"):
+        arr = np.asarray(im.convert("L"))
+    else:
+        arr = np.asarray(im.convert("RGB"))
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
     return np.ascontiguousarray(arr)
+
+
+def resize(t, hw: tuple[int, int]):
+    """``[N, C, H, W]`` (uint8 or float) to ``hw``: bilinear with antialiasing, the kernel
+    torchvision's ``resize`` calls (equal to it, uint8 included), without importing torchvision."""
+    import torch.nn.functional as F
+
+    return F.interpolate(t, size=tuple(hw), mode="bilinear", antialias=True, align_corners=False)
 
 
 def to_model_channels(img: np.ndarray, channels: int) -> tuple[np.ndarray, str | None]:

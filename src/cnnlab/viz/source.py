@@ -48,9 +48,7 @@ class Source:
         The image's channels are fitted to the model's (with a note); it is resized to the
         stored data size (or ``size``) and goes through the run's pipeline. Returns
         ``(x, shown)``: the input and the uint8 image it shows, at the input's size."""
-        from torchvision.transforms.v2 import functional as TF
-
-        from cnnlab.viz.images import to_model_channels
+        from cnnlab.viz.images import resize, to_model_channels
 
         img, note = to_model_channels(image, self.input_size[0])
         if note and note not in self.notes:
@@ -58,11 +56,11 @@ class Source:
         t = torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1)[None]
         hw = tuple(size) if size else self.data_hw
         if tuple(t.shape[-2:]) != hw:
-            t = TF.resize(t, list(hw), antialias=True)
+            t = resize(t, hw)
         # the pipeline also fits the training size; a heat map keeps the larger image's size
         x = (self.pipeline.pre(t) if size else self.pipeline(t)).contiguous()
         if tuple(t.shape[-2:]) != tuple(x.shape[-2:]):
-            t = TF.resize(t, list(x.shape[-2:]), antialias=True)
+            t = resize(t, x.shape[-2:])
         return x, t[0].permute(1, 2, 0).numpy()
 
     def class_name(self, k: int) -> str:

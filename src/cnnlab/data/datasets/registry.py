@@ -128,6 +128,15 @@ def load_dataset(
     if key in ("digits-det", "digits-seg"):  # detection / segmentation: a DenseSet
         from cnnlab.data.synthetic import load_preset
 
+        given = [f for f, v in (("--image-size", image_size), ("pad_to", pad_to),
+                                ("channels", channels)) if v is not None]  # fmt: skip
+        if given:  # resizing would have to move every box and mask too: refused, not ignored
+            raise ConfigError(
+                f"{name} does not take {', '.join(given)}: its canvases have a fixed size, "
+                "with boxes and masks drawn at it",
+                f"drop {given[0]}; the model's input size follows the data",
+            )
+
         return load_preset(key, split, data_dir=data_dir)
     if key == "digits":
         ds = readers.load_digits(split, image_size or 32)

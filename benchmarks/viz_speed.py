@@ -122,10 +122,11 @@ def main() -> None:
     for name, target, _cmd, model in cases:
         t = statistics.median(times[name])
         f = statistics.median(floors[model])
-        verdict = f"{target:.1f} | {target / t:.2f} {'met' if t < target else 'NOT met'}"
+        verdict = "- | -"
+        if target is not None:
+            verdict = f"{target:.1f} | {target / t:.2f} {'met' if t < target else 'NOT met'}"
         print(
-            f"| `cnnlab {name}` | {t:.2f} | {f:.2f} | {t / f:.2f} | {t - t_torch:.2f} | "
-            f"{verdict if target else '- | -'} |"
+            f"| `cnnlab {name}` | {t:.2f} | {f:.2f} | {t / f:.2f} | {t - t_torch:.2f} | {verdict} |"
         )
 
 

@@ -56,10 +56,22 @@ def test_float_input_is_taken_as_unit_range(images):
 
 
 def test_fit_in_chunks_equals_fit_at_once(images):
-    a = Preprocessor("standardize").fit(images, chunk=7)
-    b = Preprocessor("standardize").fit(images, chunk=4096)
+    unit = images.double() / 255  # float input: the chunked sums (uint8 takes histograms)
+    a = Preprocessor("standardize").fit(unit, chunk=7)
+    b = Preprocessor("standardize").fit(unit, chunk=4096)
     torch.testing.assert_close(a.mean, b.mean)
     torch.testing.assert_close(a.std, b.std)
+
+
+@pytest.mark.parametrize("mode", ["channel-mean", "standardize"])
+def test_uint8_histogram_fit_equals_float_sums(images, mode):
+    fast = Preprocessor(mode).fit(images)  # per-channel 256-bin histograms
+    slow = Preprocessor(mode).fit(images.double() / 255)  # float64 sums over chunks
+    torch.testing.assert_close(fast.mean, slow.mean, atol=1e-7, rtol=0)
+    if mode == "standardize":
+        torch.testing.assert_close(fast.std, slow.std, atol=1e-7, rtol=0)
+    else:
+        assert fast.std is None
 
 
 @pytest.mark.parametrize("mode", ["mean-image", "channel-mean", "standardize", "none"])

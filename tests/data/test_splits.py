@@ -5,7 +5,7 @@ import torch
 
 from cnnlab.data import ImageSet, load_dataset
 from cnnlab.data.datasets import shipped_splits
-from cnnlab.data.split import holdout_split
+from cnnlab.data.split import holdout_indices, holdout_split
 from cnnlab.errors import ConfigError
 
 
@@ -21,6 +21,16 @@ def test_holdout_is_seeded_disjoint_and_named():
     assert not torch.equal(holdout_split(ds, 0.2, seed=4)[1].images, va.images)
     with pytest.raises(ConfigError, match="cannot hold out"):
         holdout_split(ds, 0.999, seed=0)
+
+
+def test_holdout_indices_are_the_images_holdout_split_cuts():
+    # benchmarks/train_cpu.py's course loop holds out the same images through these indices
+    ds = ImageSet(torch.arange(50, dtype=torch.uint8).view(50, 1, 1, 1), torch.arange(50) % 5,
+                  [str(i) for i in range(5)], "toy")  # fmt: skip
+    tr_ix, va_ix = holdout_indices(50, 0.2, seed=3)
+    tr, va = holdout_split(ds, 0.2, seed=3)
+    assert torch.equal(tr.images.flatten().long(), tr_ix)
+    assert torch.equal(va.images.flatten().long(), va_ix)
 
 
 def test_a_folder_with_val_ships_it_and_val_is_never_test(tmp_path):

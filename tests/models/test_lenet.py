@@ -41,6 +41,28 @@ def test_modern_lenet5_params():
     assert n_params(create("lenet5")) == 61706
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_relu_after_pool_is_the_same_network(channels_last):
+    # max-pool commutes with ReLU: same weights -> same outputs and the same gradients
+    torch.manual_seed(0)
+    a = create("lenet5")
+    b = create("lenet5", relu_after_pool=True)
+    assert [type(m).__name__ for m in b.features] == [
+        "Conv2d", "MaxPool2d", "ReLU", "Conv2d", "MaxPool2d", "ReLU"
+    ]  # fmt: skip
+    b.load_state_dict(a.state_dict())  # the same keys
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    a, b = a.to(memory_format=fmt), b.to(memory_format=fmt)
+    x = torch.randn(8, 1, 32, 32).contiguous(memory_format=fmt)
+    x[:, :, :6] = 0.0  # a flat band: ties inside pooling windows
+    outs = [m(x) for m in (a, b)]
+    torch.testing.assert_close(outs[0], outs[1], atol=0, rtol=0)
+    for out in outs:
+        (out * torch.arange(10.0)).sum().backward()
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, msg=name)
+
+
 def test_c3_table_is_table_1_and_both_paths_agree():
     torch.manual_seed(0)
     dense, grouped = C3Table(), C3Table(grouped=True)

@@ -169,4 +169,8 @@ def test_a_diverged_run_exits_2_with_the_fix_named(tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 2, r.stderr[-1500:]
     assert "the loss became nan" in r.stderr and "hint: lower --lr" in r.stderr
+    assert "--recipe demo" in r.stderr  # the recipe measured for lenet5 on digits
+    again = [*cmd, "--recipe", "demo", "--name", "again"]
+    r = subprocess.run(again, capture_output=True, text=True)
+    assert r.returncode == 2 and "--recipe demo" not in r.stderr  # it used one already
     assert "Traceback" not in r.stderr

@@ -36,6 +36,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from cnnlab.analysis import receptive
+from cnnlab.analysis.meta_shapes import FAST_SHAPES
 
 _TRIVIAL_FUNCS = {  # Python-level calls that never make a row of their own
     "dim",
@@ -347,11 +348,13 @@ def _conv_shapes(func, args, kwargs):
     return x.new_empty((x.shape[0], w.shape[0], *out))
 
 
-# ATen ops whose meta kernels are slow Python decompositions: shapes computed directly.
+# ATen ops whose meta kernels are slow Python decompositions (and import torch._dynamo on
+# first use, see meta_shapes.py): shapes computed directly.
 _FAST_META = {
     torch.ops.aten._native_batch_norm_legit_no_training.default: _batch_norm_shapes,
     torch.ops.aten.native_batch_norm.default: _batch_norm_shapes,
     torch.ops.aten.convolution.default: _conv_shapes,
+    **FAST_SHAPES,
 }
 _NATIVE_BN = torch.ops.aten.native_batch_norm.default
 

@@ -382,7 +382,7 @@ def _features(args) -> int:
         for name in layers:
             get_layer(source.model, name)  # fail before any work on an unknown name
     x, shown = _image(args, source, console)
-    s = cnnlab.summary(source.model, tuple(x.shape[1:]), model_name=source.name, device="cpu")
+    s = cnnlab.summary(source.model, tuple(x.shape[1:]), model_name=source.name)
     layers = layers or stage_ends(s, source.model)
     maps = feature_maps(source.model, x, layers, s)
     for fm in maps.values():

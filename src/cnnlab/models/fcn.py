@@ -63,10 +63,12 @@ def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
     """
     f = (kernel_size + 1) // 2
     centre = f - 1 if kernel_size % 2 == 1 else f - 0.5
-    og = torch.arange(kernel_size, dtype=torch.float64)
+    # on the CPU even inside a meta-device build (cnnlab summary): it is small, and meta
+    # arange is a Python decomposition whose first call imports torch._dynamo (seconds)
+    og = torch.arange(kernel_size, dtype=torch.float64, device="cpu")
     filt = 1 - (og - centre).abs() / f
     k2 = (filt[:, None] * filt[None, :]).float()
-    weight = torch.zeros(channels, channels, kernel_size, kernel_size)
+    weight = torch.zeros(channels, channels, kernel_size, kernel_size, device="cpu")
     weight[range(channels), range(channels)] = k2
     return weight
 

@@ -173,7 +173,7 @@ def train(
             folder.save_checkpoint("last.pt", state.state_dict())
         message = stop_message(folder, state)
     except TrainingDiverged as e:
-        status, message = "diverged", stop_message(folder, state, e)
+        status, message = "diverged", stop_message(folder, state, with_recipe_hint(e, cfg))
     finally:
         parts.bar.close()
         folder.close()
@@ -279,6 +279,21 @@ def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
                             "seconds": sums["seconds"] + time.perf_counter() - t0}  # fmt: skip
     if seen and p.bar.bar is not None:  # the bar's last refresh of the epoch
         show_progress(p, state, acc, seen, state.epoch_sums["seconds"])
+
+
+def with_recipe_hint(e: TrainingDiverged, cfg: TrainConfig) -> TrainingDiverged:
+    """The divergence, its hint naming the recipe tuned for this model and data when the run
+    used none (a recipe's settings are the ones measured to train it)."""
+    from cnnlab.training.recipes import RECIPES
+
+    if cfg.recipe is not None:
+        return e
+    same = {"model": cfg.model, "data": cfg.data}
+    tuned = [r.name for r in RECIPES.values() if all(r.config.get(k) == v for k, v in same.items())]
+    if not tuned:
+        return e
+    return TrainingDiverged(e.message, f"{e.hint}; or start from the recipe tuned for "
+                            f"{cfg.model} on {cfg.data}: --recipe {tuned[0]}")  # fmt: skip
 
 
 def stop_message(folder: RunFolder, state: TrainState, diverged=None) -> str:

@@ -278,7 +278,7 @@ def _features(sec, source, tmp: Path, test) -> None:
         return _missing(sec, test)
     img = test.images[0]
     x = source.pipeline(img[None])
-    s = cnnlab.summary(source.model, tuple(x.shape[1:]), device="cpu")
+    s = cnnlab.summary(source.model, tuple(x.shape[1:]))
     maps = feature_maps(source.model, x, stage_ends(s, source.model), s)
     label = test.classes[int(test.labels[0])]
     path = tmp / "features.png"

@@ -3,6 +3,7 @@
     python benchmarks/dense.py                       # all three, each alone, one after another
     python benchmarks/dense.py --only fcn8s_small    # one of them
     python benchmarks/dense.py --budget-scale 0.5    # stop each run at half its time budget
+    python benchmarks/dense.py --threads 2           # both cores (default: one thread)
 
 Targets (issue #9): fcn8s_small on digits-seg mIoU >= 0.85 in under 10 minutes;
 yolov1_small on digits-det mAP@0.5 >= 0.85 in under 15 minutes; fasterrcnn_small on
@@ -130,7 +131,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", help="comma-separated models (default: all three)")
     ap.add_argument("--budget-scale", type=float, default=1.0, help="scale the time budgets")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on the shared 2-core machine two threads ran epochs "
+        "up to 4x slower whenever another process took a core)",
+    )
     ap.add_argument("--runs-dir", default=None, help="keep the run folders here")
     ap.add_argument("--json", default=None, help="also write the results to this file")
     args = ap.parse_args()

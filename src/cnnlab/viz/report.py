@@ -262,6 +262,11 @@ def _test_images(cfg: dict, source, limit: int):
         ds = load_dataset(cfg.get("data", ""), split="test", data_dir=cfg.get("data_dir"))
     except CnnlabError as e:
         return f"the test images of {cfg.get('data')!r} could not be loaded: {e.message}"
+    if getattr(ds, "task", None) in ("segmentation", "detection"):  # masks or boxes, no labels
+        return (
+            f"{cfg.get('data')!r} is a {ds.task} set: this section is for classifiers (the "
+            f"run folder's examples_test.png shows the {ds.task} of the first test images)"
+        )
     if tuple(ds.images.shape[-2:]) != tuple(source.data_hw):
         return (
             f"the test images are {tuple(ds.images.shape[1:])}, the model was trained on "

@@ -91,9 +91,7 @@ class SegmentationTask:
     def masks(self, out, size) -> torch.Tensor:
         """Model output -> predicted class ids ``[N, H, W]`` at the data's ``size`` (H, W): a
         model fed another ``--input-size`` has its class maps resized back first."""
-        if out.shape[-2:] != tuple(size):
-            out = F.interpolate(out, size=tuple(size), mode="bilinear", align_corners=False)
-        return out.argmax(1)
+        return _resize(out, size).argmax(1)
 
     def batch_score(self, out, target) -> torch.Tensor:
         """The batch's mIoU (percent) times its size (the trainer divides by the count)."""
@@ -151,8 +149,12 @@ class SegmentationTask:
 
 def _fit(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Class maps at the masks' size (a model with another input size is resized back)."""
-    if out.shape[-2:] != target.shape[-2:]:
-        out = F.interpolate(out, size=target.shape[-2:], mode="bilinear", align_corners=False)
+    return _resize(out, target.shape[-2:])
+
+
+def _resize(out: torch.Tensor, size) -> torch.Tensor:
+    if tuple(out.shape[-2:]) != tuple(size):
+        out = F.interpolate(out, size=tuple(size), mode="bilinear", align_corners=False)
     return out
 
 

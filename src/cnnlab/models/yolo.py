@@ -19,7 +19,8 @@ predicts the square roots of w and h, as the paper does, so the loss can compare
   map, as YOLO v2 later did) because the paper's FC head learned too slowly here (mAP@0.5 under
   1% after 200 steps of 32 images; ``head="fc"`` keeps it), and its grid is finer than the
   paper's 7 x 7 relative to the objects (digits of 16-36 pixels; 6 x 6 cells of 16 pixels
-  reached 23% validation mAP@0.5 in 436 steps, 12 x 12 cells of 8 pixels 75% in 370 steps).
+  reached 23% validation mAP@0.5 in 436 steps at lr 1e-3, 12 x 12 cells of 8 pixels 75% in
+  370 steps at lr 2e-3; docs/dense.md).
   The body starts with a stride-2 convolution, so no layer runs at the full 96 x 96.
 
 :class:`YoloLoss` is the paper's sum-squared loss (equation 3) with lambda_coord = 5 and

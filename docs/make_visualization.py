@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -96,6 +97,7 @@ def main() -> None:
     p.add_argument("--run", required=True, help="a CIFAR-10 (JPEG) run folder")
     p.add_argument("--data-dir", required=True, help="where cifar10-jpeg.tar.gz is")
     args = p.parse_args()
+    os.environ["COLUMNS"] = "100"  # the commands' rich output, as a 100-column terminal shows it
     IMG.mkdir(parents=True, exist_ok=True)
     run = args.run
     summary = json.loads((Path(run) / "summary.json").read_text())
@@ -107,6 +109,8 @@ def main() -> None:
         else ""
     )
     cfg = (Path(run) / "config.yaml").read_text()
+    secs = summary["wall_seconds"]
+    took = f"{secs:.0f} s of training" if secs < 120 else f"{secs / 60:.0f} minutes"
     aug = next(ln.split(":", 1)[1].strip() for ln in cfg.splitlines() if ln.startswith("augment"))
     img = IMG / "cifar-test.png"
     label = cifar_image(run, args.data_dir, img)
@@ -127,7 +131,7 @@ The trained model here is cnnlab's LeNet-5 (modern form) on CIFAR-10 (JPEG), run
 
     cnnlab train lenet5 --data cifar10-jpeg --augment {aug} --epochs {summary['epochs']}
 
-{score:.2f}% test top-1 after {summary['wall_seconds'] / 60:.0f} minutes{how}
+{score:.2f}% test top-1 after {took}{how}
 (a small, quick model: the point is the pictures, not the score). Its first layer has six 5x5
 RGB filters.
 

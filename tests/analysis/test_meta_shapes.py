@@ -50,6 +50,13 @@ CASES = [  # (op, args on the CPU, kwargs)
     (aten.avg_pool2d.default, (_t((1, 2, 6, 6)), [3, 3], [2, 2], [1, 1], True), {}),  # ceil rule
     (aten.avg_pool2d.default, (_t((1, 2, 5, 8)), [3, 3], [], [0, 0], True), {}),
     (aten.avg_pool3d.default, (_t((1, 1, 96, 55, 55)), [5, 1, 1], [1, 1, 1], [2, 0, 0]), {}),
+    (aten.max_pool2d_with_indices.default, (_t((1, 64, 112, 112)), [3, 3], [2, 2], [1, 1]), {}),
+    (
+        aten.max_pool2d_with_indices.default,
+        (_t((2, 8, 28, 28)), [3, 3], [2, 2], [0, 0], [1, 1], True),
+        {},
+    ),  # fmt: skip
+    (aten.max_pool2d_with_indices.default, (_t((8, 13, 13)), [2], [], [0], [2]), {}),  # dilated
     (aten.constant_pad_nd.default, (_t((1, 3, 4, 5)), [1, 2, 0, 3]), {}),
     (aten.constant_pad_nd.default, (_t((1, 3, 4, 5)), [-1, 0, 2, 2, 1, 1]), {}),
 ]
@@ -67,8 +74,10 @@ def test_fast_shape_equals_pytorchs_kernel(op, args, kwargs):
         return a
 
     ours = FAST_SHAPES[op](op, tuple(meta(a) for a in args), kwargs)
-    assert ours is not None and ours.is_meta
-    assert (tuple(ours.shape), ours.dtype) == (tuple(real.shape), real.dtype)
+    assert ours is not None
+    ours, real = (ours, real) if isinstance(real, tuple) else ((ours,), (real,))
+    assert len(ours) == len(real) and all(t.is_meta for t in ours)
+    assert [(tuple(t.shape), t.dtype) for t in ours] == [(tuple(t.shape), t.dtype) for t in real]
 
 
 def test_in_place_ops_return_their_input_and_bad_cases_defer_to_pytorch():
@@ -106,6 +115,22 @@ def test_a_summary_of_the_classic_nets_does_not_import_dynamo():
         "    with contextlib.redirect_stdout(io.StringIO()):\n"
         "        assert main(['summary', m, '--format', 'json']) == 0\n"
         "assert 'torch._dynamo' not in sys.modules, 'imported torch._dynamo'\n"
+        "assert 'torch.fx.experimental.symbolic_shapes' not in sys.modules, 'symbolic_shapes'\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "cin,cout,k,stride,pad,out_pad,dil,groups",
+    [(4, 6, 4, 2, 1, 0, 1, 1), (4, 6, 3, 2, 1, 1, 1, 2), (3, 3, 16, 8, 4, 0, 1, 1),
+     (2, 4, 3, 1, 0, 0, 2, 1), (4, 8, 5, 3, 2, 2, 1, 4)],
+)  # fmt: skip
+def test_transposed_conv_shape_equals_pytorchs(cin, cout, k, stride, pad, out_pad, dil, groups):
+    x = torch.ones(2, cin, 7, 9)
+    w = torch.ones(cin, cout // groups, k, k)
+    args = (x, w, None, [stride] * 2, [pad] * 2, [dil] * 2, True, [out_pad] * 2, groups)
+    real = aten.convolution.default(*args)
+    meta = tuple(a.to("meta") if isinstance(a, torch.Tensor) else a for a in args)
+    ours = T._conv_shapes(aten.convolution.default, meta, {})
+    assert tuple(ours.shape) == tuple(real.shape)

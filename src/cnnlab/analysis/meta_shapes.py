@@ -23,13 +23,24 @@ def _empty(shape, dtype) -> torch.Tensor:
     return torch.empty(tuple(shape), dtype=dtype, device="meta")
 
 
+def _broadcast(shapes) -> list[int] | None:
+    """NumPy's broadcasting rule (torch.broadcast_shapes imports torch.fx's symbolic shapes,
+    0.5 s, on first use)."""
+    n = max(len(s) for s in shapes)
+    out = []
+    for dims in zip(*[(1,) * (n - len(s)) + tuple(s) for s in shapes]):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            return None
+        out.append(sizes.pop() if sizes else 1)
+    return out
+
+
 def _binary(func, args, kwargs):
     """Broadcasting element-wise ops: shape from broadcasting, dtype from type promotion."""
     a, b = args[0], args[1]
-    shapes = [t.shape for t in (a, b) if isinstance(t, torch.Tensor)]
-    try:
-        shape = torch.broadcast_shapes(*shapes)
-    except RuntimeError:
+    shape = _broadcast([t.shape for t in (a, b) if isinstance(t, torch.Tensor)])
+    if shape is None:
         return None  # PyTorch raises its own message
     dtype = torch.result_type(a, b)
     if func is aten.div.Tensor and not (dtype.is_floating_point or dtype.is_complex):
@@ -92,10 +103,10 @@ def _adaptive_avg_pool2d(func, args, kwargs):
     return _empty((*x.shape[:-2], *size), x.dtype)
 
 
-def _pool_size(size, k, s, p, ceil_mode) -> int | None:
+def _pool_size(size, k, s, p, ceil_mode, d=1) -> int | None:
     """PyTorch's pooling output size, with its ceil-mode rule that the last window must start
     inside the input or left padding."""
-    top = size + 2 * p - k
+    top = size + 2 * p - d * (k - 1) - 1
     if top < 0:
         return None
     o = (math.ceil(top / s) if ceil_mode else top // s) + 1
@@ -104,22 +115,50 @@ def _pool_size(size, k, s, p, ceil_mode) -> int | None:
     return o
 
 
+def _pool_args(args, n: int):
+    """(kernel, stride, padding, dilation) as n-lists and ceil_mode from a pooling call;
+    None when malformed (PyTorch then says why)."""
+    x = args[0]
+    k = list(args[1])
+    stride = list(args[2]) if len(args) > 2 and args[2] else k
+    pad = list(args[3]) if len(args) > 3 else [0]
+    k, stride, pad = (v * n if len(v) == 1 else v for v in (k, stride, pad))
+    if x.dim() not in (n + 1, n + 2) or not (len(k) == len(stride) == len(pad) == n):
+        return None
+    return k, stride, pad
+
+
+def _out_sizes(x, n, k, stride, pad, ceil_mode, dil=None):
+    dil = dil or [1] * n
+    out = [_pool_size(*v, ceil_mode, d) for v, d in
+           zip(zip(x.shape[-n:], k, stride, pad), dil)]  # fmt: skip
+    if any(o is None or o < 1 or 2 * p > kk for o, p, kk in zip(out, pad, k)):
+        return None
+    return out
+
+
 def _avg_pool(n: int):
     def shapes(func, args, kwargs):
-        x = args[0]
-        k = list(args[1])
-        stride = list(args[2]) if len(args) > 2 and args[2] else k
-        pad = list(args[3]) if len(args) > 3 else [0]
+        parsed = _pool_args(args, n)
         ceil_mode = args[4] if len(args) > 4 else False
-        k, stride, pad = (v * n if len(v) == 1 else v for v in (k, stride, pad))
-        if x.dim() not in (n + 1, n + 2) or not (len(k) == len(stride) == len(pad) == n):
-            return None
-        out = [_pool_size(sz, *ksp, ceil_mode) for sz, *ksp in zip(x.shape[-n:], k, stride, pad)]
-        if any(o is None or o < 1 for o in out):
-            return None
-        return _empty((*x.shape[:-n], *out), x.dtype)
+        out = parsed and _out_sizes(args[0], n, *parsed, ceil_mode)
+        return out and _empty((*args[0].shape[:-n], *out), args[0].dtype)
 
     return shapes
+
+
+def _max_pool2d_with_indices(func, args, kwargs):
+    """``(values, int64 indices)``: the one pool whose PyTorch meta kernel imports
+    ``torch.fx.experimental.symbolic_shapes`` (0.5 s) on first use."""
+    parsed = _pool_args(args, 2)
+    dil = list(args[4]) if len(args) > 4 else [1]
+    dil = dil * 2 if len(dil) == 1 else dil
+    ceil_mode = args[5] if len(args) > 5 else False
+    out = parsed and len(dil) == 2 and _out_sizes(args[0], 2, *parsed, ceil_mode, dil)
+    if not out:
+        return None
+    shape = (*args[0].shape[:-2], *out)
+    return _empty(shape, args[0].dtype), _empty(shape, torch.int64)
 
 
 def _constant_pad_nd(func, args, kwargs):
@@ -149,5 +188,6 @@ FAST_SHAPES = {
     aten._adaptive_avg_pool2d.default: _adaptive_avg_pool2d,
     aten.avg_pool2d.default: _avg_pool(2),
     aten.avg_pool3d.default: _avg_pool(3),
+    aten.max_pool2d_with_indices.default: _max_pool2d_with_indices,
     aten.constant_pad_nd.default: _constant_pad_nd,
 }  # fmt: skip

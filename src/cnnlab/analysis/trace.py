@@ -331,21 +331,27 @@ def _batch_norm_shapes(func, args, kwargs):
 
 
 def _conv_shapes(func, args, kwargs):
-    """Output of a (non-transposed) convolution from N' = (N + 2P - D(K-1) - 1)//S + 1; None
-    (run the real meta kernel, which raises PyTorch's own error) when anything is off."""
-    x, w, _, stride, padding, dilation, transposed, _, groups = args[:9]
+    """Output of a convolution from N' = (N + 2P - D(K-1) - 1)//S + 1, or of a transposed one
+    from N' = (N - 1)S - 2P + D(K-1) + output_padding + 1; None (run the real meta kernel,
+    which raises PyTorch's own error) when anything is off."""
+    x, w, _, stride, padding, dilation, transposed, out_pad, groups = args[:9]
     n = w.dim() - 2
-    if transposed or x.dim() != n + 2 or x.shape[1] != w.shape[1] * groups:
+    c_in = w.shape[0] if transposed else w.shape[1] * groups
+    if x.dim() != n + 2 or x.shape[1] != c_in:
         return None
-    if len(stride) != n or len(padding) != n or len(dilation) != n:
+    if len(stride) != n or len(padding) != n or len(dilation) != n or len(out_pad) != n:
         return None
     out = []
-    for size, k, s, p, d in zip(x.shape[2:], w.shape[2:], stride, padding, dilation):
-        o = (size + 2 * p - d * (k - 1) - 1) // s + 1
+    for size, k, s, p, d, op in zip(x.shape[2:], w.shape[2:], stride, padding, dilation, out_pad):
+        if transposed:
+            o = (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+        else:
+            o = (size + 2 * p - d * (k - 1) - 1) // s + 1
         if o < 1:
             return None
         out.append(o)
-    return x.new_empty((x.shape[0], w.shape[0], *out))
+    c_out = w.shape[1] * groups if transposed else w.shape[0]
+    return x.new_empty((x.shape[0], c_out, *out))
 
 
 # ATen ops whose meta kernels are slow Python decompositions (and import torch._dynamo on

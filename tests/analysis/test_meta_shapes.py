@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -107,7 +105,7 @@ def test_summary_is_the_same_with_and_without_the_fast_shapes(name, monkeypatch)
     )
 
 
-def test_a_summary_of_the_classic_nets_does_not_import_dynamo():
+def test_a_summary_of_the_classic_nets_does_not_import_dynamo(fresh_python):
     # its import was 1.5-4 s of every `cnnlab summary` on a 2-core CPU
     code = (
         "import sys, io, contextlib; from cnnlab.cli import main\n"
@@ -117,8 +115,7 @@ def test_a_summary_of_the_classic_nets_does_not_import_dynamo():
         "assert 'torch._dynamo' not in sys.modules, 'imported torch._dynamo'\n"
         "assert 'torch.fx.experimental.symbolic_shapes' not in sys.modules, 'symbolic_shapes'\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
+    fresh_python(code)
 
 
 @pytest.mark.parametrize(

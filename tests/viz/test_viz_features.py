@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -137,7 +134,7 @@ def test_resize_equals_torchvision_resize():
         assert torch.equal(resize(t, hw), TF.resize(t, list(hw), antialias=True))
 
 
-def test_viz_features_imports_neither_torchvision_nor_dynamo(tmp_path):
+def test_viz_features_imports_neither_torchvision_nor_dynamo(tmp_path, fresh_python):
     # each costs 1.5-3 s of a command's start-up on a 2-core CPU (issue 8's speed targets)
     code = (
         "import sys; from cnnlab.cli import main; "
@@ -145,6 +142,5 @@ def test_viz_features_imports_neither_torchvision_nor_dynamo(tmp_path):
         "bad = [m for m in ('torchvision', 'torch._dynamo') if m in sys.modules]; "
         "assert not bad, bad"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
+    fresh_python(code)
     assert (tmp_path / "f.png").stat().st_size > 1000

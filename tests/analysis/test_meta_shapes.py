@@ -131,3 +131,14 @@ def test_transposed_conv_shape_equals_pytorchs(cin, cout, k, stride, pad, out_pa
     meta = tuple(a.to("meta") if isinstance(a, torch.Tensor) else a for a in args)
     ours = T._conv_shapes(aten.convolution.default, meta, {})
     assert tuple(ours.shape) == tuple(real.shape)
+
+
+def test_a_real_device_trace_runs_on_fixed_or_own_values_never_uninitialised_memory():
+    # a detector traced on the CPU counts its proposals from these values: the same every run
+    with torch.device("meta"):
+        meta_built = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    a, b = T._meta_state(meta_built, f32, "cpu"), T._meta_state(meta_built, f32, "cpu")
+    assert all(torch.equal(a[k], b[k]) for k in a) and a["1.num_batches_tracked"].item() == 0
+    assert float(a["0.weight"].min()) >= 0 and float(a["0.weight"].max()) < 0.01
+    real = torch.nn.Conv2d(3, 4, 3)
+    assert torch.equal(T._meta_state(real, f32, "cpu")["weight"], real.weight)

@@ -391,10 +391,22 @@ class _Dispatch(TorchDispatchMode):
 
 
 def _meta_state(model: nn.Module, dtype: torch.dtype, device) -> dict[str, torch.Tensor]:
+    """The tensors the trace runs with: shapes only on the meta device. On a real device the
+    model's own values, or for a meta-built model fixed ones (uniform in [0, 0.01), seed 0),
+    never uninitialised memory: a data-dependent model (a detector's proposal count) must
+    count the same on every run."""
     state = {}
+    gen = torch.Generator().manual_seed(0)
     for name, t in list(model.named_parameters()) + list(model.named_buffers()):
         dt = dtype if t.is_floating_point() else t.dtype
-        state[name] = torch.empty(t.shape, dtype=dt, device=device)
+        if device == "meta":
+            state[name] = torch.empty(t.shape, dtype=dt, device=device)
+        elif not t.is_meta:
+            state[name] = t.detach().to(device=device, dtype=dt)
+        elif dt.is_floating_point:
+            state[name] = (torch.rand(t.shape, generator=gen) * 0.01).to(device=device, dtype=dt)
+        else:
+            state[name] = torch.zeros(t.shape, dtype=dt, device=device)
     return state
 
 

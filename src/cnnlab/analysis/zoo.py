@@ -44,7 +44,7 @@ def _source_hash(path: str) -> str:
 
 # the code whose change can change a count: the trace, the conventions, the summary's rows (and
 # arithmetic/core.py's formulas); not the renderers, comparisons or this table's own code
-COUNTING = ("trace.py", "conventions.py", "summary.py", "receptive.py", "ops.py")
+COUNTING = ("trace.py", "conventions.py", "summary.py", "receptive.py", "ops.py", "meta_shapes.py")
 SHIPPED = Path(__file__).with_name("zoo_table.json")
 
 

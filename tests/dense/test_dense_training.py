@@ -193,3 +193,5 @@ def test_run_report_of_a_dense_run(runs, key, tmp_path):
 
     page = build_report(runs[key].run_dir, out=tmp_path / "report.html").read_text()
     assert "this section is for classifiers" in page
+    metric = {"fcn": "mIoU", "yolo": "mAP@0.5", "frcnn": "mAP@0.5"}[key]
+    assert f": test {metric} " in page and "no test score" not in page  # the task's own score

@@ -119,15 +119,15 @@ def render_report(run, *, test_limit: int = 2000, n_mistakes: int = 12):
         _features(sections["features"], source, tmp, test)
         _mistakes(sections["mistakes"], source, test, n_mistakes)
         pictures = {p.name: p.read_bytes() for p in tmp.glob("*.png") if p.name in PICTURES}
-    test_score = (summary.get("test") or summary.get("final") or {}).get("top1")  # 0.1: final
+    scores = summary.get("test") or summary.get("final") or {}  # 0.1 wrote "final"
+    # the task's headline score: top-1, or a dense run's mIoU / mAP@0.5
+    shown = next(((k, scores[k]) for k in ("top1", "miou", "map_50")
+                  if isinstance(scores.get(k), (int, float))), None)  # fmt: skip
+    names = {"top1": "top-1", "miou": "mIoU", "map_50": "mAP@0.5"}
     head = (
         f"{html.escape(str(state.get('model_name', '')))} on "
         f"{html.escape(str(cfg.get('data', '')))}: "
-        + (
-            f"test top-1 {test_score:.2f}%"
-            if isinstance(test_score, (int, float))
-            else "no test score"
-        )
+        + (f"test {names[shown[0]]} {shown[1]:.2f}%" if shown else "no test score")
         + f", {summary.get('epochs', '?')} epochs, status {summary.get('status', '?')}"
     )
     page = (

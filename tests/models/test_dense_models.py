@@ -178,7 +178,7 @@ def test_fasterrcnn_small_rpn_heads_and_anchors():
 
 
 def test_paper_rpn_head_equals_two_way_softmax():
-    from cnnlab.models.faster_rcnn import PaperRPNHead
+    from cnnlab.models.rcnn_parts import PaperRPNHead
 
     torch.manual_seed(0)
     head = PaperRPNHead(8, 9)

@@ -26,13 +26,7 @@ def register(sub, formatter=argparse.RawDescriptionHelpFormatter) -> None:
         formatter_class=formatter,
         epilog=DETECT_EXAMPLES,
     )
-    d.add_argument("run", help="run folder (its best.pt) or a checkpoint file")
-    d.add_argument(
-        "image",
-        help="image file (PNG, JPEG, ...; resized to the training size), or "
-        "digits-det:N for test image N of the generated set",
-    )
-    d.add_argument("-o", "--output", required=True, help="PNG to write")
+    _run_image_output(d, "digits-det")
     d.add_argument("--min-score", type=float, default=0.3, help="draw boxes at or above this")
     d.add_argument("--device", default="cpu")
     d.set_defaults(func=_detect)
@@ -46,15 +40,20 @@ def register(sub, formatter=argparse.RawDescriptionHelpFormatter) -> None:
         formatter_class=formatter,
         epilog=SEGMENT_EXAMPLES,
     )
-    s.add_argument("run", help="run folder (its best.pt) or a checkpoint file")
-    s.add_argument(
-        "image",
-        help="image file (PNG, JPEG, ...; resized to the training size), or "
-        "digits-seg:N for test image N of the generated set",
-    )
-    s.add_argument("-o", "--output", required=True, help="PNG to write")
+    _run_image_output(s, "digits-seg")
     s.add_argument("--device", default="cpu")
     s.set_defaults(func=_segment)
+
+
+def _run_image_output(p, preset: str) -> None:
+    """The arguments detect and segment share: RUN, IMAGE (a file or PRESET:N) and -o."""
+    p.add_argument("run", help="run folder (its best.pt) or a checkpoint file")
+    p.add_argument(
+        "image",
+        help="image file (PNG, JPEG, ...; resized to the training size), or "
+        f"{preset}:N for test image N of the generated set",
+    )
+    p.add_argument("-o", "--output", required=True, help="PNG to write")
 
 
 def _detect(args) -> int:

@@ -42,17 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["build_faster_rcnn", "SEED_SIZES", "SEED_RATIOS"]  # the parts: rcnn_parts
 
 
-def __getattr__(name: str):
-    # the torchvision subclasses live in rcnn_parts, imported on first use: importing
-    # torchvision's detection code costs 1.5-2 s here (its ops import torch._dynamo), which
-    # every `import cnnlab.models` would otherwise pay
-    if name in ("PaperRPNHead", "RoIPool", "SeedAnchorGenerator"):
-        from cnnlab.models import rcnn_parts
-
-        return getattr(rcnn_parts, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 PAPER = "Ren et al., 2015"
 SEED_SIZES = (128, 256, 512)  # anchor box areas 128^2, 256^2, 512^2 pixels
 SEED_RATIOS = (0.5, 1.0, 2.0)  # height / width, as torchvision's AnchorGenerator reads them

@@ -262,3 +262,18 @@ def test_demo_writes_filters_feature_maps_and_report(tmp_path):
         assert _is_png(run / name)
     page = (run / "report.html").read_text()
     assert '<section id="filters">' in page and '<section id="features">' in page
+
+
+def test_heatmap_of_a_net_without_fc_head_or_global_pool_exits_2(tmp_path):
+    (tmp_path / "plain.py").write_text(
+        "import torch.nn as nn\n"
+        "def build():\n"
+        "    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 30 * 30, 5))\n"
+    )
+    out = tmp_path / "h.png"
+    r = cli("viz", "heatmap", f"{tmp_path / 'plain.py'}:build", "sample:china", "--input",
+            "3x32x32", "--size", "48", "-o", str(out))  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    text = " ".join(r.stderr.split())
+    assert "nor does it end in a global pooling layer" in text and "GoogLeNet, ResNet" in text
+    assert "Traceback" not in r.stderr and not out.exists()

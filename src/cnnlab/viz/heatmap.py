@@ -87,17 +87,21 @@ class _PoolWatch(torch.overrides.TorchFunctionMode):
 
 def pooled_head_map(model, x: torch.Tensor) -> torch.Tensor | None:
     """``[N, K, h, w]`` logits: the network's head applied to each position of the map its
-    last global pool reduces (None when it has none). Two passes: one finds the last pool,
-    the second feeds the head the h*w positions as a batch instead of their average."""
-    with torch.inference_mode():
-        watch = _PoolWatch()
-        with watch:
-            model(x)
-        if watch.pools == 0:
-            return None
-        watch = _PoolWatch(replace=watch.pools)
-        with watch:
-            logits = model(x)
+    last global pool reduces (None when it has none, or cannot run at ``x``'s size: a flatten
+    into a fixed-size Linear). Two passes: one finds the last pool, the second feeds the head
+    the h*w positions as a batch instead of their average."""
+    try:
+        with torch.inference_mode():
+            watch = _PoolWatch()
+            with watch:
+                model(x)
+            if watch.pools == 0:
+                return None
+            watch = _PoolWatch(replace=watch.pools)
+            with watch:
+                logits = model(x)
+    except RuntimeError:  # shapes that do not fit: not a fully convolutional body + pool
+        return None
     n, h, w = watch.grid
     if logits.dim() != 2 or logits.shape[0] != n * h * w:
         return None

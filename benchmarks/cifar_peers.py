@@ -23,7 +23,10 @@ from the facts they state, not from their code:
   for the image shifted by one pixel each way (reflect padding).
 
 Changes for the CPU: float32 instead of float16, ``epochs`` (and the whitening-bias epochs with
-it) scaled to the budget.
+it) scaled to the budget. float32 is what the script's float16 becomes on a CPU, where float16
+is emulated; the port is not given bf16 autocast, which is cnnlab's choice on CPUs with AMX or
+AVX512-BF16 (the same network trains about 7x faster in it on this Xeon: 924 vs 133 images/s,
+benchmarks/RESULTS.md), so part of cnnlab's lead here is that choice, and RESULTS.md says so.
 
 **A typical course recipe.** ResNet-20 (He et al. 2016, section 4.2: cnnlab's ``resnet20``),
 SGD with momentum 0.9, learning rate 0.1 divided by 10 at 50% and 75% of the steps, weight

@@ -44,6 +44,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from cnnlab.training.recipes import get_recipe
+
 
 def cpu_name() -> str:
     try:
@@ -56,10 +58,10 @@ def cpu_name() -> str:
     return "unknown CPU"
 
 
-def matmul_peak(device, n: int = 2048, reps: int = 8) -> float:
-    """Best float32 ``torch.mm`` rate (FLOP/s) of ``reps`` n x n products on ``device``."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+def matmul_peak(device, dtype=torch.float32, n: int = 2048, reps: int = 8) -> float:
+    """Best ``torch.mm`` rate (FLOP/s) of ``reps`` n x n products in ``dtype`` on ``device``."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     best = float("inf")
     for _ in range(reps):
         if device.type == "cuda":
@@ -81,8 +83,9 @@ def flops_per_image(widths, num_classes=10) -> float:
     return 2.0 * cnnlab.summary(m, (3, 32, 32)).totals["macs"]
 
 
-def throughput(widths, batch: int, device, steps: int = 6) -> float:
-    """Training images/s of cifar-fast-net (forward + backward + SGD step) on random data."""
+def throughput(widths, batch: int, device, amp: bool, steps: int = 6) -> float:
+    """Training images/s of cifar-fast-net (forward + backward + SGD step) on random data, in
+    bf16 autocast when ``amp`` (as the recipe trains)."""
     from cnnlab.models import create
 
     m = create("cifar-fast-net", num_classes=10, in_channels=3, widths=widths).to(device)
@@ -95,7 +98,8 @@ def throughput(widths, batch: int, device, steps: int = 6) -> float:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t = time.perf_counter()
-        loss = F.cross_entropy(m(x), y)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = F.cross_entropy(m(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -106,15 +110,14 @@ def throughput(widths, batch: int, device, steps: int = 6) -> float:
 
 def run_recipe(args, device, widths, epochs, batch, train_set=None, test_set=None):
     from cnnlab.training.config import TrainConfig
-    from cnnlab.training.recipes import get_recipe
     from cnnlab.training.trainer import train
 
-    cfg = TrainConfig(**get_recipe("cifar-fast").config)
+    cfg = TrainConfig(**RECIPE)
     cfg = cfg.replace(
         data="cifar10-jpeg", data_dir=args.data_dir, epochs=epochs, batch_size=batch,
         model_options={"widths": list(widths)}, device=str(device), threads=args.threads,
         runs_dir=args.runs_dir, name=f"bench-cifar-fast-{device.type}-{os.getpid()}",
-        quiet=not args.verbose, seed=args.seed, val_fraction=0.0, plots=False,
+        amp=args.amp, quiet=not args.verbose, seed=args.seed, val_fraction=0.0, plots=False,
     )  # fmt: skip
     # no validation split: it trains on every training image, as the peers do, and the test
     # split is scored once at the end (with the recipe's flip TTA)
@@ -123,13 +126,13 @@ def run_recipe(args, device, widths, epochs, batch, train_set=None, test_set=Non
     return res, time.perf_counter() - t
 
 
-def flops_report(f_img, res, batch, wall, peak) -> str:
-    """FLOP/s of a cnnlab run and its share of the matmul peak."""
+def flops_report(f_img, res, batch, wall, peaks: dict) -> str:
+    """FLOP/s of a cnnlab run and its share of each matmul peak (float32, bfloat16)."""
     seen = res.summary["steps"] * batch
     n_eval = 2 * res.summary["test"]["n"]  # the final test pass, flip TTA: 2 views
-    total = 3 * f_img * seen + f_img * n_eval
-    return (f"{total / wall / 1e9:.1f} GFLOP/s = {100 * total / wall / peak:.0f}% of the "
-            f"matmul peak")  # fmt: skip
+    rate = (3 * f_img * seen + f_img * n_eval) / wall
+    shares = ", ".join(f"{100 * rate / p:.0f}% of the {k} matmul peak" for k, p in peaks.items())
+    return f"{rate / 1e9:.1f} GFLOP/s = {shares}"
 
 
 def run_cnnlab(args, train_set, test_set, widths, budget_s):
@@ -138,7 +141,7 @@ def run_cnnlab(args, train_set, test_set, widths, budget_s):
 
     t0 = time.perf_counter()
     cpu = torch.device("cpu")
-    ips = throughput(widths, args.batch_size, cpu)
+    ips = throughput(widths, args.batch_size, cpu, args.amp)
     # the test split is scored once at the end, with flip TTA (2 views)
     steps = plan_steps(budget_s, time.perf_counter() - t0, ips, args.batch_size,
                        2 * len(test_set.labels))  # fmt: skip
@@ -161,6 +164,7 @@ def subset(ds, n, seed):
 
 
 PEERS = ("cnnlab", "airbench94", "course")
+RECIPE = get_recipe("cifar-fast").config
 
 
 def main() -> int:
@@ -170,8 +174,11 @@ def main() -> int:
                     help="wall-clock minutes for each contestant")  # fmt: skip
     ap.add_argument("--epochs", type=float, help="cnnlab's recipe alone for this many epochs")
     ap.add_argument("--peers", default=",".join(PEERS), help="contestants, in order")
-    ap.add_argument("--widths", default="32,64,128", help="cnnlab's widths of the 3 conv groups")
-    ap.add_argument("--batch-size", type=int, default=256, help="cnnlab's batch size")
+    ap.add_argument("--widths", default="64,256,256", help="cnnlab's widths of the 3 conv groups")
+    ap.add_argument("--batch-size", type=int, default=RECIPE["batch_size"],
+                    help="cnnlab's batch size [the recipe's]")  # fmt: skip
+    ap.add_argument("--amp", action=argparse.BooleanOptionalAction, default=RECIPE["amp"],
+                    help="bf16 autocast [the recipe's: on]; --no-amp: float32")  # fmt: skip
     ap.add_argument("--train-subset", type=int, help="train on this many images (smoke runs)")
     ap.add_argument("--test-subset", type=int, help="test on this many images (smoke runs)")
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
@@ -204,10 +211,12 @@ def main() -> int:
 
     cpu = torch.device("cpu")
     widths = tuple(int(w) for w in args.widths.split(","))
-    peak = matmul_peak(cpu)
+    peaks = {"float32": matmul_peak(cpu), "bfloat16": matmul_peak(cpu, torch.bfloat16)}
     f_img = flops_per_image(widths)
-    print(f"cpu matmul peak: {peak / 1e9:.1f} GFLOP/s (float32 torch.mm 2048^2); cifar-fast-net "
-          f"{widths}: {f_img / 1e6:.1f} MFLOP/image forward")  # fmt: skip
+    print(f"cpu matmul peaks (torch.mm 2048^2): float32 {peaks['float32'] / 1e9:.1f}, bfloat16 "
+          f"{peaks['bfloat16'] / 1e9:.1f} GFLOP/s; cifar-fast-net {widths}: "
+          f"{f_img / 1e6:.1f} MFLOP/image forward; cnnlab in "
+          f"{'bf16 autocast' if args.amp else 'float32'}")  # fmt: skip
 
     if args.epochs is not None:  # cnnlab alone, a fixed number of epochs
         res, wall = run_recipe(args, cpu, widths, args.epochs, args.batch_size, train_set,
@@ -215,7 +224,7 @@ def main() -> int:
         s = res.summary
         print(f"CPU result: test top-1 {s['test']['top1']:.2f}% (flip TTA) after {s['epochs']} "
               f"epochs in {wall / 60:.1f} min ({s['wall_seconds']:.0f}s in train())")  # fmt: skip
-        print(f"FLOP/s reached: {flops_report(f_img, res, args.batch_size, wall, peak)}")
+        print(f"FLOP/s reached: {flops_report(f_img, res, args.batch_size, wall, peaks)}")
         return 0
 
     import cifar_peers
@@ -235,7 +244,7 @@ def main() -> int:
         print(f"  {r['name']:<46} top-1 {r['top1']:6.2f}%  {r['epochs']:6.2f} epochs  "
               f"{r['steps']:6d} steps  {r['wall_s'] / 60:5.2f} min{flag}", flush=True)  # fmt: skip
         if name == "cnnlab":
-            rep = flops_report(f_img, r["run"], args.batch_size, r["wall_s"], peak)
+            rep = flops_report(f_img, r["run"], args.batch_size, r["wall_s"], peaks)
             print(f"    cnnlab FLOP/s reached: {rep}")
     if "cnnlab" in results and len(results) > 1:
         others = [r for k, r in results.items() if k != "cnnlab"]

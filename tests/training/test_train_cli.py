@@ -107,3 +107,14 @@ def test_flags_override_the_recipe_and_options_parse():
 def test_bad_option_is_a_clear_error(capsys):
     assert main(["train", "lenet5", "-O", "dropout"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_no_flag_turns_off_a_recipes_switch():
+    """A recipe's switch (lenet5-mnist trains in bf16) can be turned off: --no-amp."""
+    from cnnlab.cli import build_parser
+    from cnnlab.cli.train import config_from_args
+
+    parse = build_parser().parse_args
+    assert config_from_args(parse(["train", "--recipe", "lenet5-mnist"])).amp is True
+    assert config_from_args(parse(["train", "--recipe", "lenet5-mnist", "--no-amp"])).amp is False
+    assert config_from_args(parse(["train", "lenet5", "--amp"])).amp is True

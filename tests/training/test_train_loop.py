@@ -174,3 +174,17 @@ def test_a_diverged_run_exits_2_with_the_fix_named(tmp_path):
     r = subprocess.run(again, capture_output=True, text=True)
     assert r.returncode == 2 and "--recipe demo" not in r.stderr  # it used one already
     assert "Traceback" not in r.stderr
+
+
+def test_bf16_on_a_cpu_without_it_says_so(tmp_path, bars, tiny_config, monkeypatch, capsys):
+    """bf16 autocast is emulated on CPUs without AMX / AVX512-BF16: the run says so and names
+    --no-amp; on CPUs that have it, nothing is said."""
+    import cnnlab.training.trainer as trainer
+
+    tr, te = bars
+    for fast in (False, True):
+        monkeypatch.setattr(trainer, "cpu_has_fast_bf16", lambda fast=fast: fast)
+        cfg = tiny_config(tmp_path, epochs=0.1, amp=True, name=f"amp{fast}", quiet=False)
+        train(cfg, train_set=tr, test_set=te)
+        out = capsys.readouterr()
+        assert ("--no-amp" in out.out + out.err) is not fast

@@ -5,6 +5,7 @@ Torch and the training package are imported inside the handlers so ``cnnlab --he
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -49,8 +50,8 @@ def train_flags():
         )
         kw = dict(f.metadata["argparse"], dest=f.name, default=None)
         shown = "" if f.default is None else f" [default: {f.default}]"
-        if kind is bool:
-            kw.update(action="store_true", help=f.metadata["help"])
+        if kind is bool:  # --no-FLAG turns off what a recipe or config turned on
+            kw.update(action=argparse.BooleanOptionalAction, help=f.metadata["help"])
         else:
             kw.update(type=kind, help=(f.metadata["help"] + shown).strip())
         out.append((flag, f.name, kw))

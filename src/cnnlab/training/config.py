@@ -111,7 +111,7 @@ class TrainConfig:
     tta: str = opt("none", "test-time augmentation of the final evaluation", choices=TTA_MODES)
     # extras
     ema: float | None = opt(None, "keep an EMA of the weights, e.g. 0.999", metavar="DECAY")
-    amp: bool = opt(False, "bf16 autocast (CUDA, or a CPU with bf16 matrix units such as AMX)")
+    amp: bool = opt(False, "bf16 autocast (CUDA, and CPUs with AMX or AVX512-BF16)")
     channels_last: bool | None = None  # None: on (--no-channels-last turns it off)
     compile: bool = opt(False, "torch.compile the model")
     deterministic: bool = opt(False, "deterministic algorithms: runs repeat exactly")

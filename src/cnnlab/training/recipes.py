@@ -74,6 +74,7 @@ _add(
     model="cifar-fast-net", data="cifar10-jpeg", epochs=10, batch_size=512, optimizer="nesterov",
     lr=0.2, momentum=0.85, schedule="onecycle", warmup=0.5, weight_decay=5e-4,
     label_smoothing=0.2, preprocess="standardize", augment="alternating-flip", tta="flip",
+    amp=True,
 )  # fmt: skip
 _add(
     "cifar100-assignment",

@@ -26,8 +26,11 @@ torchvision's VGG-16 names, so ``vgg16`` weights load into it.
 The small forms (``fcn32s_small``, ``fcn16s_small``, ``fcn8s_small``; not from the paper) keep
 the three skip structures on a five-pool 3x3 stack with batch norm and "same" padding, so no
 100-pixel border is needed: each transposed convolution (kernel 2f, stride f, padding f/2)
-upsamples exactly f times and the crop is at offset 0. They train on a CPU in minutes on
-``digits-seg``.
+upsamples exactly f times and the crop is at offset 0. Their fixed final upsampling is
+depthwise (one bilinear kernel per class, ``groups=classes``: the same map as the paper's
+diagonal kernel with ``classes`` times fewer multiplications). Every form runs that fixed layer
+in float32 under bf16 autocast (a CPU has no fast bf16 transposed convolution). They train on a
+CPU in minutes on ``digits-seg``.
 """
 
 from __future__ import annotations

@@ -9,10 +9,15 @@ Targets (issue #9): fcn8s_small on digits-seg mIoU >= 0.85 in under 10 minutes;
 yolov1_small on digits-det mAP@0.5 >= 0.85 in under 15 minutes; fasterrcnn_small on
 digits-det mAP@0.5 >= 0.90 in under 20 minutes. Each run goes through the one trainer
 (``cnnlab.training.trainer.train``) with its recipe (``cnnlab recipes``) and ``--target``
-on the validation split; the run stops when the target is reached or its time budget is spent
-(then it says what it reached). The test split is scored once at the end with the weights
-validation chose. Inference: images per second of the trained model on the test split (batch
-50, model forward plus decoding / NMS), the best of three passes.
+on the validation split; the run stops when validation reaches its stop score or its time
+budget is spent (then it says what it reached). The test split is scored once at the end with
+the weights validation chose, and that is the figure the target is for. The stop score is the
+target, except for ``fcn8s_small``: digits-seg's validation images (held out of the training
+split) reuse the training scenes' glyphs and the test scenes' glyphs are unseen, so its
+validation mIoU read 0.6-1.0 point above the test split's; stopped at the first epoch with 85%
+on validation, the run scored 84.31% on test (benchmarks/RESULTS.md). It stops at 86.5%.
+Inference: images per second of the trained model on the test split (batch 50, model forward
+plus decoding / NMS), the best of three passes.
 
 The machine is shared: the load average before and after each run is printed next to its
 figures, with the process CPU time (what the run would need on idle cores is closer to that
@@ -33,11 +38,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-# model -> (recipe, target in percent, time budget in minutes)
+# model -> (recipe, target in percent, time budget in minutes, validation score that stops it)
 RUNS = {
-    "fcn8s_small": ("fcn8s-digits-seg", 85.0, 10),
-    "yolov1_small": ("yolov1-digits-det", 85.0, 15),
-    "fasterrcnn_small": ("fasterrcnn-digits-det", 90.0, 20),
+    "fcn8s_small": ("fcn8s-digits-seg", 85.0, 10, 86.5),
+    "yolov1_small": ("yolov1-digits-det", 85.0, 15, 85.0),
+    "fasterrcnn_small": ("fasterrcnn-digits-det", 90.0, 20, 90.0),
 }
 
 
@@ -84,9 +89,9 @@ def run_one(model: str, runs_dir: Path, scale: float, threads: int | None) -> di
     from cnnlab.training.tasks import make_task
     from cnnlab.training.trainer import train
 
-    recipe, target, minutes = RUNS[model]
+    recipe, target, minutes, stop = RUNS[model]
     cfg = TrainConfig(**get_recipe(recipe).config).replace(
-        target_top1=target, runs_dir=str(runs_dir), name=model, quiet=True, plots=True,
+        target_top1=stop, runs_dir=str(runs_dir), name=model, quiet=True, plots=True,
         threads=threads,
     )  # fmt: skip
     budget = Budget(60 * minutes * scale)
@@ -111,6 +116,7 @@ def run_one(model: str, runs_dir: Path, scale: float, threads: int | None) -> di
         "model": model,
         "recipe": recipe,
         "target": target,
+        "stop": stop,
         "metric": metric.removeprefix("val_"),
         "status": "stopped at the time budget" if budget.hit else result.status,
         "epochs": result.history[-1]["epoch"] if result.history else 0,
@@ -157,7 +163,8 @@ def main() -> int:
             reached = f"target reached at {at:.0f} s" if at is not None else "target NOT reached"
             best = "none" if r["best_val"] is None else f"{r['best_val']:.2f}"
             print(f"{r['model']:>17}: {r['status']}, {r['epochs']} epochs, best val "
-                  f"{r['metric']} {best} (target {r['target']:.0f}); {reached}; "
+                  f"{r['metric']} {best} (target {r['target']:.0f}, stops at "
+                  f"{r['stop']:.1f}); {reached}; "
                   f"test {r['test']}; wall {r['wall_s']:.0f} s of {r['budget_s']:.0f} s budget, "
                   f"cpu {r['cpu_s']:.0f} s, {r['threads']} threads; inference "
                   f"{r['images_per_s']:.0f} images/s; load {r['load_before'][0]:.2f} -> "

@@ -76,6 +76,32 @@ def test_bilinear_kernel_is_per_channel():
     assert k[0, 1].abs().sum() == 0 and k[0, 0].sum() == pytest.approx(4.0)
 
 
+def test_depthwise_bilinear_upsampler_equals_the_full_one():
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 6, 7)
+    full, dw = (bilinear_upsampler(5, 8, padding=4, depthwise=d) for d in (False, True))
+    assert dw.groups == 5 and dw.weight.shape == (5, 1, 16, 16)
+    assert full.weight.shape == (5, 5, 16, 16)
+    torch.testing.assert_close(dw(x), full(x))
+
+
+def test_small_fcn_final_upsampling_is_fixed_depthwise_and_float32_under_autocast():
+    torch.manual_seed(0)
+    m = create("fcn8s_small").eval()
+    assert m.upscore.groups == 11 and not m.upscore.weight.requires_grad
+    torch.testing.assert_close(m.upscore.weight, bilinear_kernel(11, 16, depthwise=True))
+    x = torch.randn(2, 1, 64, 64)
+    seen = []
+    m.upscore.register_forward_hook(lambda mod, args, out: seen.append(args[0].dtype))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = m(x)
+    # the layers before run in bf16; the fixed bilinear map gets float32 scores
+    assert seen == [torch.float32] and out.dtype == torch.float32 and out.shape == (2, 11, 64, 64)
+    with torch.no_grad():
+        ref = m(x)
+    assert (out.argmax(1) == ref.argmax(1)).float().mean() > 0.95
+
+
 def test_yolov1_paper_head_is_7x7x30():
     with torch.device("meta"):
         m = create("yolov1").eval()

@@ -26,8 +26,11 @@ torchvision's VGG-16 names, so ``vgg16`` weights load into it.
 The small forms (``fcn32s_small``, ``fcn16s_small``, ``fcn8s_small``; not from the paper) keep
 the three skip structures on a five-pool 3x3 stack with batch norm and "same" padding, so no
 100-pixel border is needed: each transposed convolution (kernel 2f, stride f, padding f/2)
-upsamples exactly f times and the crop is at offset 0. They train on a CPU in minutes on
-``digits-seg``.
+upsamples exactly f times and the crop is at offset 0. Their fixed final upsampling is
+depthwise (one bilinear kernel per class, ``groups=classes``: the same map as the paper's
+diagonal kernel with ``classes`` times fewer multiplications). Every form runs that fixed layer
+in float32 under bf16 autocast (a CPU has no fast bf16 transposed convolution). They train on a
+CPU in minutes on ``digits-seg``.
 """
 
 from __future__ import annotations
@@ -54,9 +57,10 @@ PAPER_OFFSETS = {
 SMALL_CONFIG = [16, M, 32, M, 64, 64, M, 128, 128, M, 128, 128, M]
 
 
-def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
+def bilinear_kernel(channels: int, kernel_size: int, *, depthwise: bool = False) -> torch.Tensor:
     """A ``[channels, channels, k, k]`` transposed-conv weight that upsamples each channel
-    bilinearly by ``f = ceil(k / 2)`` (channel c feeds only channel c).
+    bilinearly by ``f = ceil(k / 2)`` (channel c feeds only channel c); ``depthwise``: the
+    ``[channels, 1, k, k]`` weight of the same upsampling as a grouped (``groups=channels``) one.
 
     Filter value at (i, j): (1 - |i - centre| / f) (1 - |j - centre| / f), centre = f - 1 for
     odd k and f - 0.5 for even k, the kernel of the authors' ``surgery.upsample_filt``.
@@ -68,18 +72,30 @@ def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
     og = torch.arange(kernel_size, dtype=torch.float64, device="cpu")
     filt = 1 - (og - centre).abs() / f
     k2 = (filt[:, None] * filt[None, :]).float()
+    if depthwise:
+        return k2.expand(channels, 1, kernel_size, kernel_size).clone()
     weight = torch.zeros(channels, channels, kernel_size, kernel_size, device="cpu")
     weight[range(channels), range(channels)] = k2
     return weight
 
 
 def bilinear_upsampler(
-    channels: int, factor: int, *, padding: int = 0, trainable: bool = True
+    channels: int,
+    factor: int,
+    *,
+    padding: int = 0,
+    trainable: bool = True,
+    depthwise: bool = False,
 ) -> nn.ConvTranspose2d:
-    """ConvTranspose2d(kernel 2f, stride f, no bias) initialised to bilinear upsampling."""
-    up = nn.ConvTranspose2d(channels, channels, 2 * factor, factor, padding, bias=False)
+    """ConvTranspose2d(kernel 2f, stride f, no bias) initialised to bilinear upsampling;
+    ``depthwise``: grouped per channel (the same map while the weight is bilinear, with
+    ``channels`` times fewer weights and multiplications; it cannot learn to mix classes)."""
+    groups = channels if depthwise else 1
+    up = nn.ConvTranspose2d(
+        channels, channels, 2 * factor, factor, padding, bias=False, groups=groups
+    )
     with torch.no_grad():
-        up.weight.copy_(bilinear_kernel(channels, 2 * factor))
+        up.weight.copy_(bilinear_kernel(channels, 2 * factor, depthwise=depthwise))
     up.weight.requires_grad_(trainable)
     return up
 
@@ -100,7 +116,8 @@ class FCN(nn.Module):
     ``stride`` 32, 16 or 8 picks FCN-32s, -16s or -8s; ``offsets`` are the crops (see the
     module docstring); ``head_kernel`` is fc6's kernel (7 for the paper, 3 for small forms);
     ``zero_init`` starts the score layers at zero (the paper, whose backbone is pre-trained;
-    a net trained from scratch keeps PyTorch's default initialisation there instead).
+    a net trained from scratch keeps PyTorch's default initialisation there instead);
+    ``depthwise_upscore`` makes the fixed final upsampling grouped per class (the same map).
     """
 
     def __init__(
@@ -115,6 +132,7 @@ class FCN(nn.Module):
         offsets: dict | None = None,
         batch_norm: bool = False,
         zero_init: bool = True,
+        depthwise_upscore: bool = False,
     ):
         super().__init__()
         if stride not in STRIDES:
@@ -142,9 +160,10 @@ class FCN(nn.Module):
         self.head = nn.Sequential(*layers)
         self.score_fr = nn.Conv2d(head_width, num_classes, 1)
 
-        def up(f: int, trainable: bool = True) -> nn.ConvTranspose2d:
+        def up(f: int, trainable: bool = True, depthwise: bool = False) -> nn.ConvTranspose2d:
+            pad = 0 if paper else f // 2
             return bilinear_upsampler(
-                num_classes, f, padding=0 if paper else f // 2, trainable=trainable
+                num_classes, f, padding=pad, trainable=trainable, depthwise=depthwise
             )
 
         if stride <= 16:
@@ -154,7 +173,7 @@ class FCN(nn.Module):
             self.upscore_pool4 = up(2)
             self.score_pool3 = nn.Conv2d(width["pool3"], num_classes, 1)
         # the last upsampling stays bilinear (section 4.3: "fixed to bilinear interpolation")
-        self.upscore = up(stride, trainable=False)
+        self.upscore = up(stride, trainable=False, depthwise=depthwise_upscore)
         for n in ("score_fr", "score_pool4", "score_pool3") if zero_init else ():
             if hasattr(self, n):  # the class scoring and skip layers start at zero (4.3)
                 nn.init.zeros_(getattr(self, n).weight)
@@ -173,7 +192,9 @@ class FCN(nn.Module):
             score = self._fuse(self.upscore2(score), self.score_pool4(taps["pool4"]), "pool4")
         if self.stride == 8:
             score = self._fuse(self.upscore_pool4(score), self.score_pool3(taps["pool3"]), "pool3")
-        return _crop(self.upscore(score), x, off.get("out", 0))
+        # the fixed upsampling in float32 even under bf16 autocast: a CPU has no fast bf16
+        # transposed convolution (fcn8s_small's took 70 ms a batch of 32 where fp32 took 8)
+        return _crop(_without_autocast(self.upscore, score), x, off.get("out", 0))
 
     def _fuse(self, up: torch.Tensor, skip: torch.Tensor, tap: str) -> torch.Tensor:
         # paper nets: the skip scores (larger, from the padded input) are cropped to the
@@ -181,6 +202,14 @@ class FCN(nn.Module):
         if self.paper:
             return up + _crop(skip, up, self.offsets[tap])
         return _crop(up, skip, 0) + skip
+
+
+def _without_autocast(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    kind = x.device.type  # autocast knows cpu and cuda, not meta (cnnlab summary's builds)
+    if torch.amp.is_autocast_available(kind) and torch.is_autocast_enabled(kind):
+        with torch.autocast(kind, enabled=False):
+            return layer(x.float())
+    return layer(x)
 
 
 def _width_before(features: nn.Sequential, index: int) -> int:
@@ -240,6 +269,7 @@ def _register(stride: int) -> None:
             dropout=dropout,
             batch_norm=True,
             zero_init=False,  # from scratch: zero scores would cut the backbone's gradient
+            depthwise_upscore=True,  # 11x fewer multiplications in the largest layer
         )
 
     build_small.__name__ = name + "_small"

@@ -17,7 +17,7 @@ Scores are in percent, like classification's top-1 (so ``--target 85`` means mIo
 Images stay at the size the data has (fully convolutional FCNs, Faster R-CNN's own resize and
 YOLO's box fractions do not need a fixed size), so boxes and masks never need rescaling; a
 segmentation model may take its images at another ``--input-size`` (the recipe feeds
-``fcn8s_small`` the 64 x 64 canvases at 128 x 128, so its stride-8 scores are 4 pixels of
+``fcn8s_small`` the 64 x 64 canvases at 160 x 160, so its stride-8 scores are 3.2 pixels of
 the canvas apart), and its class maps are resized back to the masks.
 Augmentations that move pixels would move the targets too; these tasks refuse them.
 """

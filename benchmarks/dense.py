@@ -11,11 +11,13 @@ digits-det mAP@0.5 >= 0.90 in under 20 minutes. Each run goes through the one tr
 (``cnnlab.training.trainer.train``) with its recipe (``cnnlab recipes``) and ``--target``
 on the validation split; the run stops when validation reaches its stop score or its time
 budget is spent (then it says what it reached). The test split is scored once at the end with
-the weights validation chose, and that is the figure the target is for. The stop score is the
-target, except for ``fcn8s_small``: digits-seg's validation images (held out of the training
-split) reuse the training scenes' glyphs and the test scenes' glyphs are unseen, so its
-validation mIoU read 0.6-1.0 point above the test split's; stopped at the first epoch with 85%
-on validation, the run scored 84.31% on test (benchmarks/RESULTS.md). It stops at 86.5%.
+the weights validation chose, and that is the figure the target is for. Every run stops at
+its target plus a margin of 1.5 points (``MARGIN``) on validation: the generated sets'
+validation scenes (held out of the training split) reuse the training scenes' glyphs while the
+test scenes' glyphs are unseen, so validation reads above test. Stopped at the first epoch
+with the bare target on validation, fcn8s_small scored 84.31% mIoU on test (85.20% val) and
+yolov1_small 85.03 / 83.98 / 83.87% mAP@0.5 over three seeds (86.07% val for the first):
+luck, not a margin (benchmarks/RESULTS.md).
 Inference: images per second of the trained model on the test split (batch 50, model forward
 plus decoding / NMS), the best of three passes.
 
@@ -38,12 +40,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-# model -> (recipe, target in percent, time budget in minutes, validation score that stops it)
+# model -> (recipe, target in percent, time budget in minutes)
 RUNS = {
-    "fcn8s_small": ("fcn8s-digits-seg", 85.0, 10, 86.5),
-    "yolov1_small": ("yolov1-digits-det", 85.0, 15, 85.0),
-    "fasterrcnn_small": ("fasterrcnn-digits-det", 90.0, 20, 90.0),
+    "fcn8s_small": ("fcn8s-digits-seg", 85.0, 10),
+    "yolov1_small": ("yolov1-digits-det", 85.0, 15),
+    "fasterrcnn_small": ("fasterrcnn-digits-det", 90.0, 20),
 }
+MARGIN = 1.5  # validation points above the target that stop a run (see the docstring)
 
 
 class Budget:
@@ -89,7 +92,8 @@ def run_one(model: str, runs_dir: Path, scale: float, threads: int | None) -> di
     from cnnlab.training.tasks import make_task
     from cnnlab.training.trainer import train
 
-    recipe, target, minutes, stop = RUNS[model]
+    recipe, target, minutes = RUNS[model]
+    stop = target + MARGIN
     cfg = TrainConfig(**get_recipe(recipe).config).replace(
         target_top1=stop, runs_dir=str(runs_dir), name=model, quiet=True, plots=True,
         threads=threads,

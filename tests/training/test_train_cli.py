@@ -118,3 +118,11 @@ def test_no_flag_turns_off_a_recipes_switch():
     assert config_from_args(parse(["train", "--recipe", "lenet5-mnist"])).amp is True
     assert config_from_args(parse(["train", "--recipe", "lenet5-mnist", "--no-amp"])).amp is False
     assert config_from_args(parse(["train", "lenet5", "--amp"])).amp is True
+
+
+def test_a_switch_given_a_value_is_a_clear_error(capsys):
+    """--amp takes no value: the parser says which flag, exit 2, no traceback."""
+    with pytest.raises(SystemExit) as e:
+        main(["train", "lenet5", "--amp=yes"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--amp/--no-amp" in err and "Traceback" not in err

@@ -34,8 +34,11 @@ decay 1e-4, batch 128, per-image torchvision transforms (``RandomCrop(32, paddin
 ``RandomHorizontalFlip``, ``ToTensor``, ``Normalize``) through a ``DataLoader`` with 2
 workers: the loop of most lecture notebooks.
 
-Both plan their step count from a throughput measurement made inside their own budget (see
-:func:`plan_steps`), like cnnlab's recipe in train_cifar.py.
+All three contestants run on the same clock, cnnlab's :class:`cnnlab.training.schedule.Budget`
+(as ``cnnlab train --budget-min`` does): it starts with the contestant's first line of work,
+each schedule runs on the share of the budget spent (not on a step count planned from an early
+throughput measurement, which a machine that slows down mid-run overshoots), and training stops
+in time for the test pass, estimated at three times the training rate measured so far.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ import time
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from cnnlab.training.schedule import Budget
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -56,25 +61,6 @@ AIRBENCH94 = dict(
 )  # fmt: skip
 
 COURSE = dict(batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, milestones=(0.5, 0.75))
-
-
-def plan_steps(budget_s: float, spent_s: float, images_per_s: float, batch: int,
-               eval_views: int) -> int:  # fmt: skip
-    """Optimizer steps that fit what is left of the budget, keeping time for the final test pass
-    (``eval_views`` forward passes over the test images, each taken as a third of a training
-    pass) and a 5% margin."""
-    left = budget_s - spent_s - eval_views / (3 * images_per_s)
-    return max(1, int(0.95 * left * images_per_s / batch))
-
-
-def _timed_steps(step, n_warm: int = 2, n: int = 4) -> float:
-    """Seconds per call of ``step`` after ``n_warm`` warm-up calls."""
-    for _ in range(n_warm):
-        step()
-    t = time.perf_counter()
-    for _ in range(n):
-        step()
-    return (time.perf_counter() - t) / n
 
 
 def _normalize(x: torch.Tensor) -> torch.Tensor:
@@ -171,13 +157,13 @@ def tta_mirror_translate(model, x):
     return 0.5 * mirror(x) + 0.25 * sum(mirror(s.contiguous()) for s in shifted)
 
 
-def _lr_factor(step: int, total: int) -> float:
-    """airbench94's triangle: 0.2 -> 1 at 23% of the steps -> 0.07 at the end."""
+def _lr_factor(t: float) -> float:
+    """airbench94's triangle over the run's progress ``t`` (0..1): 0.2 -> 1 at 23% -> 0.07."""
     hp = AIRBENCH94
-    peak = max(1, int(hp["warmup_frac"] * total))
-    if step < peak:
-        return hp["lr_start"] + (1 - hp["lr_start"]) * step / peak
-    return 1 + (hp["lr_end"] - 1) * (step - peak) / max(1, total - peak)
+    peak = hp["warmup_frac"]
+    if t < peak:
+        return hp["lr_start"] + (1 - hp["lr_start"]) * t / peak
+    return 1 + (hp["lr_end"] - 1) * min(1.0, (t - peak) / (1 - peak))
 
 
 def train_airbench94(train_set, test_set, budget_s: float, *, seed: int = 0,
@@ -214,43 +200,33 @@ def train_airbench94(train_set, test_set, budget_s: float, *, seed: int = 0,
     def loss_of(model, x, y):
         return F.cross_entropy(model(x), y, label_smoothing=hp["label_smoothing"], reduction="sum")
 
-    # throughput on real batches, inside the budget
-    model, opt = make()
-    xb = _normalize(train_set.images[:bs])
-    yb = train_set.labels[:bs]
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss_of(model, xb, yb).backward()
-        opt.step()
-
-    ips = bs / _timed_steps(step)
-    total = plan_steps(budget_s, time.perf_counter() - t0, ips, bs, 6 * len(test_set.labels))
-
-    torch.manual_seed(seed)
+    # the test pass: 6 views (mirror, and both one-pixel shifts mirrored)
+    clock = Budget(budget_s, 6 * len(test_set.labels), started=t0)
     model, opt = make()
     base_lr = [g["lr"] for g in opt.param_groups]
     loader = BatchLoader(train_set.images, train_set.labels, bs, drop_last=True, seed=seed,
                          return_index=True)  # fmt: skip
     aug = Augment("alternating-flip", seed=seed)
     per_epoch = len(loader)
-    whiten_bias_steps = round(hp["whiten_bias_epochs"] / hp["epochs"] * total)  # scaled too
+    whiten_bias_until = hp["whiten_bias_epochs"] / hp["epochs"]  # a share of the run, scaled
     ema = [v.detach().clone() for v in model.state_dict().values()]
-    done, epoch = 0, 0
-    while done < total:
+    done, epoch, last = 0, 0, False
+    while not last:
         loader.set_epoch(epoch)
         aug.set_epoch(epoch)
         for x, y, idx in loader:
-            model[0].bias.requires_grad_(done < whiten_bias_steps)
+            t = clock.progress()
+            model[0].bias.requires_grad_(t < whiten_bias_until)
             for g, lr in zip(opt.param_groups, base_lr):
-                g["lr"] = lr * _lr_factor(done, total)
+                g["lr"] = lr * _lr_factor(t)
             opt.zero_grad(set_to_none=True)
             loss_of(model, _normalize(aug(x, index=idx)), y).backward()
             opt.step()
+            clock.trained(len(y))
             done += 1
-            last = done == total
+            last = clock.done()
             if done % hp["lookahead_every"] == 0 or last:
-                decay = 1.0 if last else 0.95**5 * (done / total) ** 3
+                decay = 1.0 if last else 0.95**5 * min(1.0, clock.progress()) ** 3
                 with torch.no_grad():
                     for avg, v in zip(ema, model.state_dict().values()):
                         if v.is_floating_point():
@@ -262,8 +238,8 @@ def train_airbench94(train_set, test_set, budget_s: float, *, seed: int = 0,
     train_s = time.perf_counter() - t0
     top1 = accuracy(model, test_set.images, test_set.labels, tta_mirror_translate)
     return dict(name=f"airbench94 port ({'/'.join(map(str, widths))})", top1=top1,
-                steps=total, epochs=total / per_epoch, train_s=train_s,
-                wall_s=time.perf_counter() - t0, planned_ips=ips)  # fmt: skip
+                steps=done, epochs=done / per_epoch, train_s=train_s,
+                wall_s=time.perf_counter() - t0)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------- the course
@@ -314,44 +290,29 @@ def train_course(train_set, test_set, budget_s: float, *, seed: int = 0,
                               weight_decay=hp["weight_decay"])  # fmt: skip
         return model, opt
 
-    # throughput through the real per-image pipeline, inside the budget
+    clock = Budget(budget_s, len(test_set.labels), started=t0)
     model, opt = make()
-    it = iter(loader)
-
-    def step():
-        nonlocal it
-        try:
-            x, y = next(it)
-        except StopIteration:
-            it = iter(loader)
-            x, y = next(it)
-        opt.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
-
-    ips = bs / _timed_steps(step)
-    del it
-    total = plan_steps(budget_s, time.perf_counter() - t0, ips, bs, len(test_set.labels))
-    model, opt = make()
-    marks = [round(m * total) for m in hp["milestones"]]
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, marks, gamma=0.1)
-    done, per_epoch = 0, len(loader)
-    while done < total:
+    done, per_epoch, last = 0, len(loader), False
+    while not last:
         for x, y in loader:
+            t = clock.progress()  # divide by 10 at 50% and 75% of the run
+            for g in opt.param_groups:
+                g["lr"] = hp["lr"] * 0.1 ** sum(t >= m for m in hp["milestones"])
             opt.zero_grad()
             F.cross_entropy(model(x), y).backward()
             opt.step()
-            sched.step()
+            clock.trained(len(y))
             done += 1
-            if done == total:
+            last = clock.done()
+            if last:
                 break
     train_s = time.perf_counter() - t0
     top1 = accuracy(model, test_set.images, test_set.labels, lambda m, x: m(x))
-    return dict(name="course ResNet-20 (SGD, flip-crop, DataLoader)", top1=top1, steps=total,
-                epochs=total / per_epoch, train_s=train_s, wall_s=time.perf_counter() - t0,
-                planned_ips=ips)  # fmt: skip
+    return dict(name="course ResNet-20 (SGD, flip-crop, DataLoader)", top1=top1, steps=done,
+                epochs=done / per_epoch, train_s=train_s,
+                wall_s=time.perf_counter() - t0)  # fmt: skip
 
 
 def over_budget(result: dict, budget_s: float) -> bool:
-    """More than 10% over: the throughput measured at the start was not what the run got."""
+    """More than 10% over: the test pass took far longer than the clock expected."""
     return result["wall_s"] > 1.1 * budget_s

@@ -10,10 +10,11 @@ same data (the ImageSets loaded once):
    CPU (benchmarks/cifar_peers.py says what was ported and the source);
 3. **course**: a typical course recipe, ResNet-20 with SGD, flip-crop and a per-image DataLoader;
 
-each for N minutes of wall time, counted from its first line of work to its test accuracy: it
-measures its own throughput on a few steps, plans the steps that fit (keeping time for the test
-pass) and trains; the table gives each one's test top-1, epochs and wall time, and flags a run
-that overshot its budget by more than 10% (the load changed after it measured). ``--peers``
+each for N minutes of wall time, counted from its first line of work to its test accuracy, on
+one clock (cnnlab's ``Budget``, as ``cnnlab train --budget-min``): each schedule runs on the
+share of the budget spent and training stops in time for the test pass; the table gives each
+one's test top-1, epochs and wall time, and flags a run that overshot its budget by more than
+10%. ``--peers``
 picks contestants; ``--train-subset``/``--test-subset`` make a quick smoke run.
 
 ``--epochs E`` instead trains cnnlab's recipe alone for E epochs. Both modes print this CPU's
@@ -42,7 +43,6 @@ import tempfile
 import time
 
 import torch
-import torch.nn.functional as F
 
 from cnnlab.training.recipes import get_recipe
 
@@ -83,38 +83,17 @@ def flops_per_image(widths, num_classes=10) -> float:
     return 2.0 * cnnlab.summary(m, (3, 32, 32)).totals["macs"]
 
 
-def throughput(widths, batch: int, device, amp: bool, steps: int = 6) -> float:
-    """Training images/s of cifar-fast-net (forward + backward + SGD step) on random data, in
-    bf16 autocast when ``amp`` (as the recipe trains)."""
-    from cnnlab.models import create
-
-    m = create("cifar-fast-net", num_classes=10, in_channels=3, widths=widths).to(device)
-    m = m.to(memory_format=torch.channels_last)  # as the trainer runs it
-    opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
-    x = torch.randn(batch, 3, 32, 32, device=device).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (batch,), device=device)
-    for i in range(steps + 2):
-        if i == 2:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = F.cross_entropy(m(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch / (time.perf_counter() - t)
-
-
-def run_recipe(args, device, widths, epochs, batch, train_set=None, test_set=None):
+def run_recipe(args, device, widths, epochs, batch, train_set=None, test_set=None,
+               budget_min=0.0):  # fmt: skip
+    """cnnlab's recipe through the trainer: ``epochs`` epochs, or ``budget_min`` minutes of wall
+    time (``cnnlab train --budget-min``)."""
     from cnnlab.training.config import TrainConfig
     from cnnlab.training.trainer import train
 
     cfg = TrainConfig(**RECIPE)
     cfg = cfg.replace(
         data="cifar10-jpeg", data_dir=args.data_dir, epochs=epochs, batch_size=batch,
+        budget_min=budget_min,
         model_options={"widths": list(widths)}, device=str(device), threads=args.threads,
         runs_dir=args.runs_dir, name=f"bench-cifar-fast-{device.type}-{os.getpid()}",
         amp=args.amp, quiet=not args.verbose, seed=args.seed, val_fraction=0.0, plots=False,
@@ -136,23 +115,16 @@ def flops_report(f_img, res, batch, wall, peaks: dict) -> str:
 
 
 def run_cnnlab(args, train_set, test_set, widths, budget_s):
-    """cnnlab's recipe for a wall-clock budget: measure, plan the epochs, train."""
-    from cifar_peers import plan_steps
-
-    t0 = time.perf_counter()
-    cpu = torch.device("cpu")
-    ips = throughput(widths, args.batch_size, cpu, args.amp)
-    # the test split is scored once at the end, with flip TTA (2 views)
-    steps = plan_steps(budget_s, time.perf_counter() - t0, ips, args.batch_size,
-                       2 * len(test_set.labels))  # fmt: skip
+    """cnnlab's recipe for a wall-clock budget: the trainer's own clock (``--budget-min``)
+    runs the one-cycle schedule on the share of the budget spent and stops in time for the
+    test pass."""
+    res, wall = run_recipe(args, torch.device("cpu"), widths, RECIPE["epochs"], args.batch_size,
+                           train_set, test_set, budget_min=budget_s / 60)  # fmt: skip
     per_epoch = len(train_set.labels) // args.batch_size
-    res, _ = run_recipe(args, cpu, widths, steps / per_epoch, args.batch_size, train_set,
-                        test_set)  # fmt: skip
-    wall = time.perf_counter() - t0
     return dict(name=f"cnnlab cifar-fast ({'/'.join(map(str, widths))})",
                 top1=res.summary["test"]["top1"], steps=res.summary["steps"],
                 epochs=res.summary["steps"] / per_epoch, train_s=wall, wall_s=wall,
-                planned_ips=ips, run=res)  # fmt: skip
+                run=res)  # fmt: skip
 
 
 def subset(ds, n, seed):

@@ -22,17 +22,11 @@ def _set(n, seed):
     return ImageSet(x, y, [str(k) for k in range(10)], "toy", "train")
 
 
-def test_plan_steps_keeps_time_for_the_test_pass():
-    # 60 s budget, 10 s spent, 100 img/s, batch 10, 300 test views (1 s at 3x): 49 s left
-    assert P.plan_steps(60, 10, 100, 10, 300) == int(0.95 * 49 * 100 / 10)
-    assert P.plan_steps(5, 10, 100, 10, 300) == 1  # never below one step
-
-
-def test_airbench_lr_triangle():
-    total = 100
-    f = [P._lr_factor(s, total) for s in range(total + 1)]
+def test_airbench_lr_triangle_runs_on_the_share_of_the_budget_spent():
+    f = [P._lr_factor(k / 100) for k in range(101)]
     assert f[0] == pytest.approx(0.2) and f[23] == pytest.approx(1.0)
     assert f[-1] == pytest.approx(0.07) and max(f) == pytest.approx(1.0)
+    assert P._lr_factor(1.4) == pytest.approx(0.07)  # past the end: the final value
 
 
 def test_whitening_decorrelates_patches():

@@ -126,3 +126,14 @@ def test_a_switch_given_a_value_is_a_clear_error(capsys):
         main(["train", "lenet5", "--amp=yes"])
     err = capsys.readouterr().err
     assert e.value.code == 2 and "--amp/--no-amp" in err and "Traceback" not in err
+
+
+def test_a_budget_with_several_processes_is_refused_before_launch(capsys, monkeypatch):
+    """--budget-min's clock is one process's: with --nproc 2 the processes could stop at
+    different steps, so the command refuses before starting torchrun and names --epochs."""
+    import subprocess
+
+    monkeypatch.setattr(subprocess, "call", lambda *a, **k: pytest.fail("torchrun started"))
+    assert main(["train", "lenet5", "--data", "digits", "--budget-min", "1", "--nproc", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--budget-min runs in one process" in err and "--epochs" in err

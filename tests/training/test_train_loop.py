@@ -3,10 +3,12 @@
 import json
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 import yaml
 
+from cnnlab.errors import ConfigError
 from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.tasks import classification_loss
 from cnnlab.training.trainer import train
@@ -188,3 +190,46 @@ def test_bf16_on_a_cpu_without_it_says_so(tmp_path, bars, tiny_config, monkeypat
         train(cfg, train_set=tr, test_set=te)
         out = capsys.readouterr()
         assert ("--no-amp" in out.out + out.err) is not fast
+
+
+def test_a_budget_run_trains_until_its_time_is_spent_and_resumes_on_its_clock(
+    tmp_path, bars, tiny_config, monkeypatch
+):
+    """--budget-min: every step costs 0.5 s of a fake clock; 6 s of budget, less the time kept
+    for the test pass (64 images at 3x the 64 images/s trained), fits 12 steps -- two epochs,
+    though the config says half of one -- and the one-cycle decay ends with the budget. Cut
+    at step 4 and resumed, the run goes on from the 2 s already spent and ends at the same
+    step."""
+    import time as time_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(time_module, "perf_counter", lambda: clock[0])
+
+    def tick(st):
+        clock[0] += 0.5
+
+    tr, te = bars
+    cfg = tiny_config(tmp_path, epochs=0.5, budget_min=0.1, schedule="onecycle", warmup=0.5,
+                      val_fraction=0.0)  # fmt: skip
+    res = train(cfg, train_set=tr, test_set=te, callbacks=[tick])
+    assert res.status == "completed" and res.summary["steps"] == 12
+    assert [r["epoch"] for r in res.history] == [1, 2]
+    lrs = [r["lr"] for r in res.history]
+    assert lrs[0] > lrs[1] and lrs[1] < 0.01 * cfg.lr  # decayed to ~0 as the budget ran out
+    assert res.summary["test"] is not None
+
+    def cut(st):
+        tick(st)
+        if st.step == 4:
+            raise KeyboardInterrupt
+
+    first = train(cfg.replace(name="cut"), train_set=tr, test_set=te, callbacks=[cut])
+    assert first.status == "interrupted"
+    resumed = train(cfg.replace(name="cut"), train_set=tr, test_set=te, callbacks=[tick],
+                    resume=first.run_dir)  # fmt: skip
+    assert resumed.status == "completed" and resumed.summary["steps"] == 12
+
+
+def test_a_negative_budget_is_refused_naming_the_flag(tmp_path, tiny_config):
+    with pytest.raises(ConfigError, match="--budget-min must be >= 0, got -1"):
+        tiny_config(tmp_path, budget_min=-1.0).validate()

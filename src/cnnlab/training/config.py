@@ -65,6 +65,13 @@ class TrainConfig:
     )
     # how long / how big
     epochs: float = opt(10, "epochs (fractions allowed)")
+    budget_min: float = opt(
+        0.0,
+        "train for this many minutes of wall time instead of --epochs: the schedule runs on the "
+        "share of the budget spent, and training stops in time for the final evaluation "
+        "(0: off; one process only)",
+        metavar="MIN",
+    )
     batch_size: int = opt(128, "global batch size")
     eval_batch_size: int = opt(1024, "batch size of the evaluations")
     # optimizer
@@ -160,7 +167,8 @@ class TrainConfig:
         for k in ("epochs", "batch_size", "lr"):
             if not getattr(self, k) > 0:
                 _out_of_range(k, getattr(self, k), "> 0", self)
-        for k in ("weight_decay", "l2", "l1", "warmup", "label_smoothing", "backbone_lr_mult"):
+        for k in ("weight_decay", "l2", "l1", "warmup", "label_smoothing", "backbone_lr_mult",
+                  "budget_min"):  # fmt: skip
             if getattr(self, k) < 0:
                 _out_of_range(k, getattr(self, k), ">= 0", self)
         if self.label_smoothing >= 1:

@@ -19,7 +19,7 @@ from rich.progress import (
 class TrainProgress:
     def __init__(
         self,
-        total: int,
+        total: int | None,
         *,
         enabled: bool | None = None,
         quiet: bool = False,
@@ -46,11 +46,13 @@ class TrainProgress:
             self.bar.start()
         self._t = time.perf_counter()
 
-    def update(self, completed: int, *, loss: float, acc: float, speed: float, desc: str):
+    def update(self, completed: int, *, loss: float, acc: float, speed: float, desc: str,
+               total: int | None = None):  # fmt: skip
+        """Show step ``completed``; ``total`` re-estimates the run's steps (a time budget's)."""
         if self.bar is not None:
-            self.bar.update(
-                self.task, completed=completed, loss=loss, acc=acc, speed=speed, description=desc
-            )
+            extra = {"total": total} if total is not None else {}
+            self.bar.update(self.task, completed=completed, loss=loss, acc=acc, speed=speed,
+                            description=desc, **extra)  # fmt: skip
 
     def due(self, every_s: float = 0.25) -> bool:
         """Whether a refresh is worth its cost (reading GPU counters synchronises)."""

@@ -39,7 +39,7 @@ from cnnlab.training.ema import EMA
 from cnnlab.training.progress import TrainProgress
 from cnnlab.training.regularization import is_weight, penalty
 from cnnlab.training.run_folder import RunFolder
-from cnnlab.training.schedule import Schedule
+from cnnlab.training.schedule import Budget, Schedule
 from cnnlab.training.state import TrainState
 from cnnlab.training.tasks import make_task
 
@@ -101,6 +101,7 @@ def train(
     the stored config) may touch only :data:`RESUME_CAN_CHANGE`. ``callbacks`` run after every
     optimizer step, ``on_finish`` hooks once at the end with ``(folder, result)``.
     """
+    started = time.perf_counter()  # a --budget-min run's clock starts here
     folder, ckpt = None, None
     if resume is not None:
         folder, ckpt = open_resume(resume)
@@ -119,6 +120,8 @@ def train(
     loader = make_loader(cfg, train_set, device, dist)
     total_steps = max(1, round(cfg.epochs * len(loader)))
     n_epochs = math.ceil(total_steps / len(loader))
+    if cfg.budget_min:  # the budget, not the epochs, ends the run
+        total_steps, n_epochs = 2**62, math.inf
     optimizer = make_optimizer(param_groups(model, cfg, heads), cfg, device)
     ema = EMA(model, cfg.ema) if cfg.ema else None
     augment = make_augment(cfg.augment, task.num_classes)
@@ -136,9 +139,12 @@ def train(
         folder = RunFolder.create(cfg.runs_dir, run_name(cfg), write=main)
     cfg = parts.cfg = cfg.replace(name=folder.name)
     state.meta = run_meta(cfg, task, train_set, pipeline, total_steps)
+    if cfg.budget_min:
+        parts.budget = make_budget(cfg, state, started, val_set, test_set)
     folder.save_config(cfg)
     columns = metric_columns(task)
-    parts.bar = TrainProgress(total_steps, enabled=progress if main else False,
+    parts.bar = TrainProgress(None if cfg.budget_min else total_steps,
+                              enabled=progress if main else False,
                               quiet=cfg.quiet or not main)  # fmt: skip
     if cfg.amp and device.type == "cpu" and not cpu_has_fast_bf16():
         parts.bar.log("note: this CPU has neither AMX nor AVX512-BF16: bf16 autocast is "
@@ -151,7 +157,9 @@ def train(
             while state.epoch < n_epochs:
                 train_epoch(parts, state, stop)
                 row = epoch_row(parts, state, n_epochs)
-                due = state.epoch + 1 == n_epochs or (state.epoch + 1) % cfg.eval_every == 0
+                spent = parts.budget is not None and parts.budget.done()
+                due = (state.epoch + 1 == n_epochs or (state.epoch + 1) % cfg.eval_every == 0
+                       or spent)  # fmt: skip
                 if val_set is not None and due:
                     ev = run_eval(parts, val_set)
                     row.update(val_loss=ev.loss,
@@ -166,6 +174,8 @@ def train(
                 folder.write_metrics(state.history, columns)
                 folder.log_scalars(row)
                 parts.bar.log(epoch_line(row, n_epochs, state.metric))
+                if spent:
+                    break
                 stop_now = should_stop(cfg, state, score)
                 if D.broadcast_flag(bool(stop_now), dist, device):
                     status = stop_now or "early-stopped"
@@ -226,6 +236,7 @@ class Parts:
     callbacks: list
     frozen: list  # norm layers of a frozen backbone, kept in eval mode
     bar: TrainProgress | None = None
+    budget: Budget | None = None  # --budget-min's clock (None: the run is planned in epochs)
 
 
 def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
@@ -249,10 +260,10 @@ def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
         for i, (x, y, index) in enumerate(p.loader):
             if i < skip:  # trained before the resume
                 continue
-            if state.step >= p.total_steps:
+            if state.step >= p.total_steps or (p.budget is not None and p.budget.done()):
                 break
             reseed(derive_seed(cfg.seed, state.step, p.dist.rank), device)
-            lr = p.schedule.apply(p.optimizer, state.step) * cfg.lr
+            lr = p.schedule.apply(p.optimizer, state.step, budget_progress(p)) * cfg.lr
             x, target = p.task.augment_batch(p.augment, x, y, index)
             with amp:
                 loss, out = p.task.loss(p.task.forward(p.net, p.pipeline(x), target), target)
@@ -266,6 +277,8 @@ def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
             if p.ema is not None:
                 p.ema.update(p.model)
             state.step, state.batch_in_epoch, seen = state.step + 1, i + 1, seen + len(y)
+            if p.budget is not None:
+                p.budget.trained(len(y))
             acc[0] += loss.detach().double() * len(y)
             acc[1] += p.task.batch_score(out, target)
             if p.callbacks:
@@ -282,6 +295,11 @@ def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
                             "seconds": sums["seconds"] + time.perf_counter() - t0}  # fmt: skip
     if seen and p.bar.bar is not None:  # the bar's last refresh of the epoch
         show_progress(p, state, acc, seen, state.epoch_sums["seconds"])
+
+
+def budget_progress(p: Parts) -> float | None:
+    """The share of a ``--budget-min`` run's time spent (None: a run planned in epochs)."""
+    return p.budget.progress() if p.budget is not None else None
 
 
 def with_recipe_hint(e: TrainingDiverged, cfg: TrainConfig) -> TrainingDiverged:
@@ -318,9 +336,12 @@ def reseed(seed: int, device: torch.device) -> None:
 
 
 def show_progress(p: Parts, state: TrainState, acc, seen: int, seconds: float) -> None:
+    total = None  # a budget's bar: the steps expected at the rate so far
+    if p.budget is not None and p.budget.progress() > 0:
+        total = max(state.step, round(state.step / min(1.0, p.budget.progress())))
     p.bar.update(state.step, loss=float(acc[0]) / seen, acc=float(acc[1]) / seen,
                  speed=seen * p.dist.world_size / max(seconds, 1e-9),
-                 desc=f"epoch {state.epoch + 1}")  # fmt: skip
+                 desc=f"epoch {state.epoch + 1}", total=total)  # fmt: skip
 
 
 def check_finite(pending: list) -> None:
@@ -364,7 +385,7 @@ def epoch_row(p: Parts, state: TrainState, n_epochs: int) -> dict:
     return {
         "epoch": state.epoch + 1,
         "step": state.step,
-        "lr": p.schedule.factor(max(0, state.step - 1)) * p.cfg.lr,
+        "lr": p.schedule.factor(max(0, state.step - 1), budget_progress(p)) * p.cfg.lr,
         "train_loss": s["loss"] / seen if seen else None,
         # NaN: a task that does not score training batches (a detector's losses only)
         f"train_{state.metric}": s["score"] / seen if seen and s["score"] == s["score"] else None,
@@ -377,7 +398,7 @@ def epoch_row(p: Parts, state: TrainState, n_epochs: int) -> dict:
 
 
 def epoch_line(r: dict, n_epochs: int, metric: str = "top1") -> str:
-    parts = [f"epoch {r['epoch']}/{n_epochs}"]
+    parts = [f"epoch {r['epoch']}" + (f"/{n_epochs}" if math.isfinite(n_epochs) else "")]
     if r["train_loss"] is not None:
         parts.append(f"loss {r['train_loss']:.4f}")
         if r.get(f"train_{metric}") is not None:
@@ -515,6 +536,11 @@ def setup_devices(cfg: TrainConfig) -> tuple[torch.device, D.DistInfo]:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = not cfg.deterministic
         torch.backends.cudnn.allow_tf32 = not cfg.deterministic
+    if cfg.budget_min and dist.enabled:
+        raise ConfigError(
+            f"--budget-min runs in one process; this one has {dist.world_size} (torchrun)",
+            "give --epochs instead (every process then stops at the same step)",
+        )
     if cfg.batch_size % dist.world_size:
         raise ConfigError(
             f"--batch-size {cfg.batch_size} does not split over {dist.world_size} processes",
@@ -747,6 +773,17 @@ def make_optimizer(groups, cfg: TrainConfig, device: torch.device):
     return torch.optim.SGD(
         groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.optimizer == "nesterov", **fused
     )
+
+
+def make_budget(cfg: TrainConfig, state: TrainState, started: float, val_set, test_set) -> Budget:
+    """The clock of a ``--budget-min`` run, started when :func:`train` was called; it keeps
+    time for the last validation pass and the test pass (with its TTA views)."""
+    from cnnlab.data.tta import tta_view_count
+
+    later = (len(val_set) if val_set is not None else 0) + (
+        len(test_set) * tta_view_count(cfg.tta) if test_set is not None else 0
+    )
+    return Budget(60 * cfg.budget_min, later, spent_before=state.wall_before, started=started)
 
 
 def make_schedule(cfg: TrainConfig, total_steps: int, steps_per_epoch: int) -> Schedule:

@@ -44,18 +44,8 @@ import time
 
 import torch
 
+from cnnlab._util import cpu_name
 from cnnlab.training.recipes import get_recipe
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def matmul_peak(device, dtype=torch.float32, n: int = 2048, reps: int = 8) -> float:

@@ -38,7 +38,6 @@ import argparse
 import gzip
 import math
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -47,16 +46,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
+from cnnlab._util import cpu_name
 
 VAL_FRACTION = 0.1  # of the 60,000 training images: 6,000 validation images on both sides
 

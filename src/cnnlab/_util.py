@@ -1,5 +1,5 @@
 """Small helpers every part shares, each written once: atomic writes, input-size parsing,
-number formatting, seeds and the epoch permutation.
+number formatting, seeds and the epoch permutation, and the CPU's name for benchmark headers.
 
 No torch at import time (arithmetic and scratch, which never import torch, use this module).
 """
@@ -18,6 +18,7 @@ from cnnlab.errors import ConfigError
 
 __all__ = [
     "atomic_write",
+    "cpu_name",
     "derive_seed",
     "epoch_permutation",
     "fmt_count",
@@ -185,3 +186,17 @@ def epoch_permutation(n: int, seed: int, epoch: int):
 
     g = torch.Generator().manual_seed(derive_seed(seed, "epoch", epoch))
     return torch.randperm(n, generator=g)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; ``platform.processor()`` elsewhere), which
+    benchmark headers print beside their figures."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"

@@ -118,6 +118,10 @@ def test_no_flag_turns_off_a_recipes_switch():
     assert config_from_args(parse(["train", "--recipe", "lenet5-mnist"])).amp is True
     assert config_from_args(parse(["train", "--recipe", "lenet5-mnist", "--no-amp"])).amp is False
     assert config_from_args(parse(["train", "lenet5", "--amp"])).amp is True
+    # channels_last is on unless turned off; an older config's null means on
+    assert config_from_args(parse(["train", "lenet5"])).channels_last is None
+    off = config_from_args(parse(["train", "lenet5", "--no-channels-last"]))
+    assert off.channels_last is False
 
 
 def test_a_switch_given_a_value_is_a_clear_error(capsys):

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from torch import nn
 
 from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.config import PREPROCESS_MODES, TTA_MODES, TrainConfig
@@ -150,3 +151,25 @@ def test_train_flags_come_from_the_config_fields():
     cfg = config_from_args(args)
     assert (cfg.epochs, cfg.eval_batch_size, cfg.amp, cfg.target_top1) == (2.5, 64, True, 90.0)
     assert cfg.lr == TrainConfig().lr  # not given: the default (or the recipe's) survives
+
+
+def test_ema_update_averages_floats_and_copies_counters():
+    """ema = decay * ema + (1 - decay) * w for every weight and floating buffer (BN running
+    statistics); integer buffers (BN's batch counter) are copied."""
+    from cnnlab.training.ema import EMA
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
+    ema = EMA(model, decay=0.75)
+    before = {k: v.clone() for k, v in ema.module.state_dict().items()}
+    model(torch.randn(4, 1, 5, 5))  # moves BN's running statistics and its counter
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    ema.update(model)
+    now = model.state_dict()
+    for k, v in ema.module.state_dict().items():
+        if v.dtype.is_floating_point:
+            assert torch.allclose(v, 0.75 * before[k] + 0.25 * now[k]), k
+        else:
+            assert torch.equal(v, now[k]), k
+    assert int(ema.module[1].num_batches_tracked) == 1

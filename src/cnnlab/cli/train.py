@@ -80,13 +80,6 @@ def register(sub, formatter_class) -> None:
     p.add_argument("--nproc", type=int, metavar="N", help="run N processes with torchrun (DDP)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (CSVs stay)")
-    p.add_argument(
-        "--channels-last",
-        action="store_true",
-        default=None,
-        help="channels_last (NHWC) memory format [default: on]",
-    )
-    p.add_argument("--no-channels-last", action="store_true", help="keep NCHW tensors")
     p.set_defaults(func=_train)
 
     e = sub.add_parser(
@@ -172,10 +165,6 @@ def explicit_changes(args, cfg=None) -> dict:
         changes["quiet"] = True
     if args.no_plots:
         changes["plots"] = False
-    if args.channels_last:
-        changes["channels_last"] = True
-    if args.no_channels_last:
-        changes["channels_last"] = False
     if args.option:
         base = cfg.model_options if cfg is not None else {}
         changes["model_options"] = {**base, **_parse_options(args.option)}

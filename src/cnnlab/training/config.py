@@ -119,7 +119,11 @@ class TrainConfig:
     # extras
     ema: float | None = opt(None, "keep an EMA of the weights, e.g. 0.999", metavar="DECAY")
     amp: bool = opt(False, "bf16 autocast (CUDA, and CPUs with AMX or AVX512-BF16)")
-    channels_last: bool | None = None  # None: on (--no-channels-last turns it off)
+    channels_last: bool | None = opt(
+        None,
+        "channels_last (NHWC) tensors, on unless --no-channels-last (NCHW): 1.5-2x faster "
+        "LeNet steps on a CPU",
+    )  # None (older configs): on
     compile: bool = opt(False, "torch.compile the model")
     deterministic: bool = opt(False, "deterministic algorithms: runs repeat exactly")
     seed: int = opt(0, "")

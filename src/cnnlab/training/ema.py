@@ -25,14 +25,21 @@ class EMA:
         for p in self.module.parameters():
             p.requires_grad_(False)
 
+    @staticmethod
+    def _tensors(module: nn.Module) -> list[torch.Tensor]:
+        # a deep copy lists its parameters and buffers in the same order as the original
+        return [*module.parameters(), *module.buffers()]
+
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        src = model.state_dict()
-        for name, v in self.module.state_dict().items():
-            s = src[name]
-            if v.dtype.is_floating_point:
-                v.lerp_(s.detach(), 1.0 - self.decay)
-            else:
+        """One step of the average: floating tensors lerp (one fused call), integer ones copy.
+        It runs after every optimizer step, so it avoids ``state_dict()``'s per-call cost."""
+        pairs = list(zip(self._tensors(self.module), self._tensors(model), strict=True))
+        floats = [(v, s) for v, s in pairs if v.dtype.is_floating_point]
+        if floats:
+            torch._foreach_lerp_([v for v, _ in floats], [s for _, s in floats], 1.0 - self.decay)
+        for v, s in pairs:
+            if not v.dtype.is_floating_point:
                 v.copy_(s)
 
     def state_dict(self) -> dict:

@@ -70,8 +70,8 @@ _add(
     "cifar-fast",
     "airbench-style: whitened first conv, BN, label smoothing, alternating flips, flip TTA",
     "CPU (2-core Xeon, bf16 on AMX), CIFAR-10 (JPEG), benchmarks/train_cifar.py: 86.71% test "
-    "(flip TTA) in 10 min (5.1 epochs), 90.89% in 30.8 min (17.4 epochs); 2026-11-29; GPU not "
-    "measured",
+    "(flip TTA) in 10 min (5.1 epochs), 90.28% in 25.0 min (--budget-min 25: 11.8 epochs); "
+    "2026-11-29; GPU not measured",
     model="cifar-fast-net", data="cifar10-jpeg", epochs=10, batch_size=512, optimizer="nesterov",
     lr=0.6, momentum=0.85, schedule="onecycle", warmup=0.5, weight_decay=1e-3, ema=0.99,
     label_smoothing=0.2, preprocess="standardize", augment="alternating-flip", tta="flip",

@@ -348,6 +348,9 @@ def check_finite(pending: list) -> None:
     """Stop on the first NaN/inf loss among the steps not yet checked."""
     if not pending:
         return
+    if len(pending) == 1 and math.isfinite(float(pending[0][2])):  # the CPU's every-step case
+        pending.clear()
+        return
     losses = torch.stack([p[2] for p in pending]).float().cpu()
     bad = (~torch.isfinite(losses)).nonzero()
     if len(bad):

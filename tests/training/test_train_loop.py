@@ -217,6 +217,8 @@ def test_a_budget_run_trains_until_its_time_is_spent_and_resumes_on_its_clock(
     lrs = [r["lr"] for r in res.history]
     assert lrs[0] > lrs[1] and lrs[1] < 0.01 * cfg.lr  # decayed to ~0 as the budget ran out
     assert res.summary["test"] is not None
+    meta = load_checkpoint(res.run_dir / "last.pt")["schedule"]
+    assert meta == {"name": "onecycle", "total_steps": None, "budget_min": 0.1}
 
     def cut(st):
         tick(st)

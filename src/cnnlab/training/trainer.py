@@ -821,7 +821,11 @@ def run_meta(cfg: TrainConfig, task, train_set, pipeline, total_steps: int) -> d
         "pipeline": pipeline.state_dict(),
         "classes": list(task.classes),
         "data": {"name": train_set.name, "size": [c, h, w]},
-        "schedule": {"name": cfg.schedule, "total_steps": total_steps},
+        "schedule": {
+            "name": cfg.schedule,
+            "total_steps": None if cfg.budget_min else total_steps,
+            "budget_min": cfg.budget_min or None,
+        },
     }
 
 
@@ -848,7 +852,7 @@ def make_summary(cfg, state: TrainState, final, weights, status, splits, device,
         "splits": {
             k: (None if v is None else {"name": v.name, "images": len(v)})
             for k, v in splits.items()
-        },  # fmt: skip
+        },
         "epochs": state.history[-1]["epoch"] if state.history else 0,
         "wall_seconds": state.wall_seconds,
         "validation": val,

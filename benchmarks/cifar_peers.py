@@ -224,9 +224,10 @@ def train_airbench94(train_set, test_set, budget_s: float, *, seed: int = 0,
             opt.step()
             clock.trained(len(y))
             done += 1
-            last = clock.done()
+            t = clock.progress()
+            last = t >= 1.0
             if done % hp["lookahead_every"] == 0 or last:
-                decay = 1.0 if last else 0.95**5 * min(1.0, clock.progress()) ** 3
+                decay = 1.0 if last else 0.95**5 * t**3
                 with torch.no_grad():
                     for avg, v in zip(ema, model.state_dict().values()):
                         if v.is_floating_point():

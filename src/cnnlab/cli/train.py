@@ -278,13 +278,7 @@ def _torchrun(args) -> int:
         raise ConfigError("--nproc with --resume is not supported",
                           "resume with torchrun directly: torchrun --nproc_per_node=N "
                           "-m cnnlab train --resume RUN")  # fmt: skip
-    if cfg.budget_min and args.nproc > 1:
-        from cnnlab.errors import ConfigError
-
-        raise ConfigError(
-            f"--budget-min runs in one process, and --nproc asks for {args.nproc}",
-            "give --epochs instead (every process then stops at the same step)",
-        )
+    cfg.check_processes(args.nproc)  # before torchrun starts N processes that would fail
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         path = f.name
     cfg.save_yaml(path)

@@ -206,6 +206,15 @@ class TrainConfig:
                 _out_of_range(k, v, ">= 1", self)
         return self
 
+    def check_processes(self, n: int) -> None:
+        """Refuse a ``--budget-min`` run in ``n > 1`` processes: each process's clock could
+        stop it at a different step."""
+        if self.budget_min and n > 1:
+            raise ConfigError(
+                f"--budget-min runs in one process, and this run has {n} (--nproc / torchrun)",
+                "give --epochs instead (every process then stops at the same step)",
+            )
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

@@ -24,6 +24,9 @@ class EMA:
         self.module = copy.deepcopy(model).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
+        mine = self._tensors(self.module)
+        self._floats = [v for v in mine if v.dtype.is_floating_point]
+        self._is_float = [v.dtype.is_floating_point for v in mine]  # split once, not per step
 
     @staticmethod
     def _tensors(module: nn.Module) -> list[torch.Tensor]:
@@ -34,12 +37,12 @@ class EMA:
     def update(self, model: nn.Module) -> None:
         """One step of the average: floating tensors lerp (one fused call), integer ones copy.
         It runs after every optimizer step, so it avoids ``state_dict()``'s per-call cost."""
-        pairs = list(zip(self._tensors(self.module), self._tensors(model), strict=True))
-        floats = [(v, s) for v, s in pairs if v.dtype.is_floating_point]
-        if floats:
-            torch._foreach_lerp_([v for v, _ in floats], [s for _, s in floats], 1.0 - self.decay)
-        for v, s in pairs:
-            if not v.dtype.is_floating_point:
+        src = self._tensors(model)
+        if self._floats:
+            sf = [s for s, f in zip(src, self._is_float, strict=True) if f]
+            torch._foreach_lerp_(self._floats, sf, 1.0 - self.decay)
+        for v, s, f in zip(self._tensors(self.module), src, self._is_float):
+            if not f:
                 v.copy_(s)
 
     def state_dict(self) -> dict:

@@ -260,10 +260,11 @@ def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
         for i, (x, y, index) in enumerate(p.loader):
             if i < skip:  # trained before the resume
                 continue
-            if state.step >= p.total_steps or (p.budget is not None and p.budget.done()):
+            progress = budget_progress(p)  # one clock reading a step
+            if state.step >= p.total_steps or (progress is not None and progress >= 1.0):
                 break
             reseed(derive_seed(cfg.seed, state.step, p.dist.rank), device)
-            lr = p.schedule.apply(p.optimizer, state.step, budget_progress(p)) * cfg.lr
+            lr = p.schedule.apply(p.optimizer, state.step, progress) * cfg.lr
             x, target = p.task.augment_batch(p.augment, x, y, index)
             with amp:
                 loss, out = p.task.loss(p.task.forward(p.net, p.pipeline(x), target), target)
@@ -336,9 +337,9 @@ def reseed(seed: int, device: torch.device) -> None:
 
 
 def show_progress(p: Parts, state: TrainState, acc, seen: int, seconds: float) -> None:
-    total = None  # a budget's bar: the steps expected at the rate so far
-    if p.budget is not None and p.budget.progress() > 0:
-        total = max(state.step, round(state.step / min(1.0, p.budget.progress())))
+    total, progress = None, budget_progress(p)  # a budget's bar: steps expected at this rate
+    if progress is not None and progress > 0:
+        total = max(state.step, round(state.step / min(1.0, progress)))
     p.bar.update(state.step, loss=float(acc[0]) / seen, acc=float(acc[1]) / seen,
                  speed=seen * p.dist.world_size / max(seconds, 1e-9),
                  desc=f"epoch {state.epoch + 1}", total=total)  # fmt: skip
@@ -539,11 +540,7 @@ def setup_devices(cfg: TrainConfig) -> tuple[torch.device, D.DistInfo]:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = not cfg.deterministic
         torch.backends.cudnn.allow_tf32 = not cfg.deterministic
-    if cfg.budget_min and dist.enabled:
-        raise ConfigError(
-            f"--budget-min runs in one process; this one has {dist.world_size} (torchrun)",
-            "give --epochs instead (every process then stops at the same step)",
-        )
+    cfg.check_processes(dist.world_size)
     if cfg.batch_size % dist.world_size:
         raise ConfigError(
             f"--batch-size {cfg.batch_size} does not split over {dist.world_size} processes",

@@ -71,3 +71,29 @@ def test_weight_decay_groups_skip_bias_and_bn():
     decayed = {id(p) for g in groups if g["weight_decay"] > 0 for p in g["params"]}
     assert decayed == {id(m[0].weight), id(m[3].weight)}
     assert sum(len(g["params"]) for g in groups) == len(list(m.parameters()))
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "nesterov", "sgd"])
+def test_cpu_optimizer_is_fused_and_steps_like_the_per_op_form(optimizer):
+    from cnnlab.training.trainer import make_optimizer
+    from cnnlab.training.trainer import param_groups as groups
+
+    cfg = TrainConfig(model="lenet5", data="mnist", optimizer=optimizer, lr=0.05,
+                      weight_decay=1e-3)  # fmt: skip
+    torch.manual_seed(0)
+    nets = [nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    fused = make_optimizer(groups(nets[0], cfg, []), cfg, torch.device("cpu"))
+    kind = type(fused)
+    kw = {"betas": tuple(cfg.betas)} if optimizer == "adamw" else {
+        "momentum": cfg.momentum, "nesterov": optimizer == "nesterov"}  # fmt: skip
+    plain = kind(groups(nets[1], cfg, []), lr=cfg.lr, foreach=False, **kw)
+    assert fused.defaults["fused"] and not plain.defaults.get("fused")
+    x = torch.randn(8, 6)
+    for _ in range(3):
+        for net, opt in zip(nets, (fused, plain)):
+            opt.zero_grad()
+            net(x).pow(2).mean().backward()
+            opt.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -1,9 +1,16 @@
 """Exponential moving average of a model's weights (Polyak averaging).
 
-``ema = decay * ema + (1 - decay) * w`` after each optimizer step; floating buffers (BN
-running statistics) are averaged the same way, integer ones (batch counters) copied.
-Evaluating the EMA weights usually gives a smoother, slightly better model late in training.
-The EMA lives on the model's device and is saved in checkpoints.
+``ema = d * ema + (1 - d) * w`` after each optimizer step; floating buffers (BN running
+statistics) are averaged the same way, integer ones (batch counters) copied. Evaluating the
+EMA weights usually gives a smoother, slightly better model late in training. The EMA lives
+on the model's device and is saved in checkpoints.
+
+The decay warms up: after ``t`` updates ``d = min(decay, (1 + t) / (10 + t))`` (the
+``num_updates`` rule of TensorFlow's ``tf.train.ExponentialMovingAverage``), so the average
+follows the model closely at first and reaches ``decay`` after about ``10 / (1 - decay)``
+steps. Without it a short run keeps a large share of its random initial weights: YOLO v1 on
+digits-det with ``--ema 0.99`` for 134 steps kept 0.99^134 = 26% of them and scored 0.00%
+mAP@0.5 where the raw weights scored 22% (docs/training.md).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ class EMA:
 
             raise ConfigError(f"EMA decay must be in (0, 1), got {decay}", "try --ema 0.999")
         self.decay = decay
+        self.updates = 0  # how many steps the average has taken (sets the warm-up)
         self.module = copy.deepcopy(model).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
@@ -38,16 +46,24 @@ class EMA:
         """One step of the average: floating tensors lerp (one fused call), integer ones copy.
         It runs after every optimizer step, so it avoids ``state_dict()``'s per-call cost."""
         src = self._tensors(model)
+        decay = self.current_decay()
+        self.updates += 1
         if self._floats:
             sf = [s for s, f in zip(src, self._is_float, strict=True) if f]
-            torch._foreach_lerp_(self._floats, sf, 1.0 - self.decay)
+            torch._foreach_lerp_(self._floats, sf, 1.0 - decay)
         for v, s, f in zip(self._tensors(self.module), src, self._is_float):
             if not f:
                 v.copy_(s)
 
+    def current_decay(self) -> float:
+        """The decay of the next update: ``decay``, warmed up over the first steps."""
+        return min(self.decay, (1 + self.updates) / (10 + self.updates))
+
     def state_dict(self) -> dict:
-        return {"decay": self.decay, "module": self.module.state_dict()}
+        return {"decay": self.decay, "updates": self.updates, "module": self.module.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.decay = float(state["decay"])
+        # a checkpoint from before the warm-up: its average never had one, so none now
+        self.updates = int(state.get("updates", 10**9))
         self.module.load_state_dict(state["module"])

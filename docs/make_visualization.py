@@ -129,7 +129,7 @@ architectures. Every picture on this page was made by the command printed above 
 The trained model here is cnnlab's LeNet-5 (modern form) on CIFAR-10 (JPEG), run folder
 `{run}`, trained on this 2-core CPU with
 
-    cnnlab train lenet5 --data cifar10-jpeg --augment {aug} --epochs {summary['epochs']}
+    cnnlab train lenet5 --data cifar10-jpeg --augment {aug} --epochs {summary["epochs"]}
 
 {score:.2f}% test top-1 after {took}{how}
 (a small, quick model: the point is the pictures, not the score). Its first layer has six 5x5
@@ -154,8 +154,9 @@ worked out with `cnnlab.arithmetic`, so it agrees with `cnnlab shape`.
              f"{IMG}/filter-outline.png")  # fmt: skip
     page.run(f"filter sample:china --kernel sobel-x --gray -o {IMG}/filter-sobel-x.png",
              f"{IMG}/filter-sobel-x.png")  # fmt: skip
-    page.run(f'filter sample:flower --kernel "0.0,1,1,0.0;0.0,1,1,0.0;0.0,1,1,0.0;0.0,0.9,0.9,0.0"'
-             f" --average --gray -o {IMG}/filter-seed000.png", f"{IMG}/filter-seed000.png")  # fmt: skip
+    seed000 = "0.0,1,1,0.0;0.0,1,1,0.0;0.0,1,1,0.0;0.0,0.9,0.9,0.0"
+    page.run(f'filter sample:flower --kernel "{seed000}" --average --gray '
+             f"-o {IMG}/filter-seed000.png", f"{IMG}/filter-seed000.png")  # fmt: skip
     page.text("""
 The last one is seed 000's 4x4 filter for a vertical stroke, averaged: it answers to vertical
 strokes wherever they are in the picture (the flower's stems and petal edges). From Python:
@@ -196,14 +197,20 @@ test split it classifies right with more than 60% confidence)? Captum
 prepares the image as the run was trained and draws the result. `--target` takes a class index
 or name (default: the predicted class).
 
-| method | what it shows |
-| --- | --- |
-| `deconv` | Zeiler & Fergus's deconvnet (ECCV 2014): the signal projected back through transposed filters, the max-pooling switches and ReLUs on the backward signal |
-| `guided` | guided backpropagation (Springenberg et al. 2015): gradients that are positive and pass a positive ReLU input |
-| `saliency` | the absolute input gradient (Simonyan et al. 2014) |
-| `gradcam` | Grad-CAM (Selvaraju et al. 2017) on a conv layer (`--layer`, default the last conv), upsampled to the image |
-| `occlusion` | ZFNet's occlusion experiment: how much the class score drops when a grey patch covers each place |
 """)
+    methods = {
+        "deconv": "Zeiler & Fergus's deconvnet (ECCV 2014): the signal projected back through "
+        "transposed filters, the max-pooling switches and ReLUs on the backward signal",
+        "guided": "guided backpropagation (Springenberg et al. 2015): gradients that are "
+        "positive and pass a positive ReLU input",
+        "saliency": "the absolute input gradient (Simonyan et al. 2014)",
+        "gradcam": "Grad-CAM (Selvaraju et al. 2017) on a conv layer (`--layer`, default the "
+        "last conv), upsampled to the image",
+        "occlusion": "ZFNet's occlusion experiment: how much the class score drops when a grey "
+        "patch covers each place",
+    }
+    rows = "".join(f"| `{m}` | {what} |\n" for m, what in methods.items())
+    page.text("| method | what it shows |\n| --- | --- |\n" + rows)
     for method in ("deconv", "guided", "saliency", "gradcam", "occlusion"):
         page.run(f"viz attribute {run} {img} --method {method} --target {label} "
                  f"-o {IMG}/attr-{method}.png",

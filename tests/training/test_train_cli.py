@@ -132,12 +132,19 @@ def test_a_switch_given_a_value_is_a_clear_error(capsys):
     assert e.value.code == 2 and "--amp/--no-amp" in err and "Traceback" not in err
 
 
-def test_a_budget_with_several_processes_is_refused_before_launch(capsys, monkeypatch):
-    """--budget-min's clock is one process's: with --nproc 2 the processes could stop at
-    different steps, so the command refuses before starting torchrun and names --epochs."""
-    import subprocess
-
-    monkeypatch.setattr(subprocess, "call", lambda *a, **k: pytest.fail("torchrun started"))
-    assert main(["train", "lenet5", "--data", "digits", "--budget-min", "1", "--nproc", "2"]) == 2
-    err = capsys.readouterr().err
-    assert "--budget-min runs in one process" in err and "--epochs" in err
+def test_no_test_leaves_the_test_split_unseen_until_eval(tmp_path, capsys):
+    """--no-test: tuning on validation without the test split (not loaded, not scored); the
+    outcome says how to score it, and `cnnlab eval RUN` (a run folder) then scores it once."""
+    code = main(["train", "lenet5", "--data", "digits", "--epochs", "0.5", "--batch-size", "64",
+                 "--runs-dir", str(tmp_path), "--name", "tune", "--threads", "1", "--no-test",
+                 "--no-plots"])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "--no-test" in out and "cnnlab eval" in out
+    s = json.loads((tmp_path / "tune" / "summary.json").read_text())
+    assert s["test"] is None and s["test_skipped"] is True and s["splits"]["test"] is None
+    assert s["validation"]["top1"] is not None  # validation still chose
+    assert not (tmp_path / "tune" / "confusion.csv").exists()  # no test-split outputs
+    assert main(["eval", str(tmp_path / "tune")]) == 0
+    shown = capsys.readouterr().out
+    assert "359" in shown  # the 359 test digits, scored now

@@ -51,3 +51,32 @@ def test_two_gloo_processes_match_one(tmp_path):
     assert not torch.allclose(
         one["model"]["features.0.weight"], create("lenet5").features[0].weight
     )
+
+
+@pytest.mark.slow
+def test_a_budget_run_in_two_processes_stops_them_together(tmp_path):
+    """--budget-min with --nproc 2: rank 0's clock decides for both (its progress broadcast
+    every step), so both processes take the same steps and the run ends, on time, with one
+    summary; a process that stopped alone would leave the other waiting in its all-reduce
+    (the subprocess's timeout turns such a hang into a failure)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    args = [a for a in ARGS if a != "--deterministic"]
+    i = args.index("--epochs")
+    del args[i : i + 2]
+    cmd = [sys.executable, "-m", "cnnlab", *args, "--budget-min", "0.1", "--val-fraction", "0.1",
+           "--runs-dir", str(tmp_path), "--name", "budget", "--nproc", "2"]  # fmt: skip
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    try:
+        assert proc.wait(timeout=240) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    s = json.loads((tmp_path / "budget" / "summary.json").read_text())
+    assert s["world_size"] == 2 and s["status"] == "completed" and s["steps"] > 0
+    assert s["wall_seconds"] < 6 + 10  # the 6 s budget, plus the final evaluations' slack
+    last = torch.load(tmp_path / "budget" / "last.pt", weights_only=True)
+    assert last["step"] == s["steps"] and last["schedule"]["budget_min"] == 0.1

@@ -2,6 +2,7 @@
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -230,8 +231,44 @@ def test_a_budget_run_trains_until_its_time_is_spent_and_resumes_on_its_clock(
     resumed = train(cfg.replace(name="cut"), train_set=tr, test_set=te, callbacks=[tick],
                     resume=first.run_dir)  # fmt: skip
     assert resumed.status == "completed" and resumed.summary["steps"] == 12
+    again = train(cfg, train_set=tr, test_set=te, callbacks=[tick], resume=res.run_dir)
+    assert again.summary["steps"] == 12  # its budget was spent: no step, and no empty epoch
+    assert [r["epoch"] for r in again.history] == [1, 2]
 
 
 def test_a_negative_budget_is_refused_naming_the_flag(tmp_path, tiny_config):
     with pytest.raises(ConfigError, match="--budget-min must be >= 0, got -1"):
         tiny_config(tmp_path, budget_min=-1.0).validate()
+
+
+def test_weights_that_do_not_fit_the_model_are_a_clear_error(tmp_path, bars, tiny_config, capsys):
+    """A checkpoint whose weights do not fit the model this cnnlab builds (another version,
+    other model options) is a DataError naming the tensors that differ and who wrote it --
+    for eval/predict (load_trained), the CLI (exit 2, no traceback) and --resume."""
+    from cnnlab.cli import main
+    from cnnlab.errors import DataError
+    from cnnlab.training.checkpoint import save_checkpoint
+    from cnnlab.training.inference import load_trained
+
+    tr, te = bars
+    cfg = tiny_config(tmp_path, epochs=1, ema=0.9)
+    run = train(cfg, train_set=tr, eval_set=te).run_dir
+    state = load_checkpoint(run / "last.pt")
+    assert state["written_by"].startswith("cnnlab ")
+    del state["model"]["classifier.4.bias"]  # as if an older version had no such tensor
+    state["model"]["classifier.4.weight"] = torch.zeros(4, 99)
+    state["ema"]["module"] = dict(state["model"])
+    bad = save_checkpoint(state, run / "odd.pt")  # a valid checksum: only the weights are odd
+    with pytest.raises(DataError) as e:
+        load_trained(bad, ema=False)
+    msg = str(e.value)
+    assert "do not fit lenet5" in msg and "written by cnnlab" in msg
+    assert "classifier.4.weight: [4, 99] in the file, [4, 84] here" in msg
+    assert "classifier.4.bias missing from the file" in msg
+    capsys.readouterr()
+    assert main(["eval", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "do not fit lenet5" in err and "Traceback" not in err
+    shutil.copy(bad, run / "last.pt")
+    with pytest.raises(DataError, match="classifier.4.bias missing"):
+        train(cfg, train_set=tr, eval_set=te, resume=run / "last.pt")

@@ -22,11 +22,12 @@ examples:
 
 Every run holds out --val-fraction (0.1) of the training split for validation, which chooses
 best.pt, --patience and --target; the test split is scored once, at the end, with best.pt's
-weights. Every run writes runs/<name>/: config.yaml, metrics.csv/.jsonl (validation columns),
+weights (--no-test leaves it unseen while you tune; cnnlab eval RUN scores it later). Every
+run writes runs/<name>/: config.yaml, metrics.csv/.jsonl (validation columns),
 last.pt/best.pt (checksum inside), loss.png, accuracy.png, confusion.csv/.png and
 per_class.csv (test split) and summary.json. --resume may change only --epochs (more), --quiet,
 --no-plots, --device, --threads, --eval-batch-size, --eval-every, --target, --patience, --tta,
---data-dir, --download and --compile; any other flag is refused, naming it.
+--data-dir, --download, --compile and --test/--no-test; any other flag is refused, naming it.
 """
 
 
@@ -88,11 +89,16 @@ def register(sub, formatter_class) -> None:
         description="Score a trained checkpoint on a dataset split, optionally with test-time "
         "augmentation: flip (2 views), 10crop (4 corners + centre, x2 flips) or multiscale "
         "(seed 001's 5 scales x 10 crops = 50 views).",
-        epilog="examples:\n  cnnlab eval runs/demo/best.pt\n"
+        epilog="examples:\n  cnnlab eval runs/demo/best.pt\n  cnnlab eval runs/demo        "
+        "# a run folder: its best.pt (else last.pt)\n"
         "  cnnlab eval runs/c10/best.pt --data cifar10-jpeg --data-dir ../shared/data --tta flip\n",
         formatter_class=formatter_class,
     )
-    e.add_argument("checkpoint", metavar="CKPT")
+    e.add_argument(
+        "checkpoint",
+        metavar="CKPT",
+        help="a checkpoint, or a run folder (its best.pt, else last.pt)",
+    )
     e.add_argument("--data", help="dataset [default: the one it was trained on]")
     e.add_argument("--data-dir", metavar="DIR")
     e.add_argument("--download", action="store_true", help="fetch a missing archive when online")
@@ -240,6 +246,9 @@ def print_outcome(folder, result) -> None:
             if te["loss"] is not None:  # (a detector scores no loss in evaluation)
                 t.add_row("test loss", f"{te['loss']:.4f}")
             t.add_row("weights tested", te["weights"])
+        elif s.get("test_skipped"):
+            t.add_row("test", "not scored (--no-test): score it once, when the settings are "
+                      f"chosen, with cnnlab eval {escape(str(folder.path))}")  # fmt: skip
         else:
             t.add_row("test", "no test split: nothing scored on unseen data")
         if s["best"]["epoch"] is not None:
@@ -278,7 +287,6 @@ def _torchrun(args) -> int:
         raise ConfigError("--nproc with --resume is not supported",
                           "resume with torchrun directly: torchrun --nproc_per_node=N "
                           "-m cnnlab train --resume RUN")  # fmt: skip
-    cfg.check_processes(args.nproc)  # before torchrun starts N processes that would fail
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         path = f.name
     cfg.save_yaml(path)
@@ -311,11 +319,15 @@ def _eval(args) -> int:
             f"--batch-size must be at least 1, got {args.batch_size}", "e.g. --batch-size 512"
         )
     device = resolve_device(args.device)
-    tr = load_trained(args.checkpoint, device=device, ema=not args.no_ema)
+    ckpt = Path(args.checkpoint)
+    if ckpt.is_dir():  # a run folder: the weights validation chose, else the last ones
+        ckpt = next((p for p in (ckpt / "best.pt", ckpt / "last.pt") if p.exists()), ckpt)
+    tr = load_trained(ckpt, device=device, ema=not args.no_ema)
     cfg = TrainConfig.from_dict(tr.state["config"])
     name = args.data or cfg.data
+    # test=True: a --no-test run's test split is what this command is for
     cfg = cfg.replace(data=name, data_dir=args.data_dir or cfg.data_dir, download=args.download,
-                      target_top1=None, patience=None)  # fmt: skip
+                      target_top1=None, patience=None, test=True)  # fmt: skip
     splits = dict(zip(("train", "val", "test"), split_data(cfg)))  # as the run split them
     ds = splits[args.split]
     if ds is None:

@@ -62,7 +62,9 @@ def content_digest(obj) -> str:
 def save_checkpoint(state: dict, path: str | Path) -> Path:
     """Atomically write ``state`` (with its content checksum inside) to ``path``."""
     path = Path(path)
-    state = {"format": FORMAT, "version": VERSION, **state}
+    from cnnlab import __version__
+
+    state = {"format": FORMAT, "version": VERSION, "written_by": f"cnnlab {__version__}", **state}
     state.pop("sha256", None)
     state["sha256"] = content_digest(state)
     atomic_write(path, lambda f: _save(state, f))
@@ -145,3 +147,29 @@ def load_checkpoint(path: str | Path, *, verify: bool = True, map_location="cpu"
         if got != want:
             raise _corrupt(path, got, str(want), "the checksum stored in it")
     return state
+
+
+def load_weights(module: torch.nn.Module, weights: dict, source: str, model: str,
+                 written_by: str | None = None) -> None:  # fmt: skip
+    """``module.load_state_dict(weights)``; weights that do not fit the module (a checkpoint of
+    another cnnlab version or other model options) raise a :class:`DataError` naming the first
+    tensors that differ, instead of torch's list of every key."""
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError:
+        raise DataError(
+            f"{source}: its weights do not fit {model} as this cnnlab builds it ("
+            f"{weight_mismatch(module.state_dict(), weights)})",
+            f"it was written by {written_by or 'an older cnnlab'} or with other model options; "
+            "retrain it with this version, or load it with the version that wrote it",
+        ) from None
+
+
+def weight_mismatch(expected: dict, given: dict, show: int = 3) -> str:
+    """The differences between two state dicts, the first ``show`` of them spelt out."""
+    diffs = [f"{k}: {list(given[k].shape)} in the file, {list(v.shape)} here"
+             for k, v in expected.items() if k in given and given[k].shape != v.shape]  # fmt: skip
+    diffs += [f"{k} missing from the file" for k in expected if k not in given]
+    diffs += [f"{k} unknown here" for k in given if k not in expected]
+    more = f"; and {len(diffs) - show} more" if len(diffs) > show else ""
+    return "; ".join(diffs[:show]) + more

@@ -63,13 +63,18 @@ class TrainConfig:
         "fraction of the training split held out for validation, which chooses best.pt, early "
         "stopping and --target (a dataset's own val split is used when it has one); 0: none",
     )
+    test: bool = opt(
+        True,
+        "score the test split once at the end, with the weights validation chose; --no-test "
+        "leaves it unseen (tune on validation, then score it once: cnnlab eval RUN)",
+    )
     # how long / how big
     epochs: float = opt(10, "epochs (fractions allowed)")
     budget_min: float = opt(
         0.0,
         "train for this many minutes of wall time instead of --epochs: the schedule runs on the "
         "share of the budget spent, and training stops in time for the final evaluation "
-        "(0: off; one process only)",
+        "(0: off; under torchrun rank 0's clock decides for every process)",
         metavar="MIN",
     )
     batch_size: int = opt(128, "global batch size")
@@ -205,15 +210,6 @@ class TrainConfig:
             if v is not None and v < 1:
                 _out_of_range(k, v, ">= 1", self)
         return self
-
-    def check_processes(self, n: int) -> None:
-        """Refuse a ``--budget-min`` run in ``n > 1`` processes: each process's clock could
-        stop it at a different step."""
-        if self.budget_min and n > 1:
-            raise ConfigError(
-                f"--budget-min runs in one process, and this run has {n} (--nproc / torchrun)",
-                "give --epochs instead (every process then stops at the same step)",
-            )
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

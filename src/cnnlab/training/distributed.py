@@ -91,6 +91,15 @@ def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return t
 
 
+def broadcast_float(x: float, info: DistInfo, device) -> float:
+    """Rank 0's number for everyone (e.g. the share of a wall-clock budget spent)."""
+    if not info.enabled:
+        return x
+    t = torch.tensor([x], dtype=torch.float64, device=device)
+    dist.broadcast(t, src=0)
+    return float(t.item())
+
+
 def broadcast_flag(flag: bool, info: DistInfo, device) -> bool:
     """Rank 0's decision (e.g. stop early) for everyone."""
     if not info.enabled:

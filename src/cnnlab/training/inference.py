@@ -11,7 +11,7 @@ from torch import nn
 from cnnlab.data.pipeline import InputPipeline
 from cnnlab.errors import DataError
 from cnnlab.models import create
-from cnnlab.training.checkpoint import load_checkpoint
+from cnnlab.training.checkpoint import load_checkpoint, load_weights
 
 
 @dataclass
@@ -42,7 +42,8 @@ def load_trained(path: str | Path, *, device="cpu", ema: bool = True) -> Trained
         )
     model = create(state["model_name"], **state["model_options"])
     use_ema = bool(ema and state.get("ema"))
-    model.load_state_dict(state["ema"]["module"] if use_ema else state["model"])
+    load_weights(model, state["ema"]["module"] if use_ema else state["model"], str(path),
+                 state["model_name"], state.get("written_by"))  # fmt: skip
     model.to(device).eval()
     pipeline = InputPipeline.from_state_dict(state["pipeline"])
     return Trained(model, pipeline, list(state["classes"]), state, use_ema)

@@ -23,6 +23,8 @@ import time
 import torch
 from torch import nn
 
+from cnnlab.training.checkpoint import load_weights
+
 
 class TrainState:
     """The model, optimizer and EMA with the run's position and record.
@@ -84,11 +86,13 @@ class TrainState:
             },
         }
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, source: str = "the checkpoint") -> None:
         """Continue from a checkpoint: weights, optimizer, EMA and the run's position."""
-        self.model.load_state_dict(state["model"])
+        name, by = state.get("model_name", "the model"), state.get("written_by")
+        load_weights(self.model, state["model"], source, name, by)
         self.optimizer.load_state_dict(state["optimizer"])
         if self.ema is not None and state.get("ema"):
+            load_weights(self.ema.module, state["ema"]["module"], source, name, by)
             self.ema.load_state_dict(state["ema"])
         self.epoch = int(state["epoch"])
         self.batch_in_epoch = int(state["batch_in_epoch"])

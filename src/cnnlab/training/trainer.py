@@ -50,7 +50,7 @@ FINISHED = ("completed", "target-reached", "early-stopped")
 # What `--resume` may change; everything else is the run's and stays as it was.
 RESUME_CAN_CHANGE = ("epochs", "quiet", "plots", "device", "threads", "eval_batch_size",
                      "eval_every", "target_top1", "patience", "tta", "data_dir", "download",
-                     "compile")  # fmt: skip
+                     "compile", "test")  # fmt: skip
 
 
 @dataclass
@@ -132,7 +132,7 @@ def train(
     # run folder and state (fresh, or where the checkpoint left off)
     state = TrainState(model, optimizer, parts.ema, metric=task.metrics[0])
     if ckpt is not None:
-        state.load_state_dict(ckpt)
+        state.load_state_dict(ckpt, source=str(resume))
         folder.write = main
         folder.check_writable()
     else:
@@ -140,7 +140,7 @@ def train(
     cfg = parts.cfg = cfg.replace(name=folder.name)
     state.meta = run_meta(cfg, task, train_set, pipeline, total_steps)
     if cfg.budget_min:
-        parts.budget = make_budget(cfg, state, started, val_set, test_set)
+        parts.budget = make_budget(cfg, state, started, val_set, test_set, dist.world_size)
     folder.save_config(cfg)
     columns = metric_columns(task)
     parts.bar = TrainProgress(None if cfg.budget_min else total_steps,
@@ -156,8 +156,10 @@ def train(
         with StopSignals() as stop:
             while state.epoch < n_epochs:
                 train_epoch(parts, state, stop)
+                spent = parts.budget is not None and budget_progress(parts) >= 1.0
+                if spent and not state.epoch_sums["seen"]:
+                    break  # a resumed budget already spent: no step, so no epoch to record
                 row = epoch_row(parts, state, n_epochs)
-                spent = parts.budget is not None and parts.budget.done()
                 due = (state.epoch + 1 == n_epochs or (state.epoch + 1) % cfg.eval_every == 0
                        or spent)  # fmt: skip
                 if val_set is not None and due:
@@ -286,8 +288,9 @@ def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
                 st = StepState(state.epoch, state.step, i + 1, total.detach(), lr, p.model)
                 for cb in p.callbacks:
                     cb(st)
-            if p.bar.due():
-                show_progress(p, state, acc, seen, sums["seconds"] + time.perf_counter() - t0)
+            if p.bar.due():  # (rank 0 only: it uses the progress read above, no collective)
+                show_progress(p, state, acc, seen, sums["seconds"] + time.perf_counter() - t0,
+                              progress)  # fmt: skip
             if stop.hit:
                 raise KeyboardInterrupt
         check_finite(pending)
@@ -295,12 +298,17 @@ def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
         state.epoch_sums = {"loss": float(acc[0]), "score": float(acc[1]), "seen": seen,
                             "seconds": sums["seconds"] + time.perf_counter() - t0}  # fmt: skip
     if seen and p.bar.bar is not None:  # the bar's last refresh of the epoch
-        show_progress(p, state, acc, seen, state.epoch_sums["seconds"])
+        show_progress(p, state, acc, seen, state.epoch_sums["seconds"],
+                      p.budget.progress() if p.budget is not None else None)  # fmt: skip
 
 
 def budget_progress(p: Parts) -> float | None:
-    """The share of a ``--budget-min`` run's time spent (None: a run planned in epochs)."""
-    return p.budget.progress() if p.budget is not None else None
+    """The share of a ``--budget-min`` run's time spent (None: a run planned in epochs), as
+    rank 0's clock reads it: under torchrun every process then stops at the same step and
+    takes the same learning rate. A collective: every process calls it at the same points."""
+    if p.budget is None:
+        return None
+    return D.broadcast_float(p.budget.progress(), p.dist, p.device)
 
 
 def with_recipe_hint(e: TrainingDiverged, cfg: TrainConfig) -> TrainingDiverged:
@@ -336,8 +344,9 @@ def reseed(seed: int, device: torch.device) -> None:
         torch.cuda.default_generators[device.index or 0].manual_seed(seed)
 
 
-def show_progress(p: Parts, state: TrainState, acc, seen: int, seconds: float) -> None:
-    total, progress = None, budget_progress(p)  # a budget's bar: steps expected at this rate
+def show_progress(p: Parts, state: TrainState, acc, seen: int, seconds: float,
+                  progress: float | None) -> None:  # fmt: skip
+    total = None  # a budget's bar: the steps expected at this rate
     if progress is not None and progress > 0:
         total = max(state.step, round(state.step / min(1.0, progress)))
     p.bar.update(state.step, loss=float(acc[0]) / seen, acc=float(acc[1]) / seen,
@@ -540,7 +549,6 @@ def setup_devices(cfg: TrainConfig) -> tuple[torch.device, D.DistInfo]:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = not cfg.deterministic
         torch.backends.cudnn.allow_tf32 = not cfg.deterministic
-    cfg.check_processes(dist.world_size)
     if cfg.batch_size % dist.world_size:
         raise ConfigError(
             f"--batch-size {cfg.batch_size} does not split over {dist.world_size} processes",
@@ -561,9 +569,12 @@ def split_data(cfg: TrainConfig, train_set=None, val_set=None, test_set=None):
         get = dict(data_dir=cfg.data_dir, download=cfg.download, image_size=cfg.image_size)
         train_set = load_dataset(cfg.data, split="train", **get)
         have = shipped_splits(cfg.data)
-        test_set = load_dataset(cfg.data, split="test", **get) if "test" in have else None
+        wanted = "test" in have and cfg.test
+        test_set = load_dataset(cfg.data, split="test", **get) if wanted else None
         if "val" in have:
             val_set = load_dataset(cfg.data, split="val", **get)
+    if not cfg.test:  # --no-test: the test split stays unseen (not even loaded)
+        test_set = None
     if val_set is None and cfg.val_fraction > 0:
         train_set, val_set = holdout_split(train_set, cfg.val_fraction, cfg.seed)
     if val_set is None and (cfg.target_top1 is not None or cfg.patience is not None):
@@ -781,7 +792,8 @@ def make_optimizer(groups, cfg: TrainConfig, device: torch.device):
         return kind(groups, lr=cfg.lr, **kw)
 
 
-def make_budget(cfg: TrainConfig, state: TrainState, started: float, val_set, test_set) -> Budget:
+def make_budget(cfg: TrainConfig, state: TrainState, started: float, val_set, test_set,
+                world: int = 1) -> Budget:  # fmt: skip
     """The clock of a ``--budget-min`` run, started when :func:`train` was called; it keeps
     time for the last validation pass and the test pass (with its TTA views)."""
     from cnnlab.data.tta import tta_view_count
@@ -789,6 +801,7 @@ def make_budget(cfg: TrainConfig, state: TrainState, started: float, val_set, te
     later = (len(val_set) if val_set is not None else 0) + (
         len(test_set) * tta_view_count(cfg.tta) if test_set is not None else 0
     )
+    later //= world  # under torchrun each process scores its share of the images
     return Budget(60 * cfg.budget_min, later, spent_before=state.wall_before, started=started)
 
 
@@ -861,6 +874,7 @@ def make_summary(cfg, state: TrainState, final, weights, status, splits, device,
         "validation": val,
         "best": state.best,
         "test": test,
+        "test_skipped": not cfg.test,  # --no-test: left unseen on purpose
         "status": status,
         "steps": state.step,
         "device": str(device),

@@ -307,7 +307,7 @@ def _eval(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from cnnlab.errors import ConfigError
+    from cnnlab.errors import ConfigError, DataError
     from cnnlab.training.config import TrainConfig
     from cnnlab.training.evaluate import evaluate
     from cnnlab.training.inference import load_trained
@@ -321,7 +321,13 @@ def _eval(args) -> int:
     device = resolve_device(args.device)
     ckpt = Path(args.checkpoint)
     if ckpt.is_dir():  # a run folder: the weights validation chose, else the last ones
-        ckpt = next((p for p in (ckpt / "best.pt", ckpt / "last.pt") if p.exists()), ckpt)
+        found = [p for p in (ckpt / "best.pt", ckpt / "last.pt") if p.exists()]
+        if not found:
+            raise DataError(
+                f"{ckpt} is a folder with no best.pt or last.pt in it",
+                "give a run folder written by `cnnlab train`, or a .pt file",
+            )
+        ckpt = found[0]
     tr = load_trained(ckpt, device=device, ema=not args.no_ema)
     cfg = TrainConfig.from_dict(tr.state["config"])
     name = args.data or cfg.data

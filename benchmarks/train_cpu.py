@@ -121,7 +121,7 @@ def run_course_loop(args, cfg, threads: int):
         torch.manual_seed(derive_seed(cfg.seed, "init"))  # cnnlab's initial weights
         model = create("lenet5")
         # cnnlab's optimizer and schedule (weights decay, biases do not)
-        opt = make_optimizer(param_groups(model, cfg, []), cfg, torch.device("cpu"))
+        opt = make_optimizer(param_groups(model, cfg, []), cfg)
         steps = len(train_dl)
         sched = make_schedule(cfg, max(1, round(steps * cfg.epochs)), steps)
         # the recipe's weight EMA, with PyTorch's own tool, evaluated like cnnlab's

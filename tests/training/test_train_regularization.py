@@ -83,7 +83,7 @@ def test_cpu_optimizer_is_fused_and_steps_like_the_per_op_form(optimizer):
     torch.manual_seed(0)
     nets = [nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)) for _ in range(2)]
     nets[1].load_state_dict(nets[0].state_dict())
-    fused = make_optimizer(groups(nets[0], cfg, []), cfg, torch.device("cpu"))
+    fused = make_optimizer(groups(nets[0], cfg, []), cfg)
     kind = type(fused)
     kw = {"betas": tuple(cfg.betas)} if optimizer == "adamw" else {
         "momentum": cfg.momentum, "nesterov": optimizer == "nesterov"}  # fmt: skip

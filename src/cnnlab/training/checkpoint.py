@@ -172,4 +172,4 @@ def weight_mismatch(expected: dict, given: dict, show: int = 3) -> str:
     diffs += [f"{k} missing from the file" for k in expected if k not in given]
     diffs += [f"{k} unknown here" for k in given if k not in expected]
     more = f"; and {len(diffs) - show} more" if len(diffs) > show else ""
-    return "; ".join(diffs[:show]) + more
+    return "; ".join(diffs[:show]) + more if diffs else "the same names and shapes, other types"

@@ -91,8 +91,7 @@ class TrainState:
         name, by = state.get("model_name", "the model"), state.get("written_by")
         load_weights(self.model, state["model"], source, name, by)
         self.optimizer.load_state_dict(state["optimizer"])
-        if self.ema is not None and state.get("ema"):
-            load_weights(self.ema.module, state["ema"]["module"], source, name, by)
+        if self.ema is not None and state.get("ema"):  # (the same tensors as the model's)
             self.ema.load_state_dict(state["ema"])
         self.epoch = int(state["epoch"])
         self.batch_in_epoch = int(state["batch_in_epoch"])

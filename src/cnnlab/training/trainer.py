@@ -122,7 +122,7 @@ def train(
     n_epochs = math.ceil(total_steps / len(loader))
     if cfg.budget_min:  # the budget, not the epochs, ends the run
         total_steps, n_epochs = 2**62, math.inf
-    optimizer = make_optimizer(param_groups(model, cfg, heads), cfg, device)
+    optimizer = make_optimizer(param_groups(model, cfg, heads), cfg)
     ema = EMA(model, cfg.ema) if cfg.ema else None
     augment = make_augment(cfg.augment, task.num_classes)
     parts = Parts(cfg, task, model, wrap(model, cfg, dist, device), optimizer,
@@ -777,7 +777,7 @@ def param_groups(model, cfg: TrainConfig, heads: list[str]):
     return groups
 
 
-def make_optimizer(groups, cfg: TrainConfig, device: torch.device):
+def make_optimizer(groups, cfg: TrainConfig):
     """AdamW or SGD, fused (one kernel for all the tensors: a LeNet-5 AdamW step takes 0.14 ms
     on one CPU thread, 0.56 ms op by op) where this torch has the fused kernel."""
     groups = list(groups)  # the fallback below needs them a second time

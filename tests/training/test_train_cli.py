@@ -148,6 +148,7 @@ def test_no_test_leaves_the_test_split_unseen_until_eval(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "tune")]) == 0
     shown = capsys.readouterr().out
     assert "359" in shown  # the 359 test digits, scored now
+    assert list((tmp_path / "tune").glob("confusion-digits-test-none.*"))  # in the run folder
     (tmp_path / "empty").mkdir()
     assert main(["eval", str(tmp_path / "empty")]) == 2
     assert "no best.pt or last.pt" in capsys.readouterr().err

@@ -236,6 +236,26 @@ def test_a_budget_run_trains_until_its_time_is_spent_and_resumes_on_its_clock(
     assert [r["epoch"] for r in again.history] == [1, 2]
 
 
+def test_a_budget_spent_before_the_first_step_is_an_error_not_a_score(tmp_path, bars,
+                                                                        tiny_config):  # fmt: skip
+    """A budget smaller than the set-up would end a 0-step "completed" run and score the
+    random weights on test; it is an error that says so (and nothing is scored)."""
+    tr, te = bars
+    cfg = tiny_config(tmp_path, budget_min=1e-7)  # 6 microseconds
+    with pytest.raises(ConfigError, match="ran out before the first training step") as e:
+        train(cfg, train_set=tr, test_set=te)
+    assert "--epochs" in e.value.hint
+    assert not list((tmp_path / "runs").glob("*/summary.json"))
+
+
+def test_a_batch_larger_than_what_validation_left_names_val_fraction(tmp_path, bars,
+                                                                     tiny_config):  # fmt: skip
+    tr, te = bars
+    with pytest.raises(ConfigError, match="left after --val-fraction 0.9") as e:
+        train(tiny_config(tmp_path, val_fraction=0.9), train_set=tr, test_set=te)
+    assert "--val-fraction" in e.value.hint
+
+
 def test_a_negative_budget_is_refused_naming_the_flag(tmp_path, tiny_config):
     with pytest.raises(ConfigError, match="--budget-min must be >= 0, got -1"):
         tiny_config(tmp_path, budget_min=-1.0).validate()

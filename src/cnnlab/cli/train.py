@@ -307,7 +307,7 @@ def _eval(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from cnnlab.errors import ConfigError, DataError
+    from cnnlab.errors import ConfigError
     from cnnlab.training.config import TrainConfig
     from cnnlab.training.evaluate import evaluate
     from cnnlab.training.inference import load_trained
@@ -319,16 +319,7 @@ def _eval(args) -> int:
             f"--batch-size must be at least 1, got {args.batch_size}", "e.g. --batch-size 512"
         )
     device = resolve_device(args.device)
-    ckpt = Path(args.checkpoint)
-    if ckpt.is_dir():  # a run folder: the weights validation chose, else the last ones
-        found = [p for p in (ckpt / "best.pt", ckpt / "last.pt") if p.exists()]
-        if not found:
-            raise DataError(
-                f"{ckpt} is a folder with no best.pt or last.pt in it",
-                "give a run folder written by `cnnlab train`, or a .pt file",
-            )
-        ckpt = found[0]
-    tr = load_trained(ckpt, device=device, ema=not args.no_ema)
+    tr = load_trained(args.checkpoint, device=device, ema=not args.no_ema)
     cfg = TrainConfig.from_dict(tr.state["config"])
     name = args.data or cfg.data
     # test=True: a --no-test run's test split is what this command is for
@@ -365,7 +356,8 @@ def _eval(args) -> int:
     console.print(t)
     console.print(f"top-1 [bold]{res.top1:.2f}%[/]  top-5 {res.top5:.2f}%  loss {res.loss:.4f}  "
                   f"({res.n} images, TTA {args.tta})")  # fmt: skip
-    out = RunFolder(Path(args.out) if args.out else Path(args.checkpoint).parent)
+    given = Path(args.checkpoint)  # a run folder, or a checkpoint in one
+    out = RunFolder(Path(args.out) if args.out else given if given.is_dir() else given.parent)
     stem = f"confusion-{Path(str(name)).name}-{args.split}-{args.tta}"
     csv_path, png = out.save_confusion(res, tr.classes, split=args.split, stem=stem)
     console.print(f"confusion matrix: {csv_path}, {png}")

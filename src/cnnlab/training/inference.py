@@ -33,7 +33,9 @@ class Trained:
 
 def load_trained(path: str | Path, *, device="cpu", ema: bool = True) -> Trained:
     """Rebuild the model of a ``cnnlab train`` checkpoint (its EMA weights when it has them and
-    ``ema`` is true) with the input pipeline it was trained with."""
+    ``ema`` is true) with the input pipeline it was trained with. ``path`` may be a run folder:
+    its ``best.pt`` (the weights validation chose), else its ``last.pt``."""
+    path = run_checkpoint(Path(path))
     state = load_checkpoint(path)
     if state.get("format") != "cnnlab-checkpoint" or "model_name" not in state:
         raise DataError(
@@ -47,6 +49,19 @@ def load_trained(path: str | Path, *, device="cpu", ema: bool = True) -> Trained
     model.to(device).eval()
     pipeline = InputPipeline.from_state_dict(state["pipeline"])
     return Trained(model, pipeline, list(state["classes"]), state, use_ema)
+
+
+def run_checkpoint(path: Path) -> Path:
+    """A checkpoint path as given, or a run folder's ``best.pt`` (else ``last.pt``)."""
+    if not path.is_dir():
+        return path
+    found = [p for p in (path / "best.pt", path / "last.pt") if p.exists()]
+    if not found:
+        raise DataError(
+            f"{path} is a folder with no best.pt or last.pt in it",
+            "give a run folder written by `cnnlab train`, or a .pt file",
+        )
+    return found[0]
 
 
 def read_images(paths, size: tuple[int, int, int]) -> torch.Tensor:

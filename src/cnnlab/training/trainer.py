@@ -193,6 +193,14 @@ def train(
         parts.bar.close()
         folder.close()
 
+    if status in FINISHED and parts.budget is not None and state.step == 0:
+        raise ConfigError(
+            f"--budget-min {cfg.budget_min:g} ({60 * cfg.budget_min:.3g} s) ran out before the "
+            f"first training step (setting up took {parts.budget.spent():.1f} s): nothing was "
+            f"trained, so nothing is scored; the run folder {folder.path} holds only its config",
+            "give a budget of at least a minute, or --epochs",
+        )
+
     # finish: the test split, scored once with the weights validation chose; files; hooks
     final, weights = None, None
     if status in FINISHED and test_set is not None:
@@ -743,10 +751,12 @@ def make_loader(cfg: TrainConfig, train_set, device, dist: D.DistInfo):
         return_index=True,  # alternating flips need the dataset index of each image
     )  # fmt: skip
     if len(loader) == 0:
+        held = (f" left after --val-fraction {cfg.val_fraction} held out its share"
+                if cfg.val_fraction >= 0.5 else "")  # fmt: skip
         raise ConfigError(
             f"--batch-size {cfg.batch_size} is larger than the training set "
-            f"({len(train_set.labels)} images)",
-            "use a smaller --batch-size",
+            f"({len(train_set.labels)} images{held})",
+            "use a smaller --batch-size" + (" or --val-fraction (e.g. 0.1)" if held else ""),
         )
     return loader
 

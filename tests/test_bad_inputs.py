@@ -62,7 +62,7 @@ def _cases():
         "config missing": (["train", "--config", "{w}/missing.yaml"], "does not exist"),
         "resume missing": (["train", "--resume", "{w}/runs/nope"], "no such run folder"),
         "resume a folder without a run": (["train", "--resume", "{w}/empty"], "holds no last.pt"),
-        "eval a folder": (["eval", "{w}/empty"], "is a folder, not a file"),
+        "eval a folder": (["eval", "{w}/empty"], "no best.pt or last.pt"),
         "eval missing": (["eval", "{w}/nope.pt"], "does not exist"),
         "predict not an image": (["predict", ck, "{w}/notes.txt"], "cannot decode"),
         "predict a folder": (["predict", ck, "{w}/empty"], "is a folder"),
@@ -116,6 +116,18 @@ def _cases():
         # names and types
         "unknown model": (["summary", "lenett5"], "unknown model"),
         "unknown model option": ([*train, "-O", "dropotu=0.3"], "has no option"),
+        "model option of the wrong type": (
+            [*train, "--data", "digits", "-O", "relu_after_pool=maybe"],
+            "expected a bool",
+        ),  # fmt: skip
+        "picture into a folder that cannot exist": (
+            ["viz", "filters", ck, "-o", "/proc/cnnlab-none/f.png"],
+            "cannot write /proc/cnnlab-none/f.png",
+        ),  # fmt: skip
+        "batch larger than what validation left": (
+            [*train, "--data", "digits", "--val-fraction", "0.95"],
+            "left after --val-fraction 0.95",
+        ),  # fmt: skip
         "unknown augmentation": ([*train, "--augment", "flipp"], "unknown augmentation"),
         "config not YAML": (["train", "--config", "{w}/bad.yaml"], "is not valid YAML"),
         "config value of the wrong type": (

@@ -48,8 +48,11 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable) -> Path:
     ``path`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:  # name the file asked for, not the hidden temporary one
+        raise OSError(e.errno, f"cannot write {path} ({e.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             if callable(data):

@@ -91,3 +91,16 @@ def test_register_model_rejects_duplicates_and_bad_variants():
 def test_package_exports():
     assert callable(zoo.convolutionalize) and callable(zoo.load_weights)
     assert set(zoo.__all__) >= {"create", "list_models", "get_info", "convolutionalize"}
+
+
+def test_an_option_of_the_wrong_type_is_refused_not_taken_as_truthy():
+    """-O relu_after_pool=maybe reached the builder as the string 'maybe' (truthy: silently
+    True); options with a bool / int / float / str default must be given as one."""
+    with pytest.raises(ConfigError, match="relu_after_pool='maybe': expected a bool") as e:
+        create("lenet5", relu_after_pool="maybe")
+    assert "true or false" in e.value.hint
+    with pytest.raises(ConfigError, match="num_classes=True: expected an int"):
+        create("lenet5", num_classes=True)  # a bool is not a class count
+    with pytest.raises(ConfigError, match="num_classes=2.5"):
+        create("lenet5", num_classes=2.5)
+    assert create("lenet5", relu_after_pool=True, num_classes=3).classifier[-1].out_features == 3

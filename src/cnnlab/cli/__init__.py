@@ -97,3 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `cnnlab ... | head`
         sys.stderr.close()
         return 0
+    except OSError as e:  # a path that cannot be read or written (-o into a missing folder ...)
+        where = f": {e.filename}" if e.filename else ""
+        err_console.print(f"[bold red]error:[/] {escape((e.strerror or str(e)) + where)}",
+                          highlight=False)  # fmt: skip
+        err_console.print("[yellow]hint:[/] check that the folder exists and is writable and "
+                          "that the disk has room", highlight=False)  # fmt: skip
+        return 2

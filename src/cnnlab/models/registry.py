@@ -103,11 +103,34 @@ def create(name: str, *, weights: str | None = None, **options):
                 + (f" ({close})" if close else ""),
                 f"its options are: {have}",
             )
+    check_option_types(name, params, options)
     if weights is None:
         return info.builder(**options)
     from cnnlab.models.weights import build_and_load
 
     return build_and_load(lambda: info.builder(**options), weights, name)
+
+
+def check_option_types(name: str, params, options: dict) -> None:
+    """An option whose default is a bool, int, float or str must be given as one (``-O
+    relu_after_pool=maybe`` would otherwise be a truthy string, silently taken as True)."""
+    for key, value in options.items():
+        default = params[key].default if key in params else None
+        kind = type(default)
+        if default is None or kind not in (bool, int, float, str):
+            continue  # no default to go by, or a structured one (widths lists ...)
+        ok = (isinstance(value, bool) if kind is bool
+              else isinstance(value, (int, float)) and not isinstance(value, bool)
+              if kind is float
+              else isinstance(value, kind) and not isinstance(value, bool))  # fmt: skip
+        if not ok:
+            example = "true or false" if kind is bool else repr(default)
+            raise ConfigError(
+                f"model {name!r} option {key}={value!r}: expected "
+                f"{'an' if kind is int else 'a'} {kind.__name__} "
+                f"(its default is {default!r})",
+                f"give {key}={example}",
+            )
 
 
 # ----------------------------------------------------------------------------- order

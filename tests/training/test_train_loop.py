@@ -282,13 +282,13 @@ def test_weights_that_do_not_fit_the_model_are_a_clear_error(tmp_path, bars, tin
     with pytest.raises(DataError) as e:
         load_trained(bad, ema=False)
     msg = str(e.value)
-    assert "do not fit lenet5" in msg and "written by cnnlab" in msg
-    assert "classifier.4.weight: [4, 99] in the file, [4, 84] here" in msg
-    assert "classifier.4.bias missing from the file" in msg
+    assert "weights do not fit 'lenet5'" in msg and "written by cnnlab" in msg
+    assert "'classifier.4.weight' has shape (4, 99) in the file but (4, 84)" in msg
+    assert "(and 1 more)" in msg  # the missing bias
     capsys.readouterr()
     assert main(["eval", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "do not fit lenet5" in err and "Traceback" not in err
+    assert "do not fit 'lenet5'" in err and "Traceback" not in err
     shutil.copy(bad, run / "last.pt")
-    with pytest.raises(DataError, match="classifier.4.bias missing"):
+    with pytest.raises(DataError, match="'classifier.4.weight' has shape"):
         train(cfg, train_set=tr, eval_set=te, resume=run / "last.pt")

@@ -104,7 +104,9 @@ def _shape(t) -> str:
     return "(" + ", ".join(map(str, t.shape)) + ")"
 
 
-def _check(model_sd: dict, file_sd: dict, label: str, path) -> None:
+def check_fits(model_sd: dict, file_sd: dict, label: str, path) -> None:
+    """Raise a ConfigError naming the first key of ``file_sd`` that does not fit ``model_sd``
+    (missing, another shape, unexpected), with a hint at the likely cause."""
     problems: list[tuple[str, str]] = []  # (key, description) in model order
     for key, ref in model_sd.items():
         if key not in file_sd:
@@ -150,7 +152,7 @@ def _load(model: nn.Module, sd: dict, name: str | None, path) -> nn.Module:
     sd = _map_keys(sd, model, name)
     label = repr(name) if name else type(model).__name__
     reference = model.state_dict()
-    _check(reference, sd, label, path)
+    check_fits(reference, sd, label, path)
     on_meta = any(t.is_meta for t in reference.values())
     if on_meta:
         sd = {k: v.to(reference[k].dtype) for k, v in sd.items()}

@@ -151,25 +151,19 @@ def load_checkpoint(path: str | Path, *, verify: bool = True, map_location="cpu"
 
 def load_weights(module: torch.nn.Module, weights: dict, source: str, model: str,
                  written_by: str | None = None) -> None:  # fmt: skip
-    """``module.load_state_dict(weights)``; weights that do not fit the module (a checkpoint of
-    another cnnlab version or other model options) raise a :class:`DataError` naming the first
-    tensors that differ, instead of torch's list of every key."""
+    """``module.load_state_dict(weights)``, checked first (``models.weights.check_fits``):
+    weights that do not fit the module (a checkpoint of another cnnlab version, or of other
+    model options) raise a :class:`DataError` naming the first tensor that differs and who
+    wrote the file, instead of torch's list of every key."""
+    from cnnlab.errors import ConfigError
+    from cnnlab.models.weights import check_fits
+
     try:
-        module.load_state_dict(weights)
-    except RuntimeError:
+        check_fits(module.state_dict(), weights, repr(model), source)
+    except ConfigError as e:
         raise DataError(
-            f"{source}: its weights do not fit {model} as this cnnlab builds it ("
-            f"{weight_mismatch(module.state_dict(), weights)})",
+            f"{source}: {e.message}",
             f"it was written by {written_by or 'an older cnnlab'} or with other model options; "
             "retrain it with this version, or load it with the version that wrote it",
         ) from None
-
-
-def weight_mismatch(expected: dict, given: dict, show: int = 3) -> str:
-    """The differences between two state dicts, the first ``show`` of them spelt out."""
-    diffs = [f"{k}: {list(given[k].shape)} in the file, {list(v.shape)} here"
-             for k, v in expected.items() if k in given and given[k].shape != v.shape]  # fmt: skip
-    diffs += [f"{k} missing from the file" for k in expected if k not in given]
-    diffs += [f"{k} unknown here" for k in given if k not in expected]
-    more = f"; and {len(diffs) - show} more" if len(diffs) > show else ""
-    return "; ".join(diffs[:show]) + more if diffs else "the same names and shapes, other types"
+    module.load_state_dict(weights)

@@ -27,6 +27,8 @@ it) scaled to the budget. float32 is what the script's float16 becomes on a CPU,
 is emulated; the port is not given bf16 autocast, which is cnnlab's choice on CPUs with AMX or
 AVX512-BF16 (the same network trains about 7x faster in it on this Xeon: 924 vs 133 images/s,
 benchmarks/RESULTS.md), so part of cnnlab's lead here is that choice, and RESULTS.md says so.
+The ``airbench94-bf16`` contestant (``train_cifar.py --peers ...,airbench94-bf16``) is the same
+port in bf16 autocast, to measure how much of the lead is bf16 alone.
 
 **A typical course recipe.** ResNet-20 (He et al. 2016, section 4.2: cnnlab's ``resnet20``),
 SGD with momentum 0.9, learning rate 0.1 divided by 10 at 50% and 75% of the steps, weight
@@ -71,13 +73,15 @@ def _normalize(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def accuracy(model, images, labels, views, batch: int = 1000) -> float:
+def accuracy(model, images, labels, views, batch: int = 1000, amp: bool = False) -> float:
     """Test top-1 (%) of ``model`` on uint8 ``images``, logits averaged by ``views(x)``."""
     model.eval()
     correct = 0
     for i in range(0, len(labels), batch):
         x = _normalize(images[i : i + batch])
-        correct += (views(model, x).argmax(1) == labels[i : i + batch]).sum().item()
+        with torch.autocast("cpu", torch.bfloat16, enabled=amp):
+            logits = views(model, x).float()
+        correct += (logits.argmax(1) == labels[i : i + batch]).sum().item()
     model.train()
     return 100.0 * correct / len(labels)
 
@@ -167,8 +171,9 @@ def _lr_factor(t: float) -> float:
 
 
 def train_airbench94(train_set, test_set, budget_s: float, *, seed: int = 0,
-                     widths=None) -> dict:  # fmt: skip
-    """Train the airbench94 port for ``budget_s`` seconds of wall time; returns a result dict."""
+                     widths=None, amp: bool = False) -> dict:  # fmt: skip
+    """Train the airbench94 port for ``budget_s`` seconds of wall time; returns a result dict.
+    ``amp``: bf16 autocast, as cnnlab uses on CPUs with AMX (the ``airbench94-bf16`` peer)."""
     from cnnlab.data import Augment
     from cnnlab.data.loader import BatchLoader
 
@@ -220,7 +225,9 @@ def train_airbench94(train_set, test_set, budget_s: float, *, seed: int = 0,
             for g, lr in zip(opt.param_groups, base_lr):
                 g["lr"] = lr * _lr_factor(t)
             opt.zero_grad(set_to_none=True)
-            loss_of(model, _normalize(aug(x, index=idx)), y).backward()
+            with torch.autocast("cpu", torch.bfloat16, enabled=amp):
+                loss = loss_of(model, _normalize(aug(x, index=idx)), y)
+            loss.backward()
             opt.step()
             clock.trained(len(y))
             done += 1
@@ -237,8 +244,9 @@ def train_airbench94(train_set, test_set, budget_s: float, *, seed: int = 0,
                 break
         epoch += 1
     train_s = time.perf_counter() - t0
-    top1 = accuracy(model, test_set.images, test_set.labels, tta_mirror_translate)
-    return dict(name=f"airbench94 port ({'/'.join(map(str, widths))})", top1=top1,
+    top1 = accuracy(model, test_set.images, test_set.labels, tta_mirror_translate, amp=amp)
+    name = f"airbench94 port ({'/'.join(map(str, widths))}{', bf16' if amp else ''})"
+    return dict(name=name, top1=top1,
                 steps=done, epochs=done / per_epoch, train_s=train_s,
                 wall_s=time.perf_counter() - t0)  # fmt: skip
 

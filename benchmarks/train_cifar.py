@@ -125,7 +125,8 @@ def subset(ds, n, seed):
     )
 
 
-PEERS = ("cnnlab", "airbench94", "course")
+PEERS = ("cnnlab", "airbench94", "course")  # the default race
+CONTESTANTS = (*PEERS, "airbench94-bf16")  # the port in bf16 too, on request
 RECIPE = get_recipe("cifar-fast").config
 
 
@@ -149,9 +150,9 @@ def main() -> int:
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
-    unknown = sorted(set(peers) - set(PEERS))
+    unknown = sorted(set(peers) - set(CONTESTANTS))
     if unknown or not peers:
-        ap.error(f"--peers takes some of {','.join(PEERS)}; got {args.peers!r}")
+        ap.error(f"--peers takes some of {','.join(CONTESTANTS)}; got {args.peers!r}")
     if args.budget_min <= 0:
         ap.error("--budget-min must be positive")
     args.runs_dir = args.runs_dir or tempfile.mkdtemp(prefix="cnnlab-bench-cifar-")
@@ -197,6 +198,8 @@ def main() -> int:
         "cnnlab": lambda: run_cnnlab(args, train_set, test_set, widths, budget),
         "airbench94": lambda: cifar_peers.train_airbench94(train_set, test_set, budget,
                                                            seed=args.seed),
+        "airbench94-bf16": lambda: cifar_peers.train_airbench94(train_set, test_set, budget,
+                                                                seed=args.seed, amp=True),
         "course": lambda: cifar_peers.train_course(train_set, test_set, budget, seed=args.seed),
     }  # fmt: skip
     results = {}

@@ -72,3 +72,8 @@ def test_course_recipe_trains_within_a_small_budget():
     assert r["steps"] >= 1 and 0 <= r["top1"] <= 100
     assert r["epochs"] == pytest.approx(r["steps"] / 1)  # 64 images, one batch of 64
     assert "ResNet-20" in r["name"] and 0 < r["train_s"] <= r["wall_s"]
+
+
+def test_airbench_port_in_bf16_trains_and_says_so():
+    r = P.train_airbench94(_set(96, 0), _set(40, 1), budget_s=4.0, widths=(8, 16, 16), amp=True)
+    assert r["name"].endswith(", bf16)") and r["steps"] >= 1 and 0.0 <= r["top1"] <= 100.0

@@ -156,10 +156,11 @@ def train(
         with StopSignals() as stop:
             while state.epoch < n_epochs:
                 train_epoch(parts, state, stop)
-                spent = parts.budget is not None and budget_progress(parts) >= 1.0
+                progress = budget_progress(parts)  # one (collective) clock reading
+                spent = progress is not None and progress >= 1.0
                 if spent and not state.epoch_sums["seen"]:
                     break  # a resumed budget already spent: no step, so no epoch to record
-                row = epoch_row(parts, state, n_epochs)
+                row = epoch_row(parts, state, progress)
                 due = (state.epoch + 1 == n_epochs or (state.epoch + 1) % cfg.eval_every == 0
                        or spent)  # fmt: skip
                 if val_set is not None and due:
@@ -399,14 +400,15 @@ def metric_columns(task) -> list[str]:
             "images_per_second"]  # fmt: skip
 
 
-def epoch_row(p: Parts, state: TrainState, n_epochs: int) -> dict:
-    """The metrics row of the epoch just trained (validation columns filled in later)."""
+def epoch_row(p: Parts, state: TrainState, progress: float | None) -> dict:
+    """The metrics row of the epoch just trained (validation columns filled in later);
+    ``progress``: the budget's share spent, as read at the epoch's end (None: no budget)."""
     s = state.epoch_sums
     seen, secs = s["seen"], s["seconds"]
     return {
         "epoch": state.epoch + 1,
         "step": state.step,
-        "lr": p.schedule.factor(max(0, state.step - 1), budget_progress(p)) * p.cfg.lr,
+        "lr": p.schedule.factor(max(0, state.step - 1), progress) * p.cfg.lr,
         "train_loss": s["loss"] / seen if seen else None,
         # NaN: a task that does not score training batches (a detector's losses only)
         f"train_{state.metric}": s["score"] / seen if seen and s["score"] == s["score"] else None,

@@ -13,7 +13,13 @@ def batch():
 
 @pytest.mark.parametrize(
     "mode,count,size",
-    [("none", 1, 32), ("flip", 2, 32), ("10crop", 10, 28), ("multiscale", 50, 32)],
+    [
+        ("none", 1, 32),
+        ("flip", 2, 32),
+        ("flip-shift", 6, 32),
+        ("10crop", 10, 28),
+        ("multiscale", 50, 32),
+    ],
 )
 def test_view_counts_and_shapes(batch, mode, count, size):
     views = tta_views(batch, mode)
@@ -26,6 +32,21 @@ def test_view_counts_and_shapes(batch, mode, count, size):
 def test_flip_views(batch):
     views = tta_views(batch, "flip")
     assert torch.equal(views[0], batch) and torch.equal(views[1], batch.flip(-1))
+
+
+def test_flip_shift_views_are_the_image_and_one_pixel_shifts_each_mirrored(batch):
+    v = tta_views(batch, "flip-shift")
+    assert torch.equal(v[0], batch) and torch.equal(v[1], batch.flip(-1))
+    # content moved one pixel down-right (up-left edge reflected), then one pixel up-left
+    assert torch.equal(v[2][..., 1:, 1:], batch[..., :-1, :-1])
+    assert torch.equal(v[2][..., 0, 1:], batch[..., 1, :-1])  # reflect: row 1 mirrored in
+    assert torch.equal(v[4][..., :-1, :-1], batch[..., 1:, 1:])
+    assert torch.equal(v[3], v[2].flip(-1)) and torch.equal(v[5], v[4].flip(-1))
+
+
+def test_flip_shift_needs_two_pixels():
+    with pytest.raises(ShapeError, match="2x2"):
+        tta_views(torch.zeros(1, 1, 1, 5), "flip-shift")
 
 
 def test_ten_crops_are_the_corners_and_the_centre_then_mirrored(batch):

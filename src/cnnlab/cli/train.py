@@ -60,6 +60,8 @@ def train_flags():
 
 
 def register(sub, formatter_class) -> None:
+    from cnnlab.training.config import TTA_MODES
+
     p = sub.add_parser(
         "train",
         help="train a zoo model (recipes, resume, fine-tuning, DDP)",
@@ -106,7 +108,7 @@ def register(sub, formatter_class) -> None:
                    help="test (default); val: the run's validation split (its own, or the part "
                    "of train it held out, drawn again from its seed); train: the part it "
                    "trained on")  # fmt: skip
-    e.add_argument("--tta", default="none", choices=["none", "flip", "10crop", "multiscale"])
+    e.add_argument("--tta", default="none", choices=TTA_MODES)
     e.add_argument("--batch-size", type=int, default=512)
     e.add_argument("--device", default="auto")
     e.add_argument("--no-ema", action="store_true", help="use the raw weights, not the EMA")

@@ -4,6 +4,9 @@ Modes (seed 001, "Data Augmentation: Random Crops and Scales", testing):
 
 - ``none``: the image itself (1 view);
 - ``flip``: the image and its mirror (2 views);
+- ``flip-shift``: ``flip``, and the same for the image shifted by one pixel up-left and by one
+  down-right (reflect padding): 6 views (Jordan 2024's airbench "TTA level 2", which weights
+  the unshifted pair 1/2 and each shifted pair 1/4; here all six count alike);
 - ``10crop``: 4 corner crops + the centre crop, and the same of the mirrored image (10 views;
   torchvision's ``ten_crop``). Default crop: 7/8 of the shorter side (224 of 256; 28 of 32);
 - ``multiscale``: resize the shorter side to each of 5 scales, 224/256/384/480/640, and take the
@@ -23,13 +26,14 @@ import torch
 
 from cnnlab.errors import ConfigError, ShapeError, suggest
 
-TTA_MODES = ("none", "flip", "10crop", "multiscale")
+TTA_MODES = ("none", "flip", "flip-shift", "10crop", "multiscale")
 SEED_SCALES = (224, 256, 384, 480, 640)  # seed 001's five test scales, for 224 crops
 
 
 def tta_view_count(mode: str, scales=None) -> int:
     _check(mode)
-    return {"none": 1, "flip": 2, "10crop": 10}.get(mode) or 10 * len(scales or SEED_SCALES)
+    counts = {"none": 1, "flip": 2, "flip-shift": 6, "10crop": 10}
+    return counts.get(mode) or 10 * len(scales or SEED_SCALES)
 
 
 def default_crop(mode: str, height: int, width: int) -> int:
@@ -56,6 +60,14 @@ def iter_tta_views(
         return
     if mode == "flip":
         yield torch.stack((batch, batch.flip(-1)))
+        return
+    if mode == "flip-shift":
+        h, w = batch.shape[-2:]
+        if min(h, w) < 2:
+            raise ShapeError(f"flip-shift needs images of at least 2x2 pixels, got {h}x{w}")
+        padded = torch.nn.functional.pad(batch, (1, 1, 1, 1), mode="reflect")
+        views = [batch, padded[..., :h, :w], padded[..., 2 : 2 + h, 2 : 2 + w]]
+        yield torch.stack([v for x in views for v in (x, x.flip(-1))])
         return
     import torchvision.transforms.v2.functional as TF
 
@@ -86,7 +98,7 @@ def iter_tta_views(
 def tta_views(
     batch: torch.Tensor, mode: str = "flip", crop: int | None = None, scales=None
 ) -> torch.Tensor:
-    """All views of ``batch`` as one ``[V, B, C, h, w]`` tensor (V = 1, 2, 10 or 50).
+    """All views of ``batch`` as one ``[V, B, C, h, w]`` tensor (V = 1, 2, 6, 10 or 50).
 
     ``for view in tta_views(x, "10crop"): model(view)`` runs one view of the whole batch at a
     time. For large images use :func:`iter_tta_views` or :func:`tta_predict` instead."""

@@ -27,13 +27,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cnnlab.errors import ConfigError
 from cnnlab.models.registry import register_model
 
 __all__ = ["CifarFastNet", "ConvGroup", "cifar_fast_net", "fashion_vgg"]
 
 
 class ConvGroup(nn.Module):
-    def __init__(self, c_in: int, c_out: int, bn_momentum: float = 0.4):
+    """``conv3x3 -> max-pool 2 -> BN -> GELU -> conv3x3 -> BN -> GELU``. ``dirac``: the first
+    ``c_in`` filters of each conv start as the identity (airbench), so at step 0 the group
+    passes its input on; ``bn_weight=False``: BN learns a shift but no scale."""
+
+    def __init__(self, c_in: int, c_out: int, bn_momentum: float = 0.4, dirac: bool = False,
+                 bn_weight: bool = True):  # fmt: skip
         super().__init__()
         self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
         self.pool = nn.MaxPool2d(2)
@@ -41,6 +47,11 @@ class ConvGroup(nn.Module):
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out, momentum=bn_momentum)
         self.act = nn.GELU()
+        for conv in (self.conv1, self.conv2) if dirac else ():
+            with torch.no_grad():
+                nn.init.dirac_(conv.weight[: min(conv.in_channels, conv.out_channels)])
+        for bn in (self.bn1, self.bn2):
+            bn.weight.requires_grad_(bn_weight)
 
     def forward(self, x):
         x = self.act(self.bn1(self.pool(self.conv1(x))))
@@ -49,16 +60,30 @@ class ConvGroup(nn.Module):
 
 class CifarFastNet(nn.Module):
     def __init__(self, num_classes: int = 10, in_channels: int = 3, widths=(64, 256, 256),
-                 patch: int = 2, logit_scale: float = 1 / 9):  # fmt: skip
+                 patch: int = 2, logit_scale: float = 1 / 9, dirac: bool = False,
+                 bn_weight: bool = True, head_std: float | None = None):  # fmt: skip
         super().__init__()
         n_whiten = 2 * in_channels * patch * patch  # every eigenvector, with both signs
         self.whiten = nn.Conv2d(in_channels, n_whiten, patch, bias=True)
         self.whiten.weight.requires_grad_(False)  # fixed by data_init, never trained
         self.act = nn.GELU()
         chans = [n_whiten, *widths]
-        self.groups = nn.Sequential(*(ConvGroup(a, b) for a, b in zip(chans, chans[1:])))
+        self.groups = nn.Sequential(
+            *(ConvGroup(a, b, dirac=dirac, bn_weight=bn_weight) for a, b in zip(chans, chans[1:]))
+        )
         self.pool = nn.AdaptiveMaxPool2d(1)
         self.fc = nn.Linear(widths[-1], num_classes, bias=False)
+        if head_std is not None:  # a head drawn at this std, not PyTorch's fan-in uniform
+            if (
+                isinstance(head_std, bool)
+                or not isinstance(head_std, (int, float))
+                or not (head_std > 0)
+            ):
+                raise ConfigError(
+                    f"cifar-fast-net option head_std={head_std!r}: expected a positive number",
+                    "give head_std=0.28, or leave it out for PyTorch's default init",
+                )
+            nn.init.normal_(self.fc.weight, std=float(head_std))
         self.logit_scale = logit_scale
         self.register_buffer("whitened", torch.zeros((), dtype=torch.bool))
 
@@ -92,9 +117,14 @@ class CifarFastNet(nn.Module):
     variant="cifar",
 )
 def cifar_fast_net(num_classes: int = 10, in_channels: int = 3, widths=(64, 256, 256),
-                   **kw) -> CifarFastNet:  # fmt: skip
-    """The cifar-fast recipe's net: a fixed whitening conv, three conv groups, a scaled head."""
-    return CifarFastNet(num_classes, in_channels, tuple(widths), **kw)
+                   patch: int = 2, logit_scale: float = 1 / 9, dirac: bool = False,
+                   bn_weight: bool = True,
+                   head_std: float | None = None) -> CifarFastNet:  # fmt: skip
+    """The cifar-fast recipe's net: a fixed whitening conv, three conv groups, a scaled head.
+    ``dirac``, ``bn_weight=False`` and ``head_std`` are airbench's initialisation and BN form
+    (the ``cifar-fast`` recipe uses them; the defaults keep the plain form)."""
+    return CifarFastNet(num_classes, in_channels, tuple(widths), patch, logit_scale, dirac,
+                        bn_weight, head_std)  # fmt: skip
 
 
 @register_model(

@@ -14,13 +14,13 @@ from pathlib import Path
 from cnnlab._util import atomic_write
 from cnnlab.errors import ConfigError, suggest
 
-OPTIMIZERS = ("sgd", "nesterov", "adamw")
+OPTIMIZERS = ("sgd", "nesterov", "adamw", "muon")  # muon: training.muon
 LOSSES = ("cross-entropy", "hinge")  # training.tasks.LOSSES
 SCHEDULES = ("constant", "step", "cosine", "onecycle")  # training.schedule uses these
 # cnnlab.data's names (data.preprocess.MODES, data.tta.TTA_MODES; a test keeps them equal),
 # restated here because `cnnlab --help` builds the train flags without importing torch.
 PREPROCESS_MODES = ("standardize", "channel-mean", "mean-image", "none")
-TTA_MODES = ("none", "flip", "10crop", "multiscale")
+TTA_MODES = ("none", "flip", "flip-shift", "10crop", "multiscale")
 
 
 def opt(default=None, help: str = "", *, flag: str | None = None, factory=None, **argparse_kw):
@@ -80,9 +80,16 @@ class TrainConfig:
     batch_size: int = opt(128, "global batch size")
     eval_batch_size: int = opt(1024, "batch size of the evaluations")
     # optimizer
-    optimizer: str = opt("sgd", "", choices=OPTIMIZERS)
+    optimizer: str = opt(
+        "sgd",
+        "muon: Muon (orthogonalised momentum) on conv filters at --muon-lr, Nesterov SGD on "
+        "the rest at --lr",
+        choices=OPTIMIZERS,
+    )
     lr: float = opt(0.05, "peak learning rate")
     momentum: float = opt(0.9, "SGD momentum")
+    muon_lr: float = opt(0.24, "--optimizer muon: the conv filters' peak learning rate")
+    muon_momentum: float = opt(0.6, "--optimizer muon: the conv filters' momentum")
     betas: tuple[float, float] = (0.9, 0.999)  # AdamW's
     weight_decay: float = opt(5e-4, "decoupled weight decay on weights (not biases/BN)")
     # schedule
@@ -173,13 +180,15 @@ class TrainConfig:
             v = getattr(self, f.name)
             if isinstance(v, float) and not math.isfinite(v):
                 _out_of_range(f.name, v, "finite", self)
-        for k in ("epochs", "batch_size", "lr"):
+        for k in ("epochs", "batch_size", "lr", "muon_lr"):
             if not getattr(self, k) > 0:
                 _out_of_range(k, getattr(self, k), "> 0", self)
         for k in ("weight_decay", "l2", "l1", "warmup", "label_smoothing", "backbone_lr_mult",
                   "budget_min"):  # fmt: skip
             if getattr(self, k) < 0:
                 _out_of_range(k, getattr(self, k), ">= 0", self)
+        if not 0 <= self.muon_momentum < 1:
+            _out_of_range("muon_momentum", self.muon_momentum, "in [0, 1)", self)
         if self.label_smoothing >= 1:
             _out_of_range("label_smoothing", self.label_smoothing, "< 1", self)
         if self.loss not in LOSSES:

@@ -74,9 +74,10 @@ def run_cnnlab(train_set, test_set, device, target, epochs, dry_run, runs_dir):
     from cnnlab.training.trainer import train
 
     cfg = TrainConfig(**get_recipe("cifar-fast").config)
-    opts = {"widths": [8, 16, 16]} if dry_run else {}
+    opts = {**cfg.model_options, **({"widths": [8, 16, 16]} if dry_run else {})}
     cfg = cfg.replace(
-        data="cifar10", epochs=epochs, device=str(device), target_top1=target, eval_every=1,
+        data="cifar10", epochs=epochs or cfg.epochs, device=str(device), target_top1=target,
+        eval_every=1,
         model_options=opts, runs_dir=runs_dir, name=f"gpu-cifar-fast-{os.getpid()}",
         quiet=True, plots=False, batch_size=min(cfg.batch_size, len(train_set.labels)),
         val_fraction=0.0,
@@ -140,7 +141,8 @@ def cifar(args) -> int:
     widths = "/".join(str(g.conv1.out_channels) for g in res.model.groups)
     when = (f"**{hit['wall_seconds']:.1f} s** to {args.target:g}% (epoch {hit['epoch']}, "
             f"{hit['val_top1']:.2f}%)" if hit else f"{args.target:g}% not reached")  # fmt: skip
-    print(f"- cnnlab cifar-fast ({widths}): {when}; final top-1 {final:.2f}% (flip TTA), "
+    print(f"- cnnlab cifar-fast ({widths}): {when}; final top-1 {final:.2f}% "
+          f"({res.summary['test']['tta']} TTA), "
           f"{wall:.1f} s wall")  # fmt: skip
     airbench_files(train_set, test_set, work / "cifar10")
     secs, acc = run_airbench(work / "cifar10", args.dry_run)
@@ -193,7 +195,7 @@ def main(argv=None) -> int:
     c = sub.add_parser("cifar")
     c.add_argument("--data-dir", default=os.environ.get("CNNLAB_DATA"))
     c.add_argument("--target", type=float, default=94.0)
-    c.add_argument("--epochs", type=float, default=10, help="cnnlab's epochs (the recipe's)")
+    c.add_argument("--epochs", type=float, help="cnnlab's epochs [default: the recipe's]")
     r = sub.add_parser("resnet50")
     r.add_argument("--batch-size", type=int, default=256)
     r.add_argument("--steps", type=int, default=50)

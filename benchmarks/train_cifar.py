@@ -75,23 +75,30 @@ def flops_per_image(widths, num_classes=10) -> float:
     return 2.0 * cnnlab.summary(m, (3, 32, 32)).totals["macs"]
 
 
+def recipe_config(args, device, widths, epochs, batch, budget_min=0.0):
+    """The ``cifar-fast`` recipe's config for this run: the recipe's model options with
+    ``--widths``, every training image (no validation split), this run's folder and threads."""
+    from cnnlab.training.config import TrainConfig
+
+    cfg = TrainConfig(**RECIPE)
+    return cfg.replace(
+        data="cifar10-jpeg", data_dir=args.data_dir, epochs=epochs, batch_size=batch,
+        budget_min=budget_min, model_options={**cfg.model_options, "widths": list(widths)},
+        device=str(device), threads=args.threads, runs_dir=args.runs_dir,
+        name=f"bench-cifar-fast-{device.type}-{os.getpid()}", amp=args.amp,
+        quiet=not args.verbose, seed=args.seed, val_fraction=0.0, plots=False,
+    )  # fmt: skip
+
+
 def run_recipe(args, device, widths, epochs, batch, train_set=None, test_set=None,
                budget_min=0.0):  # fmt: skip
     """cnnlab's recipe through the trainer: ``epochs`` epochs, or ``budget_min`` minutes of wall
     time (``cnnlab train --budget-min``)."""
-    from cnnlab.training.config import TrainConfig
     from cnnlab.training.trainer import train
 
-    cfg = TrainConfig(**RECIPE)
-    cfg = cfg.replace(
-        data="cifar10-jpeg", data_dir=args.data_dir, epochs=epochs, batch_size=batch,
-        budget_min=budget_min,
-        model_options={"widths": list(widths)}, device=str(device), threads=args.threads,
-        runs_dir=args.runs_dir, name=f"bench-cifar-fast-{device.type}-{os.getpid()}",
-        amp=args.amp, quiet=not args.verbose, seed=args.seed, val_fraction=0.0, plots=False,
-    )  # fmt: skip
+    cfg = recipe_config(args, device, widths, epochs, batch, budget_min)
     # no validation split: it trains on every training image, as the peers do, and the test
-    # split is scored once at the end (with the recipe's flip TTA)
+    # split is scored once at the end (with the recipe's TTA)
     t = time.perf_counter()
     res = train(cfg, train_set=train_set, test_set=test_set)
     return res, time.perf_counter() - t

@@ -120,6 +120,27 @@ def _cases():
             [*train, "--data", "digits", "-O", "relu_after_pool=maybe"],
             "expected a bool",
         ),  # fmt: skip
+        "muon momentum of 1 or more": (
+            [*train, "--data", "digits", "--optimizer", "muon", "--muon-momentum", "1.2"],
+            "--muon-momentum must be in [0, 1)",
+        ),
+        "cifar-fast-net head_std that is no number": (
+            [
+                "train",
+                "cifar-fast-net",
+                "--data",
+                "digits",
+                "--epochs",
+                "1",
+                "--threads",
+                "1",
+                "--runs-dir",
+                "{w}/runs",
+                "-O",
+                "head_std=wide",
+            ],
+            "expected a positive number",
+        ),  # fmt: skip
         "picture into a folder that cannot exist": (
             ["viz", "filters", ck, "-o", "/proc/cnnlab-none/f.png"],
             "cannot write /proc/cnnlab-none/f.png",

@@ -782,7 +782,6 @@ def param_groups(model, cfg: TrainConfig, heads: list[str]):
         params = [p for p in params if p.requires_grad]
         dec = [p for p in params if is_weight(names[id(p)], p)]
         nodec = [p for p in params if not is_weight(names[id(p)], p)]
-        filters = []
         if cfg.optimizer == "muon":  # conv filter banks: Muon, at its own learning rate
             filters = [p for p in dec if p.ndim == 4]
             dec = [p for p in dec if p.ndim != 4]

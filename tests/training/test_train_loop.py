@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from cnnlab.errors import ConfigError
+from cnnlab.errors import ConfigError, TrainingDiverged
 from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.tasks import classification_loss
 from cnnlab.training.trainer import train
@@ -115,6 +115,32 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, bars, tiny_conf
     assert ck["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
     assert _same_weights(ck["model"], good)
+
+
+def test_a_finite_blow_up_stops_the_run_too(tmp_path, bars, tiny_config):
+    """Weights blown up to huge finite values give a huge finite loss and then a dead net
+    (constant outputs): stopped as diverged, not "completed" at chance accuracy."""
+    tr, te = bars
+
+    def blow_up(st):
+        if st.step == 7:
+            with torch.no_grad():
+                st.model.classifier[-1].weight.mul_(1e6)
+
+    res = train(tiny_config(tmp_path, epochs=3), train_set=tr, eval_set=te, callbacks=[blow_up])
+    assert res.status == "diverged"
+    assert "over 1000x its first value" in res.message and "learning rate" in res.message
+    assert load_checkpoint(res.run_dir / "last.pt")["epoch"] == 1  # the last good one kept
+
+
+def test_check_finite_passes_ordinary_spikes():
+    from cnnlab.training.trainer import check_finite
+
+    pending = [(0, 0.1, torch.tensor(2.3)), (1, 0.1, torch.tensor(40.0))]
+    check_finite(pending, first=2.3)  # 17x the first loss: a bad batch, not a blow-up
+    assert pending == []
+    with pytest.raises(TrainingDiverged, match="over 1000x"):
+        check_finite([(5, 0.1, torch.tensor(2.4e3))], first=2.3)
 
 
 def test_aux_losses_weighted():

@@ -248,6 +248,7 @@ class Parts:
     frozen: list  # norm layers of a frozen backbone, kept in eval mode
     bar: TrainProgress | None = None
     budget: Budget | None = None  # --budget-min's clock (None: the run is planned in epochs)
+    first_loss: float | None = None  # this process's first step's: the yardstick of a blow-up
 
 
 def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
@@ -281,8 +282,10 @@ def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
                 loss, out = p.task.loss(p.task.forward(p.net, p.pipeline(x), target), target)
             total = loss + penalty(p.model, l2=cfg.l2, l1=cfg.l1, beta=cfg.elastic_net)
             pending.append((state.step, lr, total.detach()))
+            if p.first_loss is None:  # this process's first step (one read, once)
+                p.first_loss = float(total.detach())
             if len(pending) >= check_every:
-                check_finite(pending)
+                check_finite(pending, p.first_loss)
             p.optimizer.zero_grad(set_to_none=True)
             total.backward()
             p.optimizer.step()
@@ -302,7 +305,7 @@ def train_epoch(p: Parts, state: TrainState, stop: StopSignals) -> None:
                               progress)  # fmt: skip
             if stop.hit:
                 raise KeyboardInterrupt
-        check_finite(pending)
+        check_finite(pending, p.first_loss)
     finally:  # the partial epoch's record, saved with a mid-epoch checkpoint
         state.epoch_sums = {"loss": float(acc[0]), "score": float(acc[1]), "seen": seen,
                             "seconds": sums["seconds"] + time.perf_counter() - t0}  # fmt: skip
@@ -363,21 +366,32 @@ def show_progress(p: Parts, state: TrainState, acc, seen: int, seconds: float,
                  desc=f"epoch {state.epoch + 1}", total=total)  # fmt: skip
 
 
-def check_finite(pending: list) -> None:
-    """Stop on the first NaN/inf loss among the steps not yet checked."""
+BLOWUP = 1000.0  # a loss this many times the run's first one is a blow-up, not a bad batch
+
+
+def check_finite(pending: list, first: float | None = None) -> None:
+    """Stop on the first NaN/inf loss among the steps not yet checked, or on one above
+    ``BLOWUP`` x ``first`` (the run's first loss): a blow-up can stay finite and leave a dead
+    net (constant outputs) that would otherwise "complete" and score chance accuracy."""
     if not pending:
         return
-    if len(pending) == 1 and math.isfinite(float(pending[0][2])):  # the CPU's every-step case
-        pending.clear()
-        return
+    limit = BLOWUP * max(abs(first), 1.0) if first is not None else math.inf
+    if len(pending) == 1:  # the CPU's every-step case: one float, no stacking
+        v = float(pending[0][2])
+        if math.isfinite(v) and abs(v) <= limit:
+            pending.clear()
+            return
     losses = torch.stack([p[2] for p in pending]).float().cpu()
-    bad = (~torch.isfinite(losses)).nonzero()
+    bad = (~torch.isfinite(losses) | (losses.abs() > limit)).nonzero()
     if len(bad):
         s, lr, _ = pending[int(bad[0])]
         v = float(losses[int(bad[0])])
         pending.clear()
+        what = f"the loss became {v}"
+        if math.isfinite(v):
+            what = f"the loss reached {v:.3g}, over {BLOWUP:g}x its first value ({first:.3g}),"
         raise TrainingDiverged(
-            f"the loss became {v} at step {s + 1} (learning rate {lr:.4g}); training stopped",
+            f"{what} at step {s + 1} (learning rate {lr:.4g}); training stopped",
             "lower --lr, add --warmup, or turn off --amp",
         )
     pending.clear()

@@ -16,10 +16,14 @@ descriptions, not their code:
    and one linear layer whose logits are scaled down (``logit_scale``), which keeps the first
    steps calm at the high learning rates the recipe uses.
 
+3. Options the ``cifar-fast`` recipe turns on (airbench's, off by default): ``dirac`` (each
+   conv's first ``c_in`` filters start as the identity), ``bn_weight=False`` (BN learns a shift,
+   no scale) and ``head_std`` (the head drawn at this std).
+
 Both are registered in the zoo (``cnnlab summary cifar-fast-net``, ``create("fashion-vgg")``).
 The rest of the recipe lives in the trainer and cnnlab.data: GPU-resident uint8 data
-(BatchLoader), label smoothing, alternating flips (Augment preset ``alternating-flip``),
-Nesterov SGD with a one-cycle schedule, and flip TTA at the end.
+(BatchLoader), label smoothing, alternating flips (Augment preset ``alternating-flip``), Muon
+on the conv filters (``training/muon.py``) with a linear decay, and flip-shift TTA at the end.
 """
 
 from __future__ import annotations

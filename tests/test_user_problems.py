@@ -223,7 +223,12 @@ def test_p9_compare_layer_specs_with_fc(capsys):
 
 def test_p10_a_checkpoint_outside_its_run_is_verified(gray_ckpt, tmp_path, capsys):
     data = bytearray(gray_ckpt.read_bytes())
-    data[len(data) // 2] ^= 0x10
+    # one bit flipped inside a weight tensor's bytes (a byte of the zip's padding would change
+    # nothing the checksum covers, nor anything that loads)
+    w = torch.load(gray_ckpt, weights_only=True)["model"]["features.0.weight"]
+    at = bytes(data).find(w.reshape(-1).view(torch.uint8).numpy().tobytes())
+    assert at > 0
+    data[at + 5] ^= 0x10
     (tmp_path / "copy.pt").write_bytes(bytes(data))
     assert main(["eval", str(tmp_path / "copy.pt")]) == 2
     assert "corrupt" in _err(capsys)

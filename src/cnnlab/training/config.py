@@ -14,7 +14,7 @@ from pathlib import Path
 from cnnlab._util import atomic_write
 from cnnlab.errors import ConfigError, suggest
 
-OPTIMIZERS = ("sgd", "nesterov", "adamw", "muon")  # muon: training.muon
+OPTIMIZERS = ("sgd", "nesterov", "adamw", "muon", "muon-adamw")  # muon*: training.muon
 LOSSES = ("cross-entropy", "hinge")  # training.tasks.LOSSES
 SCHEDULES = ("constant", "step", "cosine", "onecycle")  # training.schedule uses these
 # cnnlab.data's names (data.preprocess.MODES, data.tta.TTA_MODES; a test keeps them equal),
@@ -82,14 +82,15 @@ class TrainConfig:
     # optimizer
     optimizer: str = opt(
         "sgd",
-        "muon: Muon (orthogonalised momentum) on conv filters at --muon-lr, Nesterov SGD on "
-        "the rest at --lr",
+        "muon: Muon (orthogonalised momentum) on the hidden weights (conv filters, fully "
+        "connected matrices but the classifier) at --muon-lr, Nesterov SGD on the rest at --lr; "
+        "muon-adamw: the same with AdamW on the rest",
         choices=OPTIMIZERS,
     )
     lr: float = opt(0.05, "peak learning rate")
     momentum: float = opt(0.9, "SGD momentum")
-    muon_lr: float = opt(0.24, "--optimizer muon: the conv filters' peak learning rate")
-    muon_momentum: float = opt(0.6, "--optimizer muon: the conv filters' momentum")
+    muon_lr: float = opt(0.24, "--optimizer muon*: the hidden weights' peak learning rate")
+    muon_momentum: float = opt(0.6, "--optimizer muon*: the hidden weights' momentum")
     betas: tuple[float, float] = (0.9, 0.999)  # AdamW's
     weight_decay: float = opt(5e-4, "decoupled weight decay on weights (not biases/BN)")
     # schedule

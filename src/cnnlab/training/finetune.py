@@ -35,6 +35,16 @@ def find_heads(model: nn.Module, num_classes: int) -> list[str]:
     return [main] + [n for n in cands[:-1] if "aux" in n.lower()]
 
 
+def classifier_params(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters of the classifier layers (:func:`find_heads`), the class count read off
+    the model's last Linear/Conv2d; none for a model without one. What Muon leaves alone."""
+    last = [m for m in model.modules() if isinstance(m, _HEADS)]
+    if not last:
+        return []
+    heads = find_heads(model, _out_features(last[-1]))
+    return [p for n in heads for p in model.get_submodule(n).parameters()]
+
+
 def _new_head(old: nn.Module, num_classes: int) -> nn.Module:
     bias = old.bias is not None
     if isinstance(old, nn.Linear):

@@ -780,8 +780,10 @@ def make_loader(cfg: TrainConfig, train_set, device, dist: D.DistInfo):
 def param_groups(model, cfg: TrainConfig, heads: list[str]):
     """Weights get decoupled weight decay, biases/norms none; a fine-tuned backbone may get a
     smaller learning rate (``backbone_lr_mult``) or none at all (frozen). With ``--optimizer
-    muon`` the conv filter banks form groups of their own (``muon=True``, at ``muon_lr``)."""
-    from cnnlab.training.finetune import split_params
+    muon`` / ``muon-adamw`` the hidden weights (every conv filter bank and fully connected
+    matrix but the classifier's) form groups of their own (``muon=True``, at ``muon_lr``) and
+    the rest is SGD's / AdamW's (``adamw=True``)."""
+    from cnnlab.training.finetune import classifier_params, split_params
 
     if heads:
         backbone, head = split_params(model, heads)
@@ -791,21 +793,24 @@ def param_groups(model, cfg: TrainConfig, heads: list[str]):
     else:
         sets = [(list(model.parameters()), cfg.lr)]
     names = {id(p): n for n, p in model.named_parameters()}
+    muon = cfg.optimizer.startswith("muon")
+    output = {id(p) for p in classifier_params(model)} if muon else set()
+    rest = {"adamw": True, "betas": tuple(cfg.betas)} if cfg.optimizer == "muon-adamw" else {}
     groups = []
     for params, lr in sets:
         params = [p for p in params if p.requires_grad]
         dec = [p for p in params if is_weight(names[id(p)], p)]
         nodec = [p for p in params if not is_weight(names[id(p)], p)]
-        if cfg.optimizer == "muon":  # conv filter banks: Muon, at its own learning rate
-            filters = [p for p in dec if p.ndim == 4]
-            dec = [p for p in dec if p.ndim != 4]
+        if muon:  # the hidden weights: Muon, at its own learning rate
+            hidden = [p for p in dec if p.ndim >= 2 and id(p) not in output]
+            dec = [p for p in dec if p.ndim < 2 or id(p) in output]
             mlr = cfg.muon_lr * lr / cfg.lr  # a fine-tuned backbone's multiplier too
-            if filters:
-                groups.append({"params": filters, "lr": mlr, "base_lr": mlr, "weight_decay": 0.0,
+            if hidden:
+                groups.append({"params": hidden, "lr": mlr, "base_lr": mlr, "weight_decay": 0.0,
                                "muon": True, "momentum": cfg.muon_momentum})  # fmt: skip
         for ps, wd in ((dec, cfg.weight_decay), (nodec, 0.0)):
             if ps:
-                groups.append({"params": ps, "lr": lr, "base_lr": lr, "weight_decay": wd})
+                groups.append({"params": ps, "lr": lr, "base_lr": lr, "weight_decay": wd, **rest})
     if not groups:
         raise ConfigError("no parameter is left to train (everything is frozen)")
     return groups
@@ -816,10 +821,11 @@ def make_optimizer(groups, cfg: TrainConfig):
     tensors: a LeNet-5 AdamW step takes 0.14 ms on one CPU thread, 0.56 ms op by op) where
     this torch has the fused kernel."""
     groups = list(groups)  # the fallback below needs them a second time
-    if cfg.optimizer == "muon":
+    if cfg.optimizer.startswith("muon"):
         from cnnlab.training.muon import Muon
 
-        return Muon(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+        return Muon(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
+                    betas=tuple(cfg.betas))  # fmt: skip
     if cfg.optimizer == "adamw":
         kind, kw = torch.optim.AdamW, {"betas": tuple(cfg.betas)}
     else:

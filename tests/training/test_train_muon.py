@@ -1,5 +1,5 @@
-"""--optimizer muon: the Newton-Schulz orthogonalisation, the hybrid optimizer's two kinds of
-group, and a run that trains, checkpoints and resumes with it."""
+"""--optimizer muon / muon-adamw: the Newton-Schulz orthogonalisation, the hybrid optimizer's
+three kinds of group, which weights are Muon's, and runs that train, checkpoint and resume."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from torch import nn
 
 from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.config import TrainConfig
+from cnnlab.training.finetune import classifier_params
 from cnnlab.training.muon import Muon, orthogonalize
 from cnnlab.training.trainer import make_optimizer, param_groups, train
 
@@ -58,6 +59,37 @@ def test_sgd_groups_step_like_torch_sgd_and_muon_groups_are_normalised():
     assert abs(conv.weight.norm().item() - 2.0) < 0.5
 
 
+def test_adamw_groups_step_like_torch_adamw():
+    torch.manual_seed(0)
+    nets = [nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    a = nets[0]
+    opt = Muon([{"params": [a[0].weight], "muon": True, "lr": 0.02},
+                {"params": [a[2].weight], "adamw": True, "weight_decay": 0.1},
+                {"params": [a[0].bias, a[2].bias], "adamw": True, "weight_decay": 0.0}],
+               lr=3e-3, betas=(0.8, 0.95))  # fmt: skip
+    b = nets[1]
+    ref = torch.optim.AdamW([{"params": [b[2].weight], "weight_decay": 0.1},
+                             {"params": [b[0].bias, b[2].bias], "weight_decay": 0.0}],
+                            lr=3e-3, betas=(0.8, 0.95))  # fmt: skip
+    x = torch.randn(7, 6)
+    for _ in range(4):
+        for net, o in zip(nets, (opt, ref)):
+            o.zero_grad()
+            net(x).pow(2).mean().backward()
+            o.step()
+        with torch.no_grad():
+            b[0].weight.copy_(a[0].weight)  # follow the Muon matrix, so the grads match
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb)
+    assert opt.state[a[2].weight]["step"].item() == 4
+
+
+def test_a_group_cannot_be_both_muon_and_adamw():
+    with pytest.raises(ValueError, match="either Muon's"):
+        Muon([{"params": [nn.Parameter(torch.ones(2, 2))], "muon": True, "adamw": True}], lr=0.1)
+
+
 def test_a_muon_group_of_vectors_is_refused():
     with pytest.raises(ValueError, match="2-D"):
         Muon([{"params": [nn.Parameter(torch.ones(3))], "muon": True}], lr=0.1)
@@ -77,6 +109,26 @@ def test_param_groups_give_conv_filters_to_muon_at_muon_lr():
     assert decayed == [m[3].weight] and all(g["base_lr"] == 0.5 for g in rest)
 
 
+def test_muon_takes_the_hidden_linear_layers_but_not_the_classifier():
+    m = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(16, 8), nn.ReLU(),
+                      nn.Linear(8, 3))  # fmt: skip
+    assert classifier_params(m) == [m[4].weight, m[4].bias]
+    for name in ("muon", "muon-adamw"):
+        cfg = TrainConfig(optimizer=name, lr=0.01, muon_lr=0.05)
+        groups = make_optimizer(param_groups(m, cfg, []), cfg).param_groups
+        muon = [p for g in groups if g["muon"] for p in g["params"]]
+        assert muon == [m[0].weight, m[2].weight]
+        rest = [g for g in groups if not g["muon"]]
+        assert all(g["adamw"] == (name == "muon-adamw") for g in rest)
+        assert {id(p) for g in rest for p in g["params"]} == {
+            id(p) for p in (m[0].bias, m[2].bias, m[4].weight, m[4].bias)
+        }
+
+
+def test_a_model_without_linear_or_conv_layers_has_no_classifier():
+    assert classifier_params(nn.Sequential(nn.Flatten(), nn.ReLU())) == []
+
+
 def test_muon_momentum_out_of_range_is_a_config_error():
     from cnnlab.errors import ConfigError
 
@@ -84,9 +136,10 @@ def test_muon_momentum_out_of_range_is_a_config_error():
         TrainConfig(optimizer="muon", muon_momentum=1.0).validate()
 
 
-def test_a_muon_run_learns_and_resumes_bit_exact(tmp_path, bars, tiny_config):
+@pytest.mark.parametrize("optimizer,lr", [("muon", 0.05), ("muon-adamw", 0.01)])
+def test_a_muon_run_learns_and_resumes_bit_exact(tmp_path, bars, tiny_config, optimizer, lr):
     tr, te = bars
-    cfg = tiny_config(tmp_path, optimizer="muon", lr=0.05, muon_lr=0.05, epochs=2)
+    cfg = tiny_config(tmp_path, optimizer=optimizer, lr=lr, muon_lr=0.05, epochs=2)
     straight = train(cfg.replace(name="straight"), train_set=tr, eval_set=te)
     assert straight.history[-1]["val_top1"] > 50  # the bars are learnable with it
     ref = load_checkpoint(straight.run_dir / "last.pt")

@@ -55,7 +55,7 @@ _add(
     "3.5-epoch form without label smoothing took 8.4 s in a faster hour); 2026-11-29 18:19 "
     "UTC, 2-core Xeon, nothing else running",
     model="lenet5", model_options={"relu_after_pool": True}, data="mnist", epochs=1.5,
-    batch_size=256, optimizer="muon-adamw", lr=0.015, muon_lr=0.05, muon_momentum=0.9,
+    batch_size=256, optimizer="muon-adamw", lr=0.02, muon_lr=0.05, muon_momentum=0.9,
     schedule="onecycle", warmup=0.3, weight_decay=5e-4, label_smoothing=0.1, ema=0.98,
     preprocess="standardize", amp=True, eval_every=2,
 )  # fmt: skip

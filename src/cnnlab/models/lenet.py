@@ -186,15 +186,41 @@ class RBFOutput(nn.Module):
 
 
 class LeNet5(nn.Module):
-    """LeNet-5: ``features`` (conv part), flatten, ``classifier`` (fully connected part)."""
+    """LeNet-5: ``features`` (conv part), flatten, ``classifier`` (fully connected part).
 
-    def __init__(self, features: nn.Sequential, classifier: nn.Sequential):
+    ``fused_first_stage``: run the first three feature layers (1-channel conv, 2x2 max-pool,
+    ReLU, in either order: they commute) as one compiled CPU kernel
+    (:mod:`cnnlab.models.kernels`) whenever it can -- a float input on the CPU that needs no
+    gradient -- and the kernel could be built; otherwise, and for saliency maps (whose input
+    needs a gradient), the layers run as they are. Same parameters, same function."""
+
+    def __init__(self, features: nn.Sequential, classifier: nn.Sequential,
+                 fused_first_stage: bool = False):  # fmt: skip
         super().__init__()
         self.features = features
         self.classifier = classifier
+        self.fused_first_stage = fused_first_stage
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.features(x), 1))
+        if self.fused_first_stage and self._can_fuse(x):
+            from cnnlab.models.kernels import conv_pool_relu
+
+            conv = self.features[0]
+            y = self.features[3:](conv_pool_relu(x, conv.weight, conv.bias))
+        else:
+            y = self.features(x)
+        return self.classifier(torch.flatten(y, 1))
+
+    def _can_fuse(self, x: torch.Tensor) -> bool:
+        from cnnlab.models.kernels import available
+
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():  # export, torch.compile
+            return False
+        return (x.device.type == "cpu" and x.dim() == 4 and x.shape[1] == 1
+                and x.shape[-1] % 2 == 0 and min(x.shape[-2:]) >= 6
+                and x.dtype == torch.float32 and not x.requires_grad
+                and self.features[0].weight.dtype == torch.float32
+                and self.features[0].weight.device.type == "cpu" and available())  # fmt: skip
 
 
 def _init_1998(model: nn.Module) -> None:
@@ -271,7 +297,8 @@ def lenet5_1998(
     variant="mnist",
     description="LeNet-5, common modern form: ReLU, max-pooling, full C3",
 )
-def lenet5(num_classes: int = 10, in_channels: int = 1, relu_after_pool: bool = False) -> LeNet5:
+def lenet5(num_classes: int = 10, in_channels: int = 1, relu_after_pool: bool = False,
+           fused_first_stage: bool = False) -> LeNet5:  # fmt: skip
     """LeNet-5 in its common modern form (ReLU, 2x2 max-pooling, linear C5).
 
     ``relu_after_pool``: each conv is followed by max-pool then ReLU instead of ReLU then
@@ -279,6 +306,9 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, relu_after_pool: bool = 
     outputs, gradients and state-dict keys, but ReLU and its backward run on 4x fewer elements
     and the pooling reads raw conv outputs: 5-34% faster training steps on this CPU
     (docs/training.md, speed section); the ``lenet5-mnist`` recipe uses it.
+
+    ``fused_first_stage``: conv1, its pool and ReLU as one compiled CPU kernel where it can
+    (:class:`LeNet5`; 1-channel input only); the ``lenet5-mnist`` recipe uses it too.
     """
 
     def act_pool():
@@ -295,4 +325,4 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, relu_after_pool: bool = 
         nn.ReLU(inplace=True),
         nn.Linear(84, num_classes),
     )
-    return LeNet5(features, classifier)
+    return LeNet5(features, classifier, fused_first_stage=fused_first_stage and in_channels == 1)

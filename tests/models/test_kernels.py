@@ -127,3 +127,11 @@ def test_a_traced_fused_lenet5_records_its_layers(ext):
     graph = traced.inlined_graph.str()
     assert graph.count("aten::_convolution") == 2 and "PythonOp" not in graph
     torch.testing.assert_close(traced(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_the_build_folder_changes_with_the_cpu(monkeypatch, tmp_path):
+    monkeypatch.setenv("CNNLAB_KERNEL_DIR", str(tmp_path))
+    monkeypatch.setattr(kernels, "_cpu_features", lambda: "sse2 avx2")
+    older = kernels.build_dir()
+    monkeypatch.setattr(kernels, "_cpu_features", lambda: "sse2 avx2 avx512f")
+    assert kernels.build_dir() != older  # -march=native: a binary for this CPU only

@@ -36,11 +36,24 @@ _FLAGS = ["-O3", "-march=native", "-fopenmp", "-std=c++20"]
 _state: dict = {}  # "ext": the loaded module, or "error": why there is none
 
 
+def _cpu_features() -> str:
+    """The CPU's instruction-set flags (``-march=native`` builds for them: a home folder shared
+    by machines of different CPUs must not hand one machine's binary to another)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def build_dir() -> Path:
-    """Where the compiled kernel lives: one folder per (source, flags, torch, Python, CPU
-    architecture), so an edit or an upgrade builds afresh instead of loading a stale binary."""
+    """Where the compiled kernel lives: one folder per (source, flags, torch, Python, CPU),
+    so an edit, an upgrade or another machine builds afresh instead of loading a stale or
+    foreign binary."""
     key = "|".join([_SOURCE.read_text(), *_FLAGS, torch.__version__, sys.version,
-                    platform.machine()])  # fmt: skip
+                    platform.machine(), _cpu_features()])  # fmt: skip
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     root = os.environ.get("CNNLAB_KERNEL_DIR") or Path.home() / ".cache" / "cnnlab" / "kernels"
     return Path(root) / f"{_NAME}-{digest}"

@@ -50,10 +50,10 @@ _add(
 _add(
     "lenet5-mnist",
     "LeNet-5 (modern form) on MNIST, 99.0%+ validation accuracy in 1.5 epochs (Muon + AdamW)",
-    "99.07% validation (6,000 held-out images) after 1.5 epochs, test 99.28%; 5.0 / 5.6 / 6.7 s "
-    "in three runs of benchmarks/train_cpu.py on 2 cores (2.7-3.8x the course loop with the "
-    "same settings); 2026-11-29 23:54-23:57 UTC, 2-core Xeon, nothing else running. Seeds 0-5 "
-    "(each its own hold-out): 99.10 / 99.10 / 99.13 / 99.33 / 99.23 / 98.97%",
+    "99.12% validation (6,000 held-out images) after 1.5 epochs, test 99.23%; 4.2-5.5 s in five "
+    "runs of benchmarks/train_cpu.py on 2 cores (4.05-5.18x the course loop with the same "
+    "settings); 2026-11-30 00:20-00:26 UTC, 2-core Xeon, nothing else running. Seeds 0-5 "
+    "(each its own hold-out): 99.15 / 99.02 / 99.12 / 99.32 / 99.17 / 98.87%",
     model="lenet5", model_options={"relu_after_pool": True, "fused_first_stage": True},
     data="mnist", epochs=1.5,
     batch_size=256, optimizer="muon-adamw", lr=0.02, muon_lr=0.05, muon_momentum=0.9,

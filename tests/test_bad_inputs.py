@@ -139,7 +139,7 @@ def _cases():
                 "-O",
                 "head_std=wide",
             ],
-            "expected a positive number",
+            "expected a float",
         ),  # fmt: skip
         "picture into a folder that cannot exist": (
             ["viz", "filters", ck, "-o", "/proc/cnnlab-none/f.png"],

@@ -42,3 +42,14 @@ def test_cifar_fast_net_head_std_must_be_a_positive_number(bad):
 
     with pytest.raises(ConfigError, match="head_std"):
         create("cifar-fast-net", head_std=bad)
+
+
+def test_an_option_whose_default_is_none_is_type_checked_by_its_annotation():
+    from cnnlab.errors import ConfigError
+    from cnnlab.models import create
+
+    with pytest.raises(ConfigError, match=r"head_std='wide': expected a float") as e:
+        create("cifar-fast-net", head_std="wide")
+    assert "leave it out" in e.value.hint
+    create("cifar-fast-net", head_std=None)  # its default
+    create("cifar-fast-net", head_std=1)  # an int is a float here

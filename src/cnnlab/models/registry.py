@@ -10,6 +10,7 @@ family back: the arrows point one way).
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -103,7 +104,7 @@ def create(name: str, *, weights: str | None = None, **options):
                 + (f" ({close})" if close else ""),
                 f"its options are: {have}",
             )
-    check_option_types(name, params, options)
+    check_option_types(name, params, options, _type_hints(info.builder))
     if weights is None:
         return info.builder(**options)
     from cnnlab.models.weights import build_and_load
@@ -111,20 +112,42 @@ def create(name: str, *, weights: str | None = None, **options):
     return build_and_load(lambda: info.builder(**options), weights, name)
 
 
-def check_option_types(name: str, params, options: dict) -> None:
-    """An option whose default is a bool, int, float or str must be given as one (``-O
-    relu_after_pool=maybe`` would otherwise be a truthy string, silently taken as True)."""
+def _type_hints(builder) -> dict:
+    try:
+        return typing.get_type_hints(builder)
+    except Exception:  # an annotation that does not resolve: type checks by defaults only
+        return {}
+
+
+def _scalar_kind(param, hints: dict) -> type | None:
+    """The bool/int/float/str an option must be: its default's type, or for an option whose
+    default is None the one such type its annotation names (``head_std: float | None``)."""
+    scalars = (bool, int, float, str)
+    if param.default is not None:
+        return type(param.default) if type(param.default) in scalars else None
+    kinds = [t for t in typing.get_args(hints.get(param.name)) if t in scalars]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+def check_option_types(name: str, params, options: dict, hints: dict | None = None) -> None:
+    """An option whose default is a bool, int, float or str, or is None with such a type in
+    its annotation, must be given as one (``-O relu_after_pool=maybe`` would otherwise be a
+    truthy string, silently taken as True). ``hints``: the builder's resolved annotations."""
     for key, value in options.items():
-        default = params[key].default if key in params else None
-        kind = type(default)
-        if default is None or kind not in (bool, int, float, str):
-            continue  # no default to go by, or a structured one (widths lists ...)
+        if key not in params or value is None:
+            continue
+        kind = _scalar_kind(params[key], hints or {})
+        if kind is None:
+            continue  # no type to go by, or a structured one (widths lists ...)
         ok = (isinstance(value, bool) if kind is bool
               else isinstance(value, (int, float)) and not isinstance(value, bool)
               if kind is float
               else isinstance(value, kind) and not isinstance(value, bool))  # fmt: skip
         if not ok:
+            default = params[key].default
             example = "true or false" if kind is bool else repr(default)
+            if default is None:
+                example = {int: "3", float: "0.5", str: "'name'"}[kind] + " (or leave it out)"
             raise ConfigError(
                 f"model {name!r} option {key}={value!r}: expected "
                 f"{'an' if kind is int else 'a'} {kind.__name__} "

@@ -214,7 +214,8 @@ class LeNet5(nn.Module):
     def _can_fuse(self, x: torch.Tensor) -> bool:
         from cnnlab.models.kernels import available
 
-        if torch.jit.is_tracing() or torch.compiler.is_compiling():  # export, torch.compile
+        compiling = getattr(torch.compiler, "is_compiling", lambda: False)  # torch >= 2.3
+        if torch.jit.is_tracing() or compiling():  # export, torch.compile: the layers
             return False
         return (x.device.type == "cpu" and x.dim() == 4 and x.shape[1] == 1
                 and x.shape[-1] % 2 == 0 and min(x.shape[-2:]) >= 6

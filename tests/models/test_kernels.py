@@ -135,3 +135,15 @@ def test_the_build_folder_changes_with_the_cpu(monkeypatch, tmp_path):
     older = kernels.build_dir()
     monkeypatch.setattr(kernels, "_cpu_features", lambda: "sse2 avx2 avx512f")
     assert kernels.build_dir() != older  # -march=native: a binary for this CPU only
+
+
+def test_an_unwritable_kernel_folder_falls_back_and_says_how_to_fix_it(monkeypatch, tmp_path,
+                                                                       capsys):  # fmt: skip
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("CNNLAB_KERNEL_DIR", str(blocker))  # a file where a folder must go
+    monkeypatch.setattr(kernels, "_state", {})
+    assert kernels.build() is None
+    assert "a-file" in kernels.why_unavailable()
+    err = capsys.readouterr().err
+    assert "PyTorch layers instead" in err and "CNNLAB_KERNEL_DIR" in err

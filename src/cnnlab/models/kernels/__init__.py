@@ -92,7 +92,9 @@ def build(verbose: bool = False):
         _state.pop("ext", None)
         _state["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[-1][:200]}"
         print(f"cnnlab: the kernel could not be built ({_state['error']}); the model runs its "
-              "PyTorch layers instead (the same results, slower)", file=sys.stderr)  # fmt: skip
+              "PyTorch layers instead (the same results, slower). A C++ compiler and a "
+              "writable CNNLAB_KERNEL_DIR let it build; CNNLAB_NO_KERNELS=1 stops trying",
+              file=sys.stderr)  # fmt: skip
     return _state.get("ext")
 
 

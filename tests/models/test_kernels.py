@@ -147,3 +147,24 @@ def test_an_unwritable_kernel_folder_falls_back_and_says_how_to_fix_it(monkeypat
     assert "a-file" in kernels.why_unavailable()
     err = capsys.readouterr().err
     assert "PyTorch layers instead" in err and "CNNLAB_KERNEL_DIR" in err
+
+
+def test_a_hook_on_the_first_layers_makes_lenet5_run_them(ext, monkeypatch):
+    def refuse(*a):
+        raise AssertionError("the kernel must not run while a layer is watched")
+
+    model = create("lenet5", relu_after_pool=True, fused_first_stage=True).eval()
+    seen = []
+    handle = model.features[1].register_forward_hook(lambda mod, i, o: seen.append(o.shape))
+    monkeypatch.setattr(kernels, "conv_pool_relu", refuse)
+    with torch.no_grad():
+        model(torch.randn(2, 1, 32, 32))  # a feature-map picture of the first pool
+    assert seen == [(2, 6, 14, 14)]
+    handle.remove()
+    monkeypatch.undo()
+    calls = []
+    real = kernels.conv_pool_relu
+    monkeypatch.setattr(kernels, "conv_pool_relu", lambda *a: calls.append(1) or real(*a))
+    with torch.no_grad():
+        model(torch.randn(2, 1, 32, 32))
+    assert calls == [1]  # unhooked, the kernel runs again

@@ -191,8 +191,9 @@ class LeNet5(nn.Module):
     ``fused_first_stage``: run the first three feature layers (1-channel conv, 2x2 max-pool,
     ReLU, in either order: they commute) as one compiled CPU kernel
     (:mod:`cnnlab.models.kernels`) whenever it can -- a float input on the CPU that needs no
-    gradient -- and the kernel could be built; otherwise, and for saliency maps (whose input
-    needs a gradient), the layers run as they are. Same parameters, same function."""
+    gradient, no hook on those layers -- and the kernel could be built; otherwise (saliency
+    maps, whose input needs a gradient; feature maps and Grad-CAM, which hook the layers) the
+    layers run as they are. Same parameters, same function."""
 
     def __init__(self, features: nn.Sequential, classifier: nn.Sequential,
                  fused_first_stage: bool = False):  # fmt: skip
@@ -217,11 +218,25 @@ class LeNet5(nn.Module):
         compiling = getattr(torch.compiler, "is_compiling", lambda: False)  # torch >= 2.3
         if torch.jit.is_tracing() or compiling():  # export, torch.compile: the layers
             return False
+        if _hooked(self.features[:3]):  # feature maps, Grad-CAM, summaries watch the layers
+            return False
         return (x.device.type == "cpu" and x.dim() == 4 and x.shape[1] == 1
                 and x.shape[-1] % 2 == 0 and min(x.shape[-2:]) >= 6
                 and x.dtype == torch.float32 and not x.requires_grad
                 and self.features[0].weight.dtype == torch.float32
                 and self.features[0].weight.device.type == "cpu" and available())  # fmt: skip
+
+
+def _hooked(layers: nn.Module) -> bool:
+    """Whether anything watches these layers run (a hook on one of them, or on every module)."""
+    from torch.nn.modules import module as m
+
+    everywhere = [getattr(m, n, None) for n in ("_global_forward_hooks",
+                  "_global_forward_pre_hooks", "_global_backward_hooks")]  # fmt: skip
+    if any(everywhere):
+        return True
+    return any(layer._forward_hooks or layer._forward_pre_hooks or layer._backward_hooks
+               or getattr(layer, "_backward_pre_hooks", None) for layer in layers)  # fmt: skip
 
 
 def _init_1998(model: nn.Module) -> None:

@@ -29,6 +29,25 @@ def test_orthogonalize_keeps_the_singular_vectors_and_evens_the_values():
     assert torch.linalg.svdvals(g).max() / torch.linalg.svdvals(g).min() > 5  # not trivial
 
 
+def test_large_matrices_iterate_in_bfloat16_small_ones_in_float32_alike():
+    from cnnlab.training.muon import BF16_FROM
+
+    torch.manual_seed(0)
+    small, large = torch.randn(64, 216), torch.randn(256, BF16_FROM // 256)  # 64x216: float32
+    for g in (small, large):
+        o = orthogonalize(g)  # three steps, as the optimizer runs them
+        assert o.dtype == torch.float32 and o.shape == g.shape
+        sv = torch.linalg.svdvals(o)
+        assert sv.min() > 0.3 and sv.max() < 1.3, sv
+    # the float32 path is the more exact one: it matches a float64 run of the same iteration
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = small.double() / small.double().norm()
+    for _ in range(3):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    torch.testing.assert_close(orthogonalize(small).double(), x, rtol=1e-4, atol=1e-5)
+
+
 def test_sgd_groups_step_like_torch_sgd_and_muon_groups_are_normalised():
     torch.manual_seed(0)
     nets = [nn.Sequential(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))

@@ -78,11 +78,8 @@ class CifarFastNet(nn.Module):
         self.pool = nn.AdaptiveMaxPool2d(1)
         self.fc = nn.Linear(widths[-1], num_classes, bias=False)
         if head_std is not None:  # a head drawn at this std, not PyTorch's fan-in uniform
-            if (
-                isinstance(head_std, bool)
-                or not isinstance(head_std, (int, float))
-                or not (head_std > 0)
-            ):
+            # (that it is a number, create() checks from the annotation, as for every model)
+            if not head_std > 0:
                 raise ConfigError(
                     f"cifar-fast-net option head_std={head_std!r}: expected a positive number",
                     "give head_std=0.28, or leave it out for PyTorch's default init",

@@ -48,8 +48,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.modules import module as _module
 
 from cnnlab.errors import ConfigError
+from cnnlab.models import kernels
 from cnnlab.models.registry import register_model
 
 __all__ = ["LeNet5", "ScaledTanh", "Subsampling", "C3Table", "RBFOutput", "C3_TABLE"]
@@ -204,17 +206,13 @@ class LeNet5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fused_first_stage and self._can_fuse(x):
-            from cnnlab.models.kernels import conv_pool_relu
-
             conv = self.features[0]
-            y = self.features[3:](conv_pool_relu(x, conv.weight, conv.bias))
+            y = self.features[3:](kernels.conv_pool_relu(x, conv.weight, conv.bias))
         else:
             y = self.features(x)
         return self.classifier(torch.flatten(y, 1))
 
     def _can_fuse(self, x: torch.Tensor) -> bool:
-        from cnnlab.models.kernels import available
-
         compiling = getattr(torch.compiler, "is_compiling", lambda: False)  # torch >= 2.3
         if torch.jit.is_tracing() or compiling():  # export, torch.compile: the layers
             return False
@@ -224,14 +222,13 @@ class LeNet5(nn.Module):
                 and x.shape[-1] % 2 == 0 and min(x.shape[-2:]) >= 6
                 and x.dtype == torch.float32 and not x.requires_grad
                 and self.features[0].weight.dtype == torch.float32
-                and self.features[0].weight.device.type == "cpu" and available())  # fmt: skip
+                and self.features[0].weight.device.type == "cpu"
+                and kernels.available())  # fmt: skip
 
 
 def _hooked(layers: nn.Module) -> bool:
     """Whether anything watches these layers run (a hook on one of them, or on every module)."""
-    from torch.nn.modules import module as m
-
-    everywhere = [getattr(m, n, None) for n in ("_global_forward_hooks",
+    everywhere = [getattr(_module, n, None) for n in ("_global_forward_hooks",
                   "_global_forward_pre_hooks", "_global_backward_hooks")]  # fmt: skip
     if any(everywhere):
         return True

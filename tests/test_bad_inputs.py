@@ -124,6 +124,10 @@ def _cases():
             [*train, "--data", "digits", "--optimizer", "muon", "--muon-momentum", "1.2"],
             "--muon-momentum must be in [0, 1)",
         ),
+        "lenet5 fused_first_stage that is no boolean": (
+            [*train, "--data", "digits", "-O", "fused_first_stage=maybe"],
+            "give fused_first_stage=true or false",
+        ),  # fmt: skip
         "cifar-fast-net head_std that is no number": (
             [
                 "train",

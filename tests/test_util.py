@@ -95,3 +95,22 @@ def test_atomic_write_gives_the_mode_a_plain_open_would(tmp_path):
     plain.write_text("x")
     atomic = atomic_write(tmp_path / "atomic.txt", "x")
     assert atomic.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
+def test_frozen_heap_hides_the_existing_objects_from_the_collector_only_while_it_runs():
+    import gc
+
+    from cnnlab._util import frozen_heap
+
+    before = gc.get_freeze_count()
+    seen = []
+
+    @frozen_heap()
+    def work():
+        seen.append(gc.get_freeze_count())
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        work()
+    assert seen[0] > before  # the heap that existed was frozen while the function ran
+    assert gc.get_freeze_count() == before  # and handed back, even after an exception

@@ -320,3 +320,14 @@ def test_weights_that_do_not_fit_the_model_are_a_clear_error(tmp_path, bars, tin
     shutil.copy(bad, run / "last.pt")
     with pytest.raises(DataError, match="'classifier.4.weight' has shape"):
         train(cfg, train_set=tr, eval_set=te, resume=run / "last.pt")
+
+
+def test_a_run_keeps_the_import_heap_out_of_the_collector(tmp_path, bars, tiny_config):
+    import gc
+
+    tr, te = bars
+    before, during = gc.get_freeze_count(), []
+    train(tiny_config(tmp_path, epochs=1), train_set=tr, eval_set=te,
+          callbacks=[lambda st: during.append(gc.get_freeze_count())])  # fmt: skip
+    assert during and min(during) > before  # frozen for every step
+    assert gc.get_freeze_count() == before

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnlab._util import derive_seed
+from cnnlab._util import derive_seed, frozen_heap
 from cnnlab.errors import ConfigError, DataError, TrainingDiverged
 from cnnlab.training import distributed as D
 from cnnlab.training.checkpoint import FORMAT, load_checkpoint
@@ -81,6 +81,7 @@ class RunResult:
 # the run
 
 
+@frozen_heap()
 def train(
     cfg: TrainConfig,
     *,

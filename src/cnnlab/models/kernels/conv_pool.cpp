@@ -2,7 +2,8 @@
 // ReLU, forward and backward, on the CPU in float32. Why it exists: with six output channels
 // ATen's channels_last max-pool cannot fill a vector register and its convolution kernels are
 // built for many channels; this stage took 60-70% of a LeNet-5 training step
-// (docs/training.md). Here every inner loop runs over contiguous memory and vectorises.
+// (docs/training.md). Here every inner loop runs over contiguous memory and vectorises, and
+// the multiply-adds keep 8 independent accumulators in vector registers.
 //
 // The trick: each image is split into its even and odd columns (xe, xo). The convolution at
 // the even output columns 2u then reads xe and xo at columns u + m, and at the odd ones too, so
@@ -20,31 +21,119 @@
 
 namespace {
 
-constexpr int64_t B = 16;  // pad, so vector loops may run past the last valid column
+// B floats make one vector register (AVX-512: 16; otherwise 8). The loops below keep several
+// independent accumulators in registers: a single chain of multiply-adds waits on each one's
+// latency (4 cycles) and would run at an eighth of the machine's rate.
+#ifdef __AVX512F__
+constexpr int64_t B = 16;
+#else
+constexpr int64_t B = 8;
+#endif
+constexpr int64_t G = 4;       // forward: blocks of B positions per phase computed together
+constexpr int64_t TAPS = 8;    // backward: filter taps whose gradients accumulate together
 
 struct Shape {
-  int64_t N, H, W, C, k, S, H1, H2, W2, run;
+  int64_t N, H, W, C, k, S, H1, H2, W2, run, run_pad;
   Shape(const at::Tensor& x, int64_t C_, int64_t k_)
       : N(x.size(0)), H(x.size(1)), W(x.size(2)), C(C_), k(k_), S(W / 2), H1(H - k + 1),
-        H2(H1 / 2), W2((W - k + 1) / 2), run(H1 * S) {}
-  int64_t padded() const { return H * S + k * S + B; }
+        H2(H1 / 2), W2((W - k + 1) / 2), run(H1 * S),
+        run_pad((H1 * S + G * B - 1) / (G * B) * (G * B)) {}
+  // the split image, long enough that a loop over run_pad positions from any tap stays inside
+  int64_t padded() const { return H * S + k * S + G * B; }
 };
 
-// xe[r * S + u] = x[r][2u], xo[r * S + u] = x[r][2u + 1]
-void split_columns(const float* __restrict__ x, float* __restrict__ xe, float* __restrict__ xo,
-                   int64_t rows, int64_t S) {
-  for (int64_t p = 0; p < rows * S; ++p) {
-    xe[p] = x[2 * p];
-    xo[p] = x[2 * p + 1];
+// n floats, zeroed, starting at a multiple of 64 bytes
+struct Aligned {
+  std::vector<float> buf;
+  float* data;
+  explicit Aligned(int64_t n)
+      : buf(n + 16, 0.f),
+        data(buf.data() + (16 - reinterpret_cast<uintptr_t>(buf.data()) / 4 % 16) % 16) {}
+};
+
+// An image's even and odd columns, each also shifted left by 1 .. k/2 elements, so that every
+// tap's reads start at a multiple of 64 bytes when a row does (W = 32: S = 16 floats): a
+// vector load that straddles two cache lines costs two.
+struct Columns {
+  int64_t S, len, shifts;
+  Aligned buf;
+  explicit Columns(const Shape& s)
+      : S(s.S), len((s.padded() + 15) / 16 * 16), shifts(s.k / 2 + 1), buf(2 * shifts * len) {}
+  float* at(int parity, int64_t shift) { return buf.data + (parity * shifts + shift) * len; }
+  // even[r * S + u] = x[r][2u], odd[r * S + u] = x[r][2u + 1]; shifted copies after them
+  void split(const float* __restrict__ x, int64_t rows) {
+    float* __restrict__ xe = at(0, 0);
+    float* __restrict__ xo = at(1, 0);
+    for (int64_t p = 0; p < rows * S; ++p) {
+      xe[p] = x[2 * p];
+      xo[p] = x[2 * p + 1];
+    }
+    for (int parity = 0; parity < 2; ++parity)
+      for (int64_t m = 1; m < shifts; ++m)
+        std::copy(at(parity, 0) + m, at(parity, 0) + rows * S, at(parity, m));
+  }
+  // where tap (i, j) of output phase `odd` reads (see the file's comment)
+  const float* tap(int64_t i, int64_t j, bool odd) {
+    const int64_t m = j / 2;
+    if (!odd) return at(j % 2, m) + i * S;
+    return j % 2 ? at(0, m + 1) + i * S : at(1, m) + i * S;
+  }
+};
+
+// GCC/Clang vector types: B floats, loaded and stored unaligned
+typedef float vec __attribute__((vector_size(B * sizeof(float))));
+typedef float vec_unaligned __attribute__((vector_size(B * sizeof(float)), aligned(4)));
+inline vec load(const float* p) { return *reinterpret_cast<const vec_unaligned*>(p); }
+inline void store(float* p, vec v) { *reinterpret_cast<vec_unaligned*>(p) = v; }
+
+// one channel's convolution at both phases: out[odd * run_pad + p] for p < run_pad;
+// 2 phases x G blocks = 8 independent accumulators per tap
+void conv_channel(const float* const* src_even, const float* const* src_odd,
+                  const float* __restrict__ w, float bias, int64_t taps, int64_t run_pad,
+                  float* __restrict__ out) {
+  for (int64_t p0 = 0; p0 < run_pad; p0 += G * B) {
+    vec even[G], odd[G];
+    for (int g = 0; g < G; ++g) even[g] = odd[g] = vec{} + bias;
+    for (int64_t t = 0; t < taps; ++t) {
+      const vec wv = vec{} + w[t];
+      const float* a = src_even[t] + p0;
+      const float* b = src_odd[t] + p0;
+      for (int g = 0; g < G; ++g) {
+        even[g] += wv * load(a + g * B);
+        odd[g] += wv * load(b + g * B);
+      }
+    }
+    for (int g = 0; g < G; ++g) {
+      store(out + p0 + g * B, even[g]);
+      store(out + run_pad + p0 + g * B, odd[g]);
+    }
   }
 }
 
-// tap (i, j) of output phase `odd` reads this array at this offset (see the file's comment)
-inline const float* tap(const float* xe, const float* xo, int64_t S, int64_t i, int64_t j,
-                        bool odd) {
-  const int64_t m = j / 2;
-  if (!odd) return (j % 2 ? xo : xe) + i * S + m;
-  return (j % 2 ? xe + 1 : xo) + i * S + m;
+// grad[q] (B lanes) += sum over p < run_pad of d[p] * src[q][p], Q taps at once (Q
+// independent accumulators); the lanes are added up once, at the end of a batch of images
+template <int Q>
+void tap_grads(const float* __restrict__ d, const float* const* src, int64_t run_pad,
+               float* __restrict__ grad) {
+  vec acc[Q] = {};
+  for (int64_t p0 = 0; p0 < run_pad; p0 += B) {
+    const vec dv = load(d + p0);
+    for (int q = 0; q < Q; ++q) acc[q] += dv * load(src[q] + p0);
+  }
+  for (int q = 0; q < Q; ++q) store(grad + q * B, load(grad + q * B) + acc[q]);
+}
+
+void tap_grads_n(int q, const float* d, const float* const* src, int64_t run_pad, float* grad) {
+  switch (q) {
+    case 1: return tap_grads<1>(d, src, run_pad, grad);
+    case 2: return tap_grads<2>(d, src, run_pad, grad);
+    case 3: return tap_grads<3>(d, src, run_pad, grad);
+    case 4: return tap_grads<4>(d, src, run_pad, grad);
+    case 5: return tap_grads<5>(d, src, run_pad, grad);
+    case 6: return tap_grads<6>(d, src, run_pad, grad);
+    case 7: return tap_grads<7>(d, src, run_pad, grad);
+    default: return tap_grads<TAPS>(d, src, run_pad, grad);
+  }
 }
 
 }  // namespace
@@ -62,36 +151,28 @@ std::vector<at::Tensor> forward(const at::Tensor& x, const at::Tensor& weight,
   const float *xp = x.data_ptr<float>(), *wp = wt.data_ptr<float>(), *bp = bt.data_ptr<float>();
   float* op = out.data_ptr<float>();
   uint8_t* ap = arg.data_ptr<uint8_t>();
+  const int64_t taps = s.k * s.k;
   at::parallel_for(0, s.N, 8, [&](int64_t n0, int64_t n1) {
-    std::vector<float> xe(s.padded(), 0.f), xo(s.padded(), 0.f);
-    std::vector<float> conv(2 * s.run + B);  // phase even, then phase odd
-    std::vector<const float*> src(s.k * s.k);
+    // locals, not fields of `s`: a store through a uint8_t pointer may alias anything, and
+    // the compiler would reload every field for every element
+    const int64_t H2 = s.H2, W2 = s.W2, C = s.C, S = s.S, per_image = s.H2 * s.W2 * s.C;
+    Columns cols(s);
+    Aligned conv(2 * s.run_pad);  // phase even, then phase odd
+    std::vector<const float*> src_even(taps), src_odd(taps);
+    for (int64_t t = 0; t < taps; ++t) {
+      src_even[t] = cols.tap(t / s.k, t % s.k, false);
+      src_odd[t] = cols.tap(t / s.k, t % s.k, true);
+    }
     // per channel: the pooled values and their window positions (as floats: one vector type
     // for the whole loop, which is what lets the compiler vectorise it)
     std::vector<float> pooled(s.C * s.H2 * s.S), which(s.C * s.H2 * s.S);
     for (int64_t n = n0; n < n1; ++n) {
-      split_columns(xp + n * s.H * s.W, xe.data(), xo.data(), s.H, s.S);
+      cols.split(xp + n * s.H * s.W, s.H);
       for (int64_t c = 0; c < s.C; ++c) {
-        for (int odd = 0; odd < 2; ++odd) {
-          for (int64_t t = 0; t < s.k * s.k; ++t)
-            src[t] = tap(xe.data(), xo.data(), s.S, t / s.k, t % s.k, odd);
-          const float* wc = wp + c * s.k * s.k;
-          float* __restrict__ o = conv.data() + odd * s.run;
-          // blocks of B positions: the k * k multiply-adds accumulate in one register
-          for (int64_t p0 = 0; p0 < s.run; p0 += B) {
-            float acc[B];
-            for (int64_t v = 0; v < B; ++v) acc[v] = bp[c];
-            for (int64_t t = 0; t < s.k * s.k; ++t) {
-              const float wv = wc[t];
-              const float* __restrict__ in = src[t] + p0;
-#pragma omp simd
-              for (int64_t v = 0; v < B; ++v) acc[v] += wv * in[v];
-            }
-            for (int64_t v = 0; v < B; ++v) o[p0 + v] = acc[v];
-          }
-        }
-        const float* __restrict__ ev = conv.data();
-        const float* __restrict__ od = conv.data() + s.run;
+        conv_channel(src_even.data(), src_odd.data(), wp + c * taps, bp[c], taps, s.run_pad,
+                     conv.data);
+        const float* __restrict__ ev = conv.data;
+        const float* __restrict__ od = conv.data + s.run_pad;
         for (int64_t oh = 0; oh < s.H2; ++oh) {
           const int64_t r0 = 2 * oh * s.S, r1 = r0 + s.S;
           float* __restrict__ pv = pooled.data() + (c * s.H2 + oh) * s.S;
@@ -110,13 +191,15 @@ std::vector<at::Tensor> forward(const at::Tensor& x, const at::Tensor& weight,
           }
         }
       }
-      float* __restrict__ on = op + n * s.H2 * s.W2 * s.C;
-      uint8_t* __restrict__ an = ap + n * s.H2 * s.W2 * s.C;
-      for (int64_t oh = 0; oh < s.H2; ++oh)
-        for (int64_t u = 0; u < s.W2; ++u)
-          for (int64_t c = 0; c < s.C; ++c) {
-            on[(oh * s.W2 + u) * s.C + c] = pooled[(c * s.H2 + oh) * s.S + u];
-            an[(oh * s.W2 + u) * s.C + c] = static_cast<uint8_t>(which[(c * s.H2 + oh) * s.S + u]);
+      // into (H2, W2, C) order
+      float* __restrict__ on = op + n * per_image;
+      uint8_t* __restrict__ an = ap + n * per_image;
+      for (int64_t oh = 0; oh < H2; ++oh)
+        for (int64_t u = 0; u < W2; ++u)
+          for (int64_t c = 0; c < C; ++c) {
+            const int64_t from = (c * H2 + oh) * S + u, to = (oh * W2 + u) * C + c;
+            on[to] = pooled[from];
+            an[to] = static_cast<uint8_t>(which[from]);
           }
     }
   });
@@ -130,71 +213,90 @@ std::vector<at::Tensor> backward(const at::Tensor& grad_out, const at::Tensor& o
   auto g = grad_out.contiguous().to(at::kFloat);
   const float *gp = g.data_ptr<float>(), *op = out.data_ptr<float>(), *xp = x.data_ptr<float>();
   const uint8_t* ap = arg.data_ptr<uint8_t>();
-  const int64_t P = s.C * k * k + s.C;  // weight grads, then bias grads
+  const int64_t taps = k * k;
+  const int64_t P = s.C * taps + s.C;  // weight grads, then bias grads
   const int64_t T = at::get_num_threads();
   std::vector<double> partial(T * P, 0.0);
   at::parallel_for(0, s.N, 8, [&](int64_t n0, int64_t n1) {
+    // locals, not fields of `s` (see forward)
+    const int64_t H2 = s.H2, W2 = s.W2, C = s.C, S = s.S, per_image = s.H2 * s.W2 * s.C;
+    const int64_t plane = H2 * S, run_pad = s.run_pad;
     double* acc = partial.data() + at::get_thread_num() * P;
-    std::vector<float> xe(s.padded(), 0.f), xo(s.padded(), 0.f);
-    std::vector<float> gt(s.C * s.H2 * s.S, 0.f);  // the gradient per channel, ReLU applied
-    std::vector<float> wt(s.C * s.H2 * s.S, 4.f);  // its window position (4: none), as floats
-                                                   // so the loop below has one vector type
-    std::vector<float> dense(2 * s.run);           // the conv output's gradient, both phases
+    Columns cols(s);
+    std::vector<float> masked(per_image);        // grad_out where ReLU let it through
+    std::vector<float> gt(C * plane, 0.f);       // the same, one plane per channel
+    std::vector<float> wt(C * plane, 4.f);       // its window position (4: none), as floats
+                                                 // so the loops below have one vector type
+    // the conv output's gradient, phase even then odd, zero past run (tap_grads reads run_pad)
+    Aligned dense(2 * run_pad);
+    std::vector<const float*> src(taps);
+    std::vector<float> lanes(C * taps * B, 0.f);  // weight gradients, B partial sums each
+    auto flush = [&] {
+      for (int64_t i = 0; i < C * taps; ++i) {
+        double total = 0.0;
+        for (int64_t v = 0; v < B; ++v) total += lanes[i * B + v];
+        acc[i] += total;
+      }
+      std::fill(lanes.begin(), lanes.end(), 0.f);
+    };
     for (int64_t n = n0; n < n1; ++n) {
-      const float* __restrict__ on = op + n * s.H2 * s.W2 * s.C;
-      const float* __restrict__ gn = gp + n * s.H2 * s.W2 * s.C;
-      const uint8_t* __restrict__ an = ap + n * s.H2 * s.W2 * s.C;
-      for (int64_t oh = 0; oh < s.H2; ++oh)
-        for (int64_t u = 0; u < s.W2; ++u)
-          for (int64_t c = 0; c < s.C; ++c) {
-            const int64_t o = (oh * s.W2 + u) * s.C + c, t = (c * s.H2 + oh) * s.S + u;
-            const float gv = on[o] > 0.f ? gn[o] : 0.f;  // clipped by ReLU: no gradient
-            gt[t] = gv;
+      const float* __restrict__ on = op + n * per_image;
+      const float* __restrict__ gn = gp + n * per_image;
+      const uint8_t* __restrict__ an = ap + n * per_image;
+      // clipped by ReLU (output 0): no gradient; a branch here would be mispredicted half
+      // the time, a select vectorises
+#pragma omp simd
+      for (int64_t o = 0; o < per_image; ++o) masked[o] = on[o] > 0.f ? gn[o] : 0.f;
+      for (int64_t oh = 0; oh < H2; ++oh)
+        for (int64_t u = 0; u < W2; ++u)
+          for (int64_t c = 0; c < C; ++c) {
+            const int64_t o = (oh * W2 + u) * C + c, t = (c * H2 + oh) * S + u;
+            gt[t] = masked[o];
             wt[t] = static_cast<float>(an[o]);
           }
-      split_columns(xp + n * s.H * s.W, xe.data(), xo.data(), s.H, s.S);
-      for (int64_t c = 0; c < s.C; ++c) {
-        float* __restrict__ ev = dense.data();
-        float* __restrict__ od = dense.data() + s.run;
-        for (int64_t oh = 0; oh < s.H2; ++oh) {
-          const int64_t r0 = 2 * oh * s.S, r1 = r0 + s.S;
-          const float* __restrict__ gv = gt.data() + (c * s.H2 + oh) * s.S;
-          const float* __restrict__ q = wt.data() + (c * s.H2 + oh) * s.S;
+      cols.split(xp + n * s.H * s.W, s.H);
+      for (int64_t c = 0; c < C; ++c) {
+        float* __restrict__ ev = dense.data;
+        float* __restrict__ od = dense.data + run_pad;
+        for (int64_t oh = 0; oh < H2; ++oh) {
+          const int64_t r0 = 2 * oh * S, r1 = r0 + S;
+          const float* __restrict__ gv = gt.data() + (c * H2 + oh) * S;
+          const float* __restrict__ q = wt.data() + (c * H2 + oh) * S;
 #pragma omp simd
-          for (int64_t u = 0; u < s.S; ++u) {
+          for (int64_t u = 0; u < S; ++u) {
             ev[r0 + u] = q[u] == 0.f ? gv[u] : 0.f;
             od[r0 + u] = q[u] == 1.f ? gv[u] : 0.f;
             ev[r1 + u] = q[u] == 2.f ? gv[u] : 0.f;
             od[r1 + u] = q[u] == 3.f ? gv[u] : 0.f;
           }
         }
-        for (int64_t r = 2 * s.H2 * s.S; r < s.run; ++r) ev[r] = od[r] = 0.f;  // odd H1
-        const float* __restrict__ gc = gt.data() + c * s.H2 * s.S;
+        for (int64_t r = 2 * plane; r < s.run; ++r) ev[r] = od[r] = 0.f;  // odd H1
+        const float* __restrict__ gc = gt.data() + c * plane;
         float bsum = 0.f;
 #pragma omp simd reduction(+ : bsum)
-        for (int64_t t = 0; t < s.H2 * s.S; ++t) bsum += gc[t];
-        acc[s.C * k * k + c] += bsum;
-        // dW[c][i][j] = sum over both phases of dense * (the input that tap read)
-        for (int64_t i = 0; i < k; ++i)
-          for (int64_t j = 0; j < k; ++j) {
-            float sum = 0.f;
-            for (int odd = 0; odd < 2; ++odd) {
-              const float* __restrict__ d = dense.data() + odd * s.run;
-              const float* __restrict__ src = tap(xe.data(), xo.data(), s.S, i, j, odd);
-#pragma omp simd reduction(+ : sum)
-              for (int64_t p = 0; p < s.run; ++p) sum += d[p] * src[p];
-            }
-            acc[(c * k + i) * k + j] += sum;
+        for (int64_t t = 0; t < plane; ++t) bsum += gc[t];
+        acc[C * taps + c] += bsum;
+        // dW[c][t] = sum over both phases of dense * (the input that tap t read there)
+        for (int odd = 0; odd < 2; ++odd) {
+          for (int64_t t = 0; t < taps; ++t)
+            src[t] = cols.tap(t / k, t % k, odd);
+          for (int64_t t0 = 0; t0 < taps; t0 += TAPS) {
+            const int q = static_cast<int>(std::min<int64_t>(TAPS, taps - t0));
+            tap_grads_n(q, dense.data + odd * run_pad, src.data() + t0, run_pad,
+                        lanes.data() + (c * taps + t0) * B);
           }
+        }
       }
+      if ((n - n0) % 8 == 7) flush();  // float partial sums over at most 8 images
     }
+    flush();
   });
   auto grads = at::zeros({P}, at::kDouble);
   double* total = grads.data_ptr<double>();
   for (int64_t t = 0; t < T; ++t)
     for (int64_t p = 0; p < P; ++p) total[p] += partial[t * P + p];
   grads = grads.to(at::kFloat);
-  return {grads.narrow(0, 0, s.C * k * k).view({s.C, 1, k, k}), grads.narrow(0, s.C * k * k, s.C)};
+  return {grads.narrow(0, 0, s.C * taps).view({s.C, 1, k, k}), grads.narrow(0, s.C * taps, s.C)};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

@@ -127,7 +127,11 @@ def _cases():
         "lenet5 fused_first_stage that is no boolean": (
             [*train, "--data", "digits", "-O", "fused_first_stage=maybe"],
             "give fused_first_stage=true or false",
-        ),  # fmt: skip
+        ),
+        "lenet5 fused_second_stage that is no boolean": (
+            [*train, "--data", "digits", "-O", "fused_second_stage=maybe"],
+            "give fused_second_stage=true or false",
+        ),
         "cifar-fast-net head_std that is no number": (
             [
                 "train",

@@ -1,6 +1,6 @@
-"""The compiled LeNet-5 first stage (cnnlab.models.kernels): the same function and gradients as
+"""The compiled LeNet-5 stages (cnnlab.models.kernels): the same function and gradients as
 PyTorch's conv -> max-pool -> ReLU, ties and clipped outputs included, and LeNet-5's fused
-option falling back to its layers wherever the kernel cannot or must not run."""
+options falling back to its layers wherever a kernel cannot or must not run."""
 
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ def test_the_build_folder_changes_with_the_source(monkeypatch, tmp_path):
 
 
 def test_a_traced_fused_lenet5_records_its_layers(ext):
-    model = create("lenet5", fused_first_stage=True).eval()
+    model = create("lenet5", fused_first_stage=True, fused_second_stage=True).eval()
     x = torch.randn(3, 1, 32, 32)
     traced = torch.jit.trace(model, x)
     graph = traced.inlined_graph.str()
@@ -168,3 +168,119 @@ def test_a_hook_on_the_first_layers_makes_lenet5_run_them(ext, monkeypatch):
     with torch.no_grad():
         model(torch.randn(2, 1, 32, 32))
     assert calls == [1]  # unhooked, the kernel runs again
+
+
+# ---- the second stage: channels-last input, input gradients too ----
+
+
+def reference_nhwc(x, w, b, grad):
+    x, w, b = (t.detach().double().requires_grad_() for t in (x, w, b))
+    y = F.relu(F.max_pool2d(F.conv2d(x, w, b), 2))
+    y.backward(grad.double())
+    return y, w.grad, b.grad, x.grad
+
+
+def fused_nhwc(x, w, b, grad):
+    x = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+    w, b = w.detach().requires_grad_(), b.detach().requires_grad_()
+    y = kernels.conv_pool_relu_nhwc(x, w, b)
+    y.backward(grad)
+    return y, w.grad, b.grad, x.grad
+
+
+@pytest.mark.parametrize("shape", [(6, 14, 14, 5), (3, 13, 21, 3), (9, 11, 30, 4)])
+def test_second_stage_forward_and_all_gradients_match_pytorch(ext, shape):
+    torch.manual_seed(0)
+    cin, h, w_, k = shape
+    cout = kernels.vector_width() * (1 if cin != 3 else 2)
+    x = torch.randn(7, cin, h, w_)
+    w, b = torch.randn(cout, cin, k, k) * 0.2, torch.randn(cout) * 0.2 - 2.0
+    h2, w2 = (h - k + 1) // 2, (w_ - k + 1) // 2
+    grad = torch.randn(7, cout, h2, w2)
+    ref, got = reference_nhwc(x, w, b, grad), fused_nhwc(x, w, b, grad)
+    assert got[0].shape == (7, cout, h2, w2)
+    assert got[0].is_contiguous(memory_format=torch.channels_last)
+    assert (ref[0] == 0).double().mean() > 0.2  # ReLU clipped a fair share
+    for a, c in zip(ref, got):
+        torch.testing.assert_close(c.double(), a, rtol=1e-5, atol=1e-4)
+
+
+def test_second_stage_ties_go_to_the_first_maximum_and_no_input_gradient_when_unneeded(ext):
+    torch.manual_seed(1)
+    cout = kernels.vector_width()
+    # 0/1 images and sparse 0/1 filters: small integer sums, many equal window values
+    x = torch.randint(0, 2, (5, 6, 14, 14)).float().contiguous(memory_format=torch.channels_last)
+    w, b = (torch.rand(cout, 6, 5, 5) < 0.15).float(), torch.full((cout,), -2.0)
+    grad = torch.randn(5, cout, 5, 5)
+    ref, got = reference_nhwc(x, w, b, grad), fused_nhwc(x, w, b, grad)
+    windows = F.conv2d(x, w, b).unfold(2, 2, 2).unfold(3, 2, 2).reshape(5, cout, 5, 5, 4)
+    top = windows.max(-1, keepdim=True).values
+    assert (((windows == top).sum(-1) > 1) & (top.squeeze(-1) > 0)).float().mean() > 0.03
+    for a, c in zip(ref, got):
+        torch.testing.assert_close(c.double(), a, rtol=1e-5, atol=1e-4)
+    w = w.requires_grad_()
+    kernels.conv_pool_relu_nhwc(x, w, b).backward(grad)  # x needs no gradient: none computed
+    torch.testing.assert_close(w.grad.double(), ref[1], rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("relu_after_pool", [True, False])
+def test_lenet5_with_both_stages_fused_is_the_same_network(ext, monkeypatch, relu_after_pool):
+    torch.manual_seed(0)
+    plain = create("lenet5", relu_after_pool=relu_after_pool)
+    fast = create("lenet5", relu_after_pool=relu_after_pool, fused_first_stage=True,
+                  fused_second_stage=True)  # fmt: skip
+    fast.load_state_dict(plain.state_dict())
+    calls = []
+    real = kernels.conv_pool_relu_nhwc
+    monkeypatch.setattr(kernels, "conv_pool_relu_nhwc", lambda *a: calls.append(1) or real(*a))
+    x = torch.randn(16, 1, 32, 32)
+    a, c = plain(x), fast(x)
+    assert calls == [1]
+    torch.testing.assert_close(c, a, rtol=1e-5, atol=1e-5)
+    a.square().sum().backward()
+    c.square().sum().backward()
+    for p, q in zip(plain.parameters(), fast.parameters()):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_a_saliency_input_keeps_the_second_stage_fused_and_gets_its_gradient(ext, monkeypatch):
+    torch.manual_seed(0)
+    plain = create("lenet5", relu_after_pool=True)
+    fast = create("lenet5", relu_after_pool=True, fused_first_stage=True,
+                  fused_second_stage=True)  # fmt: skip
+    fast.load_state_dict(plain.state_dict())
+
+    def refuse(*a):
+        raise AssertionError("the first stage's kernel takes no input gradient")
+
+    monkeypatch.setattr(kernels, "conv_pool_relu", refuse)
+    x = torch.randn(3, 1, 32, 32)
+    xa, xc = x.clone().requires_grad_(), x.clone().requires_grad_()
+    plain(xa).max(1).values.sum().backward()
+    fast(xc).max(1).values.sum().backward()
+    torch.testing.assert_close(xc.grad, xa.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_a_hook_on_conv2_makes_lenet5_run_all_its_layers(ext, monkeypatch):
+    def refuse(*a):
+        raise AssertionError("no kernel may run while a layer is watched")
+
+    model = create("lenet5", fused_first_stage=True, fused_second_stage=True).eval()
+    seen = []
+    model.features[3].register_forward_hook(lambda mod, i, o: seen.append(o.shape))  # Grad-CAM
+    monkeypatch.setattr(kernels, "conv_pool_relu", refuse)
+    monkeypatch.setattr(kernels, "conv_pool_relu_nhwc", refuse)
+    with torch.no_grad():
+        model(torch.randn(2, 1, 32, 32))
+    assert seen == [(2, 16, 10, 10)]
+
+
+def test_the_second_stage_declines_a_bfloat16_input(ext, monkeypatch):
+    def refuse(*a):
+        raise AssertionError("a bfloat16 input takes the layers")
+
+    model = create("lenet5", fused_second_stage=True)
+    monkeypatch.setattr(kernels, "conv_pool_relu_nhwc", refuse)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # conv1 then returns bfloat16
+        out = model(torch.randn(2, 1, 32, 32))
+    assert out.shape == (2, 10)

@@ -110,13 +110,13 @@ def test_bad_option_is_a_clear_error(capsys):
 
 
 def test_no_flag_turns_off_a_recipes_switch():
-    """A recipe's switch (lenet5-mnist trains in bf16) can be turned off: --no-amp."""
+    """A recipe's switch (cifar-fast trains in bf16) can be turned off: --no-amp."""
     from cnnlab.cli import build_parser
     from cnnlab.cli.train import config_from_args
 
     parse = build_parser().parse_args
-    assert config_from_args(parse(["train", "--recipe", "lenet5-mnist"])).amp is True
-    assert config_from_args(parse(["train", "--recipe", "lenet5-mnist", "--no-amp"])).amp is False
+    assert config_from_args(parse(["train", "--recipe", "cifar-fast"])).amp is True
+    assert config_from_args(parse(["train", "--recipe", "cifar-fast", "--no-amp"])).amp is False
     assert config_from_args(parse(["train", "lenet5", "--amp"])).amp is True
     # channels_last is on unless turned off; an older config's null means on
     assert config_from_args(parse(["train", "lenet5"])).channels_last is None

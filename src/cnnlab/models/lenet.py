@@ -195,35 +195,55 @@ class LeNet5(nn.Module):
     (:mod:`cnnlab.models.kernels`) whenever it can -- a float input on the CPU that needs no
     gradient, no hook on those layers -- and the kernel could be built; otherwise (saliency
     maps, whose input needs a gradient; feature maps and Grad-CAM, which hook the layers) the
-    layers run as they are. Same parameters, same function."""
+    layers run as they are. ``fused_second_stage``: the same for the next three (conv2, its
+    pool and ReLU), whose input may need a gradient (it gets one). Same parameters, same
+    function."""
 
     def __init__(self, features: nn.Sequential, classifier: nn.Sequential,
-                 fused_first_stage: bool = False):  # fmt: skip
+                 fused_first_stage: bool = False, fused_second_stage: bool = False):  # fmt: skip
         super().__init__()
         self.features = features
         self.classifier = classifier
         self.fused_first_stage = fused_first_stage
+        self.fused_second_stage = fused_second_stage
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fused_first_stage and self._can_fuse(x):
-            conv = self.features[0]
-            y = self.features[3:](kernels.conv_pool_relu(x, conv.weight, conv.bias))
+        if (self.fused_first_stage or self.fused_second_stage) and self._may_fuse():
+            f = self.features
+            if self.fused_first_stage and self._first_fits(x):
+                y = kernels.conv_pool_relu(x, f[0].weight, f[0].bias)
+            else:
+                y = f[:3](x)
+            if self.fused_second_stage and self._second_fits(y):
+                y = f[6:](kernels.conv_pool_relu_nhwc(y, f[3].weight, f[3].bias))
+            else:
+                y = f[3:](y)
         else:
             y = self.features(x)
         return self.classifier(torch.flatten(y, 1))
 
-    def _can_fuse(self, x: torch.Tensor) -> bool:
+    def _may_fuse(self) -> bool:
         compiling = getattr(torch.compiler, "is_compiling", lambda: False)  # torch >= 2.3
         if torch.jit.is_tracing() or compiling():  # export, torch.compile: the layers
             return False
-        if _hooked(self.features[:3]):  # feature maps, Grad-CAM, summaries watch the layers
-            return False
+        # feature maps, Grad-CAM, summaries watch the layers (or the whole feature stack)
+        return not _hooked([self.features, *self.features[:6]]) and kernels.available()
+
+    def _first_fits(self, x: torch.Tensor) -> bool:
+        conv = self.features[0]
         return (x.device.type == "cpu" and x.dim() == 4 and x.shape[1] == 1
                 and x.shape[-1] % 2 == 0 and min(x.shape[-2:]) >= 6
                 and x.dtype == torch.float32 and not x.requires_grad
-                and self.features[0].weight.dtype == torch.float32
-                and self.features[0].weight.device.type == "cpu"
-                and kernels.available())  # fmt: skip
+                and conv.weight.dtype == torch.float32
+                and conv.weight.device.type == "cpu")  # fmt: skip
+
+    def _second_fits(self, y: torch.Tensor) -> bool:
+        conv = self.features[3]
+        return (y.device.type == "cpu" and y.dim() == 4 and y.dtype == torch.float32
+                and min(y.shape[-2:]) >= conv.kernel_size[0] + 1
+                and conv.out_channels % kernels.vector_width() == 0
+                and conv.weight.dtype == torch.float32
+                and conv.weight.device.type == "cpu")  # fmt: skip
 
 
 def _hooked(layers: nn.Module) -> bool:
@@ -311,7 +331,8 @@ def lenet5_1998(
     description="LeNet-5, common modern form: ReLU, max-pooling, full C3",
 )
 def lenet5(num_classes: int = 10, in_channels: int = 1, relu_after_pool: bool = False,
-           fused_first_stage: bool = False) -> LeNet5:  # fmt: skip
+           fused_first_stage: bool = False,
+           fused_second_stage: bool = False) -> LeNet5:  # fmt: skip
     """LeNet-5 in its common modern form (ReLU, 2x2 max-pooling, linear C5).
 
     ``relu_after_pool``: each conv is followed by max-pool then ReLU instead of ReLU then
@@ -321,7 +342,8 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, relu_after_pool: bool = 
     (docs/training.md, speed section); the ``lenet5-mnist`` recipe uses it.
 
     ``fused_first_stage``: conv1, its pool and ReLU as one compiled CPU kernel where it can
-    (:class:`LeNet5`; 1-channel input only); the ``lenet5-mnist`` recipe uses it too.
+    (:class:`LeNet5`; 1-channel input only); ``fused_second_stage``: conv2, its pool and ReLU
+    likewise. The ``lenet5-mnist`` recipe uses both.
     """
 
     def act_pool():
@@ -338,4 +360,9 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, relu_after_pool: bool = 
         nn.ReLU(inplace=True),
         nn.Linear(84, num_classes),
     )
-    return LeNet5(features, classifier, fused_first_stage=fused_first_stage and in_channels == 1)
+    return LeNet5(
+        features,
+        classifier,
+        fused_first_stage=fused_first_stage and in_channels == 1,
+        fused_second_stage=fused_second_stage,
+    )

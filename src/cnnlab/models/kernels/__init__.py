@@ -1,9 +1,11 @@
 """Hand-written CPU kernels, compiled on first use with torch's C++ extension builder.
 
-One so far: :func:`conv_pool_relu`, LeNet-5's first stage (1-channel 5x5 convolution, 2x2
-max-pool, ReLU) forward and backward in one pass over each image (``conv_pool.cpp``). With six
-output channels ATen's kernels cannot fill a vector register, and that stage took 60-70% of a
-LeNet-5 training step on the CPU (docs/training.md, speed section).
+Two, both a convolution, its 2x2 max-pool and ReLU, forward and backward, in one pass over
+each image (``conv_pool.cpp``): :func:`conv_pool_relu`, LeNet-5's first stage (1-channel
+input), and :func:`conv_pool_relu_nhwc`, its second (channels-last input, output channels a
+multiple of :func:`vector_width`). With 6 and 16 channels ATen's kernels cannot fill their
+vector registers, and these stages took most of a LeNet-5 training step on the CPU
+(docs/training.md, speed section).
 
 The build (about 40 s, once per machine, source and torch version, kept under
 ``~/.cache/cnnlab/kernels`` or ``$CNNLAB_KERNEL_DIR``) needs a C++20 compiler and ``ninja``;
@@ -28,7 +30,14 @@ import torch
 
 from cnnlab._util import atomic_write
 
-__all__ = ["available", "build", "conv_pool_relu", "why_unavailable"]
+__all__ = [
+    "available",
+    "build",
+    "conv_pool_relu",
+    "conv_pool_relu_nhwc",
+    "vector_width",
+    "why_unavailable",
+]
 
 _NAME = "cnnlab_conv_pool"
 _SOURCE = Path(__file__).with_name("conv_pool.cpp")
@@ -149,3 +158,35 @@ def conv_pool_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) ->
     maximum in row-major order and ReLU passes no gradient at 0, both as PyTorch's own ops do.
     Call only when :func:`available`."""
     return _ConvPoolReLU.apply(x, weight, bias)
+
+
+def vector_width() -> int:
+    """Floats per vector register the kernels were built for (16 with AVX-512, else 8); 0
+    without the kernels."""
+    ext = build()
+    return ext.vector_width() if ext is not None else 0
+
+
+class _ConvPoolReLUNHWC(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        images = x.permute(0, 2, 3, 1).float().contiguous()  # a channels_last x: no copy
+        out, arg = build().forward_nhwc(images, weight.detach(), bias.detach())
+        ctx.save_for_backward(out, arg, images, weight.detach())
+        return out.permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad):
+        out, arg, images, weight = ctx.saved_tensors
+        gw, gb, gx = build().backward_nhwc(grad.permute(0, 2, 3, 1), out, arg, images, weight,
+                                           ctx.needs_input_grad[0])  # fmt: skip
+        return (gx.permute(0, 3, 1, 2) if ctx.needs_input_grad[0] else None), gw, gb
+
+
+def conv_pool_relu_nhwc(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``relu(max_pool2d(conv2d(x, weight, bias), 2))`` for a float32 ``(N, C, H, W)`` input on
+    the CPU (fastest in channels_last memory, which it reads without a copy) and a weight whose
+    output channels are a multiple of :func:`vector_width`; stride 1, no padding. Gradients
+    reach ``x``, ``weight`` and ``bias``, ties and ReLU's zero as in :func:`conv_pool_relu`;
+    the result is a channels_last tensor. Call only when :func:`available`."""
+    return _ConvPoolReLUNHWC.apply(x, weight, bias)

@@ -136,6 +136,98 @@ void tap_grads_n(int q, const float* d, const float* const* src, int64_t run_pad
   }
 }
 
+// ---- the second stage: a C_in-channel k x k convolution of an NHWC image, 2x2 max-pool, ReLU
+// Vectors run over the output channels (C_out a multiple of B: LeNet-5's 16 is one AVX-512
+// register), so one tap's weights for one input channel are one vector load and every input
+// value is a broadcast; R output positions (or R taps) keep R accumulators in registers.
+
+constexpr int R = 8;
+
+struct Shape2 {
+  int64_t N, H, W, Ci, Co, k, H1, W1, H2, W2, K, P1;
+  Shape2(const at::Tensor& x, const at::Tensor& weight)
+      : N(x.size(0)), H(x.size(1)), W(x.size(2)), Ci(x.size(3)), Co(weight.size(0)),
+        k(weight.size(2)), H1(H - k + 1), W1(W - k + 1), H2(H1 / 2), W2(W1 / 2),
+        K(k * k * Ci), P1(H1 * W1) {}
+  // in an NHWC image: where each conv output position's window starts, and where each
+  // (tap, input channel) sits from there, in the weights' (k, k, C_in) order
+  std::vector<int64_t> corners() const {
+    std::vector<int64_t> at(P1);
+    for (int64_t p = 0; p < P1; ++p) at[p] = ((p / W1) * W + p % W1) * Ci;
+    return at;
+  }
+  std::vector<int64_t> taps() const {
+    std::vector<int64_t> tap(K);
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = 0; j < k; ++j)
+        for (int64_t c = 0; c < Ci; ++c) tap[(i * k + j) * Ci + c] = (i * W + j) * Ci + c;
+    return tap;
+  }
+};
+
+// Q positions, one vector of output channels: out[q] = bias + sum_t x[at[q] + tap[t]] * w[t]
+template <int Q>
+void conv_positions(const float* __restrict__ x, const int64_t* at, const int64_t* tap,
+                    int64_t K, const float* __restrict__ w, int64_t Co, vec bias,
+                    float* __restrict__ out) {
+  vec acc[Q];
+  for (int q = 0; q < Q; ++q) acc[q] = bias;
+  for (int64_t t = 0; t < K; ++t) {
+    const vec wv = load(w + t * Co);
+    const float* xt = x + tap[t];
+    for (int q = 0; q < Q; ++q) acc[q] += xt[at[q]] * wv;
+  }
+  for (int q = 0; q < Q; ++q) store(out + q * Co, acc[q]);
+}
+
+// Q input channels of one tap, one vector of output channels: grad[q] += sum over positions
+// p of x[at[p] + q] * d[p] (x offset to the tap and its first channel: the Q broadcasts of a
+// position sit next to each other, fixed offsets from one pointer)
+template <int Q>
+void weight_grads(const float* __restrict__ x, const int64_t* at, int64_t P1,
+                  const float* __restrict__ d, int64_t Co, float* __restrict__ grad) {
+  vec acc[Q] = {};
+  for (int64_t p = 0; p < P1; ++p) {
+    const vec dv = load(d + p * Co);
+    const float* xp = x + at[p];
+    for (int q = 0; q < Q; ++q) acc[q] += xp[q] * dv;
+  }
+  for (int q = 0; q < Q; ++q) store(grad + q * Co, load(grad + q * Co) + acc[q]);
+}
+
+// Q input channels at B columns of input row r (row = r + k - 1 in the planes, whose
+// pointer starts at column c0 + k - 1): sum over (i, j, co) of W[i][j][ci][co] times the conv
+// output's gradient at (r - i, c - j), read from zero-bordered planes, one per output channel
+template <int Q>
+void input_grads(const float* __restrict__ planes, int64_t PH, int64_t PW, int64_t i0,
+                 int64_t i1, int64_t row, int64_t k, int64_t Ci, int64_t Co,
+                 const float* __restrict__ wt, float* __restrict__ acc_out) {
+  vec acc[Q] = {};
+  for (int64_t i = i0; i < i1; ++i)
+    for (int64_t co = 0; co < Co; ++co) {
+      const float* pl = planes + (co * PH + row - i) * PW;
+      for (int64_t j = 0; j < k; ++j) {
+        const vec dv = load(pl - j);
+        const float* w = wt + ((i * k + j) * Co + co) * Ci;  // (k, k, C_out, C_in) order
+        for (int q = 0; q < Q; ++q) acc[q] += w[q] * dv;
+      }
+    }
+  for (int q = 0; q < Q; ++q) store(acc_out + q * B, acc[q]);
+}
+
+// run F<q> for q = n (1..R): the remainder of a loop in blocks of R
+#define DISPATCH(F, n, ...)                       \
+  switch (n) {                                    \
+    case 1: F<1>(__VA_ARGS__); break;             \
+    case 2: F<2>(__VA_ARGS__); break;             \
+    case 3: F<3>(__VA_ARGS__); break;             \
+    case 4: F<4>(__VA_ARGS__); break;             \
+    case 5: F<5>(__VA_ARGS__); break;             \
+    case 6: F<6>(__VA_ARGS__); break;             \
+    case 7: F<7>(__VA_ARGS__); break;             \
+    default: F<R>(__VA_ARGS__);                   \
+  }
+
 }  // namespace
 
 std::vector<at::Tensor> forward(const at::Tensor& x, const at::Tensor& weight,
@@ -299,7 +391,160 @@ std::vector<at::Tensor> backward(const at::Tensor& grad_out, const at::Tensor& o
   return {grads.narrow(0, 0, s.C * taps).view({s.C, 1, k, k}), grads.narrow(0, s.C * taps, s.C)};
 }
 
+// x (N, H, W, C_in) contiguous; weight (C_out, C_in, k, k), C_out a multiple of B; bias
+// (C_out). out (N, H2, W2, C_out) and argmax (uint8, 0..3: the window position of the first
+// maximum) as in the first stage.
+std::vector<at::Tensor> forward_nhwc(const at::Tensor& x, const at::Tensor& weight,
+                                     const at::Tensor& bias) {
+  TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat && x.is_contiguous(),
+              "x: a contiguous float32 (N, H, W, C) tensor");
+  TORCH_CHECK(weight.size(1) == x.size(3) && weight.size(0) % B == 0,
+              "weight: (C_out, C_in, k, k) with C_out a multiple of ", B);
+  const Shape2 s(x, weight);
+  auto wt = weight.to(at::kFloat).permute({2, 3, 1, 0}).contiguous();  // (k, k, C_in, C_out)
+  auto bt = bias.to(at::kFloat).contiguous();
+  auto out = at::empty({s.N, s.H2, s.W2, s.Co}, x.options());
+  auto arg = at::empty({s.N, s.H2, s.W2, s.Co}, x.options().dtype(at::kByte));
+  const float *xp = x.data_ptr<float>(), *wp = wt.data_ptr<float>(), *bp = bt.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  uint8_t* ap = arg.data_ptr<uint8_t>();
+  const auto corners = s.corners(), taps = s.taps();
+  at::parallel_for(0, s.N, 4, [&](int64_t n0, int64_t n1) {
+    const int64_t Co = s.Co, K = s.K, P1 = s.P1, W1 = s.W1, H2 = s.H2, W2 = s.W2;
+    Aligned conv(P1 * Co);  // [position][output channel]
+    Aligned which(Co);
+    for (int64_t n = n0; n < n1; ++n) {
+      const float* xn = xp + n * s.H * s.W * s.Ci;
+      for (int64_t cv = 0; cv < Co; cv += B) {
+        const vec bv = load(bp + cv);
+        for (int64_t p0 = 0; p0 < P1; p0 += R) {
+          const int q = static_cast<int>(std::min<int64_t>(R, P1 - p0));
+          DISPATCH(conv_positions, q, xn, corners.data() + p0, taps.data(), K, wp + cv, Co, bv,
+                   conv.data + p0 * Co + cv);
+        }
+      }
+      for (int64_t ph = 0; ph < H2; ++ph)
+        for (int64_t pw = 0; pw < W2; ++pw) {
+          const float* __restrict__ a = conv.data + (2 * ph * W1 + 2 * pw) * Co;
+          const float *__restrict__ b = a + Co, *__restrict__ c = a + W1 * Co;
+          const float* __restrict__ d = c + Co;
+          float* __restrict__ o = op + ((n * H2 + ph) * W2 + pw) * Co;
+          float* __restrict__ wf = which.data;
+          // the first maximum in row-major order, as in the first stage; branch-free (a
+          // branch here is mispredicted half the time), with the position as a float so the
+          // loop has one vector type
+#pragma omp simd
+          for (int64_t v = 0; v < Co; ++v) {
+            const float top = b[v] > a[v] ? b[v] : a[v], bottom = d[v] > c[v] ? d[v] : c[v];
+            const float where_top = b[v] > a[v] ? 1.f : 0.f;
+            const float where_bottom = d[v] > c[v] ? 3.f : 2.f;
+            const bool down = bottom > top;
+            const float best = down ? bottom : top;
+            o[v] = best > 0.f ? best : 0.f;
+            wf[v] = down ? where_bottom : where_top;
+          }
+          uint8_t* __restrict__ g = ap + ((n * H2 + ph) * W2 + pw) * Co;
+          for (int64_t v = 0; v < Co; ++v) g[v] = static_cast<uint8_t>(wf[v]);
+        }
+    }
+  });
+  return {out, arg};
+}
+
+// gradients of the weight, the bias and (when input_grad) the input x, in x's NHWC layout
+std::vector<at::Tensor> backward_nhwc(const at::Tensor& grad_out, const at::Tensor& out,
+                                      const at::Tensor& arg, const at::Tensor& x,
+                                      const at::Tensor& weight, bool input_grad) {
+  const Shape2 s(x, weight);
+  auto g = grad_out.contiguous().to(at::kFloat);
+  auto wi = weight.to(at::kFloat).permute({2, 3, 0, 1}).contiguous();  // (k, k, C_out, C_in)
+  auto gx = input_grad ? at::empty_like(x) : at::Tensor();
+  const float *gp = g.data_ptr<float>(), *op = out.data_ptr<float>(), *xp = x.data_ptr<float>();
+  const float* wip = wi.data_ptr<float>();
+  float* gxp = input_grad ? gx.data_ptr<float>() : nullptr;
+  const uint8_t* ap = arg.data_ptr<uint8_t>();
+  const int64_t P = s.K * s.Co + s.Co;  // weight grads in (k, k, C_in, C_out) order, then bias
+  const int64_t T = at::get_num_threads();
+  std::vector<double> partial(T * P, 0.0);
+  const auto corners = s.corners(), taps = s.taps();
+  // zero-bordered planes for the input gradient: row r - i and column c - j of the conv
+  // output's gradient sit at (r - i + k - 1, c - j + k - 1); B more columns for the vectors
+  const int64_t PH = s.H + s.k - 1, PW = s.W + s.k - 1 + B;
+  at::parallel_for(0, s.N, 4, [&](int64_t n0, int64_t n1) {
+    const int64_t Co = s.Co, Ci = s.Ci, K = s.K, P1 = s.P1, H1 = s.H1, W1 = s.W1, H2 = s.H2,
+                  W2 = s.W2, H = s.H, W = s.W, k = s.k;
+    double* acc = partial.data() + at::get_thread_num() * P;
+    Aligned dense(P1 * Co);         // the conv output's gradient, [position][output channel]
+    Aligned planes(Co * PH * PW);   // the same, one zero-bordered plane per output channel
+    Aligned lanes(K * Co + Co);     // float partial sums of the weight and bias gradients
+    Aligned row(R * B);
+    auto flush = [&] {
+      for (int64_t i = 0; i < K * Co + Co; ++i) acc[i] += lanes.data[i];
+      std::fill(lanes.data, lanes.data + K * Co + Co, 0.f);
+    };
+    for (int64_t n = n0; n < n1; ++n) {
+      std::fill(dense.data, dense.data + P1 * Co, 0.f);
+      const int64_t o0 = n * H2 * W2 * Co;
+      for (int64_t ph = 0; ph < H2; ++ph)
+        for (int64_t pw = 0; pw < W2; ++pw)
+          for (int64_t v = 0; v < Co; ++v) {
+            const int64_t o = o0 + (ph * W2 + pw) * Co + v;
+            const int w = ap[o];
+            const int64_t p = (2 * ph + w / 2) * W1 + 2 * pw + w % 2;
+            dense.data[p * Co + v] = op[o] > 0.f ? gp[o] : 0.f;  // ReLU clipped: none
+          }
+      const float* xn = xp + n * H * W * Ci;
+      float* bias_lanes = lanes.data + K * Co;
+      for (int64_t p = 0; p < P1; ++p)
+        for (int64_t cv = 0; cv < Co; cv += B)
+          store(bias_lanes + cv, load(bias_lanes + cv) + load(dense.data + p * Co + cv));
+      for (int64_t cv = 0; cv < Co; cv += B)
+        for (int64_t t = 0; t < k * k; ++t)
+          for (int64_t ci0 = 0; ci0 < Ci; ci0 += R) {
+            const int q = static_cast<int>(std::min<int64_t>(R, Ci - ci0));
+            const int64_t i = t / k, j = t % k;
+            DISPATCH(weight_grads, q, xn + (i * W + j) * Ci + ci0, corners.data(), P1,
+                     dense.data + cv, Co, lanes.data + (t * Ci + ci0) * Co + cv);
+          }
+      if (input_grad) {
+        for (int64_t co = 0; co < Co; ++co)
+          for (int64_t h = 0; h < H1; ++h) {
+            float* dst = planes.data + (co * PH + h + k - 1) * PW + k - 1;
+            for (int64_t w = 0; w < W1; ++w) dst[w] = dense.data[(h * W1 + w) * Co + co];
+          }
+        float* gxn = gxp + n * H * W * Ci;
+        for (int64_t r = 0; r < H; ++r) {
+          // the filter rows i whose conv output row r - i exists
+          const int64_t i0 = std::max<int64_t>(0, r - H1 + 1), i1 = std::min<int64_t>(k, r + 1);
+          for (int64_t c0 = 0; c0 < W; c0 += B)
+            for (int64_t ci0 = 0; ci0 < Ci; ci0 += R) {
+              const int q = static_cast<int>(std::min<int64_t>(R, Ci - ci0));
+              DISPATCH(input_grads, q, planes.data + k - 1 + c0, PH, PW, i0, i1, r + k - 1, k, Ci,
+                       Co, wip + ci0, row.data);
+              for (int qq = 0; qq < q; ++qq)
+                for (int64_t v = 0; v < std::min<int64_t>(B, W - c0); ++v)
+                  gxn[(r * W + c0 + v) * Ci + ci0 + qq] = row.data[qq * B + v];
+            }
+        }
+      }
+      if ((n - n0) % 8 == 7) flush();  // float partial sums over at most 8 images
+    }
+    flush();
+  });
+  auto grads = at::zeros({P}, at::kDouble);
+  double* total = grads.data_ptr<double>();
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t p = 0; p < P; ++p) total[p] += partial[t * P + p];
+  grads = grads.to(at::kFloat);
+  auto gw = grads.narrow(0, 0, s.K * s.Co).view({s.k, s.k, s.Ci, s.Co}).permute({3, 2, 0, 1});
+  return {gw.contiguous(), grads.narrow(0, s.K * s.Co, s.Co), gx};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &forward, "conv (1 channel) + 2x2 max-pool + ReLU, forward");
   m.def("backward", &backward, "the same, weight and bias gradients");
+  m.def("forward_nhwc", &forward_nhwc, "conv (NHWC, C_out a multiple of vector_width) + 2x2 "
+        "max-pool + ReLU, forward");
+  m.def("backward_nhwc", &backward_nhwc, "the same, weight, bias and input gradients");
+  m.def("vector_width", [] { return B; }, "floats per vector register the kernels use");
 }

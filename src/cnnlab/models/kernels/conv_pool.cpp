@@ -180,40 +180,62 @@ void conv_positions(const float* __restrict__ x, const int64_t* at, const int64_
   for (int q = 0; q < Q; ++q) store(out + q * Co, acc[q]);
 }
 
-// Q input channels of one tap, one vector of output channels: grad[q] += sum over positions
-// p of x[at[p] + q] * d[p] (x offset to the tap and its first channel: the Q broadcasts of a
-// position sit next to each other, fixed offsets from one pointer)
-template <int Q>
-void weight_grads(const float* __restrict__ x, const int64_t* at, int64_t P1,
-                  const float* __restrict__ d, int64_t Co, float* __restrict__ grad) {
-  vec acc[Q] = {};
-  for (int64_t p = 0; p < P1; ++p) {
-    const vec dv = load(d + p * Co);
-    const float* xp = x + at[p];
-    for (int q = 0; q < Q; ++q) acc[q] += xp[q] * dv;
-  }
-  for (int q = 0; q < Q; ++q) store(grad + q * Co, load(grad + q * Co) + acc[q]);
-}
+// One output channel's pooled outputs, each a window (its corner in the NHWC image and its
+// gradient): adds their weight gradients into dw ([i][j * C_in + ci], rows of LP floats) and,
+// when gin is set, their input gradients into gin. run<K, NV>: k and the row's vectors known
+// when compiling, so the k x NV weight-gradient sums stay in registers across the windows.
+struct Windows {
+  const float* image;
+  float* gin;
+  const float* w;  // this channel's weights, laid out as dw
+  float* dw;
+  int64_t row_stride, LP;
+  int64_t* corner;
+  float* grad;
+  int64_t count = 0;
 
-// Q input channels at B columns of input row r (row = r + k - 1 in the planes, whose
-// pointer starts at column c0 + k - 1): sum over (i, j, co) of W[i][j][ci][co] times the conv
-// output's gradient at (r - i, c - j), read from zero-bordered planes, one per output channel
-template <int Q>
-void input_grads(const float* __restrict__ planes, int64_t PH, int64_t PW, int64_t i0,
-                 int64_t i1, int64_t row, int64_t k, int64_t Ci, int64_t Co,
-                 const float* __restrict__ wt, float* __restrict__ acc_out) {
-  vec acc[Q] = {};
-  for (int64_t i = i0; i < i1; ++i)
-    for (int64_t co = 0; co < Co; ++co) {
-      const float* pl = planes + (co * PH + row - i) * PW;
-      for (int64_t j = 0; j < k; ++j) {
-        const vec dv = load(pl - j);
-        const float* w = wt + ((i * k + j) * Co + co) * Ci;  // (k, k, C_out, C_in) order
-        for (int q = 0; q < Q; ++q) acc[q] += w[q] * dv;
-      }
+  template <int K, int NV>
+  void run() {
+    vec acc[K][NV];
+    for (int i = 0; i < K; ++i)
+      for (int v = 0; v < NV; ++v) acc[i][v] = load(dw + i * LP + v * B);
+    for (int64_t n = 0; n < count; ++n) {
+      const float gv = grad[n];
+      const float* x = image + corner[n];
+      for (int i = 0; i < K; ++i)
+        for (int v = 0; v < NV; ++v) acc[i][v] += gv * load(x + i * row_stride + v * B);
     }
-  for (int q = 0; q < Q; ++q) store(acc_out + q * B, acc[q]);
-}
+    for (int i = 0; i < K; ++i)
+      for (int v = 0; v < NV; ++v) store(dw + i * LP + v * B, acc[i][v]);
+    input_grads(K);
+  }
+
+  void run_any(int64_t k) {
+    for (int64_t n = 0; n < count; ++n) {
+      const float gv = grad[n];
+      const float* x = image + corner[n];
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t v = 0; v < LP; v += B)
+          store(dw + i * LP + v, load(dw + i * LP + v) + gv * load(x + i * row_stride + v));
+    }
+    input_grads(k);
+  }
+
+  void input_grads(int64_t k) {
+    if (gin == nullptr) return;
+    // neighbouring windows overlap, and adding into memory a store has just written waits for
+    // it: alternate between the first and the second half of the windows (rows apart)
+    const int64_t half = (count + 1) / 2;
+    for (int64_t t = 0; t < count; ++t) {
+      const int64_t n = t % 2 == 0 ? t / 2 : half + t / 2;
+      const float gv = grad[n];
+      float* g = gin + corner[n];
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t v = 0; v < LP; v += B)
+          store(g + i * row_stride + v, load(g + i * row_stride + v) + gv * load(w + i * LP + v));
+    }
+  }
+};
 
 // run F<q> for q = n (1..R): the remainder of a loop in blocks of R
 #define DISPATCH(F, n, ...)                       \
@@ -451,82 +473,67 @@ std::vector<at::Tensor> forward_nhwc(const at::Tensor& x, const at::Tensor& weig
   return {out, arg};
 }
 
-// gradients of the weight, the bias and (when input_grad) the input x, in x's NHWC layout
+// Gradients of the weight, the bias and (when input_grad) the input x, in x's NHWC layout.
+// Max-pooling sends each pooled output's gradient to one conv output (its window's maximum),
+// and ReLU drops about half of them: the conv output's gradient is at most a quarter dense.
+// So both gradients are built from the pooled outputs one by one, each touching its k x k
+// window: a window row (k columns x C_in channels) is contiguous in NHWC, k*C_in floats, a
+// few vectors. About a sixth of the multiply-adds of the dense formulation.
 std::vector<at::Tensor> backward_nhwc(const at::Tensor& grad_out, const at::Tensor& out,
                                       const at::Tensor& arg, const at::Tensor& x,
                                       const at::Tensor& weight, bool input_grad) {
   const Shape2 s(x, weight);
+  const int64_t L = s.k * s.Ci, LP = (L + B - 1) / B * B;  // a window row, padded to vectors
   auto g = grad_out.contiguous().to(at::kFloat);
-  auto wi = weight.to(at::kFloat).permute({2, 3, 0, 1}).contiguous();  // (k, k, C_out, C_in)
+  // the weights as [C_out][i][j * C_in + ci], each row zero-padded to LP: the padding lanes
+  // add 0 to the input gradient's next elements
+  auto rows = at::zeros({s.Co, s.k, LP}, at::kFloat);
+  rows.narrow(2, 0, L).copy_(weight.to(at::kFloat).permute({0, 2, 3, 1}).reshape({s.Co, s.k, L}));
   auto gx = input_grad ? at::empty_like(x) : at::Tensor();
   const float *gp = g.data_ptr<float>(), *op = out.data_ptr<float>(), *xp = x.data_ptr<float>();
-  const float* wip = wi.data_ptr<float>();
+  const float* wr = rows.data_ptr<float>();
   float* gxp = input_grad ? gx.data_ptr<float>() : nullptr;
   const uint8_t* ap = arg.data_ptr<uint8_t>();
-  const int64_t P = s.K * s.Co + s.Co;  // weight grads in (k, k, C_in, C_out) order, then bias
+  const int64_t P = s.Co * s.k * LP + s.Co;  // weight grads in the rows' layout, then bias
   const int64_t T = at::get_num_threads();
   std::vector<double> partial(T * P, 0.0);
-  const auto corners = s.corners(), taps = s.taps();
-  // zero-bordered planes for the input gradient: row r - i and column c - j of the conv
-  // output's gradient sit at (r - i + k - 1, c - j + k - 1); B more columns for the vectors
-  const int64_t PH = s.H + s.k - 1, PW = s.W + s.k - 1 + B;
   at::parallel_for(0, s.N, 4, [&](int64_t n0, int64_t n1) {
-    const int64_t Co = s.Co, Ci = s.Ci, K = s.K, P1 = s.P1, H1 = s.H1, W1 = s.W1, H2 = s.H2,
-                  W2 = s.W2, H = s.H, W = s.W, k = s.k;
+    // locals, not fields of `s` (see forward)
+    const int64_t Co = s.Co, Ci = s.Ci, H2 = s.H2, W2 = s.W2, W = s.W, k = s.k;
+    const int64_t size = s.H * s.W * s.Ci, row_stride = W * Ci;
     double* acc = partial.data() + at::get_thread_num() * P;
-    Aligned dense(P1 * Co);         // the conv output's gradient, [position][output channel]
-    Aligned planes(Co * PH * PW);   // the same, one zero-bordered plane per output channel
-    Aligned lanes(K * Co + Co);     // float partial sums of the weight and bias gradients
-    Aligned row(R * B);
+    Aligned image(size + LP);  // the input image, padded: a window row's last vector stays in
+    Aligned grad_in(size + LP);
+    Aligned lanes(P);  // float partial sums of the weight and bias gradients
+    std::vector<int64_t> corners(H2 * W2);
+    std::vector<float> grads(H2 * W2);
     auto flush = [&] {
-      for (int64_t i = 0; i < K * Co + Co; ++i) acc[i] += lanes.data[i];
-      std::fill(lanes.data, lanes.data + K * Co + Co, 0.f);
+      for (int64_t i = 0; i < P; ++i) acc[i] += lanes.data[i];
+      std::fill(lanes.data, lanes.data + P, 0.f);
     };
     for (int64_t n = n0; n < n1; ++n) {
-      std::fill(dense.data, dense.data + P1 * Co, 0.f);
+      std::copy(xp + n * size, xp + (n + 1) * size, image.data);
+      if (input_grad) std::fill(grad_in.data, grad_in.data + size + LP, 0.f);
       const int64_t o0 = n * H2 * W2 * Co;
-      for (int64_t ph = 0; ph < H2; ++ph)
-        for (int64_t pw = 0; pw < W2; ++pw)
-          for (int64_t v = 0; v < Co; ++v) {
-            const int64_t o = o0 + (ph * W2 + pw) * Co + v;
+      for (int64_t co = 0; co < Co; ++co) {
+        Windows wins{image.data, input_grad ? grad_in.data : nullptr, wr + co * k * LP,
+                     lanes.data + co * k * LP, row_stride, LP, corners.data(), grads.data()};
+        float db = 0.f;
+        for (int64_t ph = 0; ph < H2; ++ph)
+          for (int64_t pw = 0; pw < W2; ++pw) {
+            const int64_t o = o0 + (ph * W2 + pw) * Co + co;
+            const float gv = op[o] > 0.f ? gp[o] : 0.f;  // ReLU clipped: no gradient
             const int w = ap[o];
-            const int64_t p = (2 * ph + w / 2) * W1 + 2 * pw + w % 2;
-            dense.data[p * Co + v] = op[o] > 0.f ? gp[o] : 0.f;  // ReLU clipped: none
+            wins.corner[wins.count] = ((2 * ph + w / 2) * W + 2 * pw + w % 2) * Ci;
+            wins.grad[wins.count++] = gv;
+            db += gv;
           }
-      const float* xn = xp + n * H * W * Ci;
-      float* bias_lanes = lanes.data + K * Co;
-      for (int64_t p = 0; p < P1; ++p)
-        for (int64_t cv = 0; cv < Co; cv += B)
-          store(bias_lanes + cv, load(bias_lanes + cv) + load(dense.data + p * Co + cv));
-      for (int64_t cv = 0; cv < Co; cv += B)
-        for (int64_t t = 0; t < k * k; ++t)
-          for (int64_t ci0 = 0; ci0 < Ci; ci0 += R) {
-            const int q = static_cast<int>(std::min<int64_t>(R, Ci - ci0));
-            const int64_t i = t / k, j = t % k;
-            DISPATCH(weight_grads, q, xn + (i * W + j) * Ci + ci0, corners.data(), P1,
-                     dense.data + cv, Co, lanes.data + (t * Ci + ci0) * Co + cv);
-          }
-      if (input_grad) {
-        for (int64_t co = 0; co < Co; ++co)
-          for (int64_t h = 0; h < H1; ++h) {
-            float* dst = planes.data + (co * PH + h + k - 1) * PW + k - 1;
-            for (int64_t w = 0; w < W1; ++w) dst[w] = dense.data[(h * W1 + w) * Co + co];
-          }
-        float* gxn = gxp + n * H * W * Ci;
-        for (int64_t r = 0; r < H; ++r) {
-          // the filter rows i whose conv output row r - i exists
-          const int64_t i0 = std::max<int64_t>(0, r - H1 + 1), i1 = std::min<int64_t>(k, r + 1);
-          for (int64_t c0 = 0; c0 < W; c0 += B)
-            for (int64_t ci0 = 0; ci0 < Ci; ci0 += R) {
-              const int q = static_cast<int>(std::min<int64_t>(R, Ci - ci0));
-              DISPATCH(input_grads, q, planes.data + k - 1 + c0, PH, PW, i0, i1, r + k - 1, k, Ci,
-                       Co, wip + ci0, row.data);
-              for (int qq = 0; qq < q; ++qq)
-                for (int64_t v = 0; v < std::min<int64_t>(B, W - c0); ++v)
-                  gxn[(r * W + c0 + v) * Ci + ci0 + qq] = row.data[qq * B + v];
-            }
-        }
+        if (k == 5 && LP == 2 * B) wins.run<5, 2>();  // LeNet-5's conv2 (AVX-512)
+        else if (k == 5 && LP == 4 * B) wins.run<5, 4>();  // the same, 8-float vectors
+        else wins.run_any(k);
+        lanes.data[Co * k * LP + co] += db;
       }
+      if (input_grad) std::copy(grad_in.data, grad_in.data + size, gxp + n * size);
       if ((n - n0) % 8 == 7) flush();  // float partial sums over at most 8 images
     }
     flush();
@@ -536,8 +543,9 @@ std::vector<at::Tensor> backward_nhwc(const at::Tensor& grad_out, const at::Tens
   for (int64_t t = 0; t < T; ++t)
     for (int64_t p = 0; p < P; ++p) total[p] += partial[t * P + p];
   grads = grads.to(at::kFloat);
-  auto gw = grads.narrow(0, 0, s.K * s.Co).view({s.k, s.k, s.Ci, s.Co}).permute({3, 2, 0, 1});
-  return {gw.contiguous(), grads.narrow(0, s.K * s.Co, s.Co), gx};
+  auto gw = grads.narrow(0, 0, s.Co * s.k * LP).view({s.Co, s.k, LP}).narrow(2, 0, L);
+  gw = gw.reshape({s.Co, s.k, s.k, s.Ci}).permute({0, 3, 1, 2}).contiguous();
+  return {gw, grads.narrow(0, s.Co * s.k * LP, s.Co), gx};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

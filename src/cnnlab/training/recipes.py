@@ -50,10 +50,10 @@ _add(
 _add(
     "lenet5-mnist",
     "LeNet-5 (modern form) on MNIST, 99.0%+ validation accuracy in 1.5 epochs (Muon + AdamW)",
-    "99.12% validation (6,000 held-out images) after 1.5 epochs, test 99.23%; 4.2-5.5 s in five "
-    "runs of benchmarks/train_cpu.py on 2 cores (4.05-5.18x the course loop with the same "
-    "settings); 2026-11-30 00:20-00:26 UTC, 2-core Xeon, nothing else running. Seeds 0-5 "
-    "(each its own hold-out): 99.15 / 99.02 / 99.12 / 99.32 / 99.17 / 98.87%",
+    "99.12% validation (6,000 held-out images) after 1.5 epochs, test 99.27%; 3.9-4.5 s in five "
+    "runs of benchmarks/train_cpu.py on 2 cores (4.98-9.02x the course loop with the same "
+    "settings, median 5.73x); 2026-11-30 03:07-03:10 UTC, 2-core Xeon, nothing else running. "
+    "Seeds 0-5 (each its own hold-out): 99.12 / 99.02 / 99.05 / 99.30 / 99.30 / 98.95%",
     model="lenet5",
     model_options={"relu_after_pool": True, "fused_first_stage": True, "fused_second_stage": True},
     data="mnist", epochs=1.5,

@@ -178,7 +178,7 @@ class _ConvPoolReLUNHWC(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         out, arg, images, weight = ctx.saved_tensors
-        gw, gb, gx = build().backward_nhwc(grad.permute(0, 2, 3, 1), out, arg, images, weight,
+        gw, gb, gx = build().backward_nhwc(grad.contiguous(), out, arg, images, weight,
                                            ctx.needs_input_grad[0])  # fmt: skip
         return (gx.permute(0, 3, 1, 2) if ctx.needs_input_grad[0] else None), gw, gb
 

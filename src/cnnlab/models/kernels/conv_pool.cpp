@@ -207,7 +207,7 @@ struct Windows {
     }
     for (int i = 0; i < K; ++i)
       for (int v = 0; v < NV; ++v) store(dw + i * LP + v * B, acc[i][v]);
-    input_grads(K);
+    input_grads<K, NV>();
   }
 
   void run_any(int64_t k) {
@@ -222,9 +222,9 @@ struct Windows {
   }
 
   void input_grads(int64_t k) {
-    if (gin == nullptr) return;
     // neighbouring windows overlap, and adding into memory a store has just written waits for
     // it: alternate between the first and the second half of the windows (rows apart)
+    if (gin == nullptr) return;
     const int64_t half = (count + 1) / 2;
     for (int64_t t = 0; t < count; ++t) {
       const int64_t n = t % 2 == 0 ? t / 2 : half + t / 2;
@@ -233,6 +233,23 @@ struct Windows {
       for (int64_t i = 0; i < k; ++i)
         for (int64_t v = 0; v < LP; v += B)
           store(g + i * row_stride + v, load(g + i * row_stride + v) + gv * load(w + i * LP + v));
+    }
+  }
+
+  template <int K, int NV>
+  void input_grads() {  // the same, unrolled, with this channel's weight rows in registers
+    if (gin == nullptr) return;
+    vec wv[K][NV];
+    for (int i = 0; i < K; ++i)
+      for (int v = 0; v < NV; ++v) wv[i][v] = load(w + i * LP + v * B);
+    const int64_t half = (count + 1) / 2;
+    for (int64_t t = 0; t < count; ++t) {
+      const int64_t n = t % 2 == 0 ? t / 2 : half + t / 2;
+      const float gv = grad[n];
+      float* g = gin + corner[n];
+      for (int i = 0; i < K; ++i)
+        for (int v = 0; v < NV; ++v)
+          store(g + i * row_stride + v * B, load(g + i * row_stride + v * B) + gv * wv[i][v]);
     }
   }
 };
@@ -473,7 +490,8 @@ std::vector<at::Tensor> forward_nhwc(const at::Tensor& x, const at::Tensor& weig
   return {out, arg};
 }
 
-// Gradients of the weight, the bias and (when input_grad) the input x, in x's NHWC layout.
+// Gradients of the weight, the bias and (when input_grad) the input x, in x's NHWC layout;
+// grad_out (N, C_out, H2, W2) contiguous, the layout autograd hands back through a flatten.
 // Max-pooling sends each pooled output's gradient to one conv output (its window's maximum),
 // and ReLU drops about half of them: the conv output's gradient is at most a quarter dense.
 // So both gradients are built from the pooled outputs one by one, each touching its k x k
@@ -484,7 +502,7 @@ std::vector<at::Tensor> backward_nhwc(const at::Tensor& grad_out, const at::Tens
                                       const at::Tensor& weight, bool input_grad) {
   const Shape2 s(x, weight);
   const int64_t L = s.k * s.Ci, LP = (L + B - 1) / B * B;  // a window row, padded to vectors
-  auto g = grad_out.contiguous().to(at::kFloat);
+  auto g = grad_out.contiguous().to(at::kFloat);  // (N, C_out, H2, W2)
   // the weights as [C_out][i][j * C_in + ci], each row zero-padded to LP: the padding lanes
   // add 0 to the input gradient's next elements
   auto rows = at::zeros({s.Co, s.k, LP}, at::kFloat);
@@ -514,7 +532,7 @@ std::vector<at::Tensor> backward_nhwc(const at::Tensor& grad_out, const at::Tens
     for (int64_t n = n0; n < n1; ++n) {
       std::copy(xp + n * size, xp + (n + 1) * size, image.data);
       if (input_grad) std::fill(grad_in.data, grad_in.data + size + LP, 0.f);
-      const int64_t o0 = n * H2 * W2 * Co;
+      const int64_t o0 = n * H2 * W2 * Co, g0 = o0;  // out and arg: (H2, W2, C), grad: (C, H2, W2)
       for (int64_t co = 0; co < Co; ++co) {
         Windows wins{image.data, input_grad ? grad_in.data : nullptr, wr + co * k * LP,
                      lanes.data + co * k * LP, row_stride, LP, corners.data(), grads.data()};
@@ -522,7 +540,8 @@ std::vector<at::Tensor> backward_nhwc(const at::Tensor& grad_out, const at::Tens
         for (int64_t ph = 0; ph < H2; ++ph)
           for (int64_t pw = 0; pw < W2; ++pw) {
             const int64_t o = o0 + (ph * W2 + pw) * Co + co;
-            const float gv = op[o] > 0.f ? gp[o] : 0.f;  // ReLU clipped: no gradient
+            // an output ReLU clipped passes no gradient
+            const float gv = op[o] > 0.f ? gp[g0 + (co * H2 + ph) * W2 + pw] : 0.f;
             const int w = ap[o];
             wins.corner[wins.count] = ((2 * ph + w / 2) * W + 2 * pw + w % 2) * Ci;
             wins.grad[wins.count++] = gv;

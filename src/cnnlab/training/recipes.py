@@ -50,9 +50,9 @@ _add(
 _add(
     "lenet5-mnist",
     "LeNet-5 (modern form) on MNIST, 99.0%+ validation accuracy in 1.5 epochs (Muon + AdamW)",
-    "99.12% validation (6,000 held-out images) after 1.5 epochs, test 99.27%; 3.9-4.5 s in five "
-    "runs of benchmarks/train_cpu.py on 2 cores (4.98-9.02x the course loop with the same "
-    "settings, median 5.73x); 2026-11-30 03:07-03:10 UTC, 2-core Xeon, nothing else running. "
+    "99.12% validation (6,000 held-out images) after 1.5 epochs, test 99.27%; 3.2-4.5 s in five "
+    "runs of benchmarks/train_cpu.py on 2 cores (5.43-7.63x the course loop with the same "
+    "settings, median 5.71x); 2026-11-30 03:16-03:20 UTC, 2-core Xeon, nothing else running. "
     "Seeds 0-5 (each its own hold-out): 99.12 / 99.02 / 99.05 / 99.30 / 99.30 / 98.95%",
     model="lenet5",
     model_options={"relu_after_pool": True, "fused_first_stage": True, "fused_second_stage": True},

@@ -14,9 +14,9 @@ The two sides:
 
 - **cnnlab**: ``cnnlab.training.train`` with the recipe (``--recipe``, default ``lenet5-mnist``:
   uint8 tensors in memory, one gather per batch, batch-level preprocessing, channels_last,
-  bf16 autocast, the compiled first-stage kernel of ``cnnlab.models.kernels``, the validations
+  the compiled kernels of ``cnnlab.models.kernels`` for both conv stages, the validations
   the recipe schedules), and the same again with channels_last off ("cnnlab NCHW") to show
-  what the memory format alone is worth. The kernel is built (or loaded) before the clock
+  what the memory format alone is worth. The kernels are built (or loaded) before the clock
   starts, as installing a package is not part of a run; the line it prints says which;
 - **course loop**: ``torchvision.datasets.MNIST`` + ``DataLoader`` with per-image
   ``transforms.Compose([Pad(2), ToTensor(), Normalize(mean, std)])``, float32, the zoo's

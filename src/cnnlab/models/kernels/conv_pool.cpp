@@ -1,11 +1,11 @@
-// LeNet-5's first stage in one pass: a 1-channel k x k convolution, 2 x 2 / 2 max-pooling and
-// ReLU, forward and backward, on the CPU in float32. Why it exists: with six output channels
+// LeNet-5's two conv stages, each in one pass: a k x k convolution, 2 x 2 / 2 max-pooling and
+// ReLU, forward and backward, on the CPU in float32. Why they exist: with 6 and 16 channels
 // ATen's channels_last max-pool cannot fill a vector register and its convolution kernels are
-// built for many channels; this stage took 60-70% of a LeNet-5 training step
+// built for many channels; the first stage alone took 60-70% of a LeNet-5 training step
 // (docs/training.md). Here every inner loop runs over contiguous memory and vectorises, and
-// the multiply-adds keep 8 independent accumulators in vector registers.
+// the multiply-adds keep several independent accumulators in vector registers.
 //
-// The trick: each image is split into its even and odd columns (xe, xo). The convolution at
+// The first stage (forward, backward: 1 input channel). The trick: each image is split into its even and odd columns (xe, xo). The convolution at
 // the even output columns 2u then reads xe and xo at columns u + m, and at the odd ones too, so
 // both "phases" are plain contiguous multiply-adds, and a pooling window's four values sit at
 // the same index of four arrays (even/odd phase x top/bottom row): no strided access anywhere.
@@ -29,8 +29,9 @@ constexpr int64_t B = 16;
 #else
 constexpr int64_t B = 8;
 #endif
-constexpr int64_t G = 4;       // forward: blocks of B positions per phase computed together
-constexpr int64_t TAPS = 8;    // backward: filter taps whose gradients accumulate together
+constexpr int64_t G = 4;  // first stage, forward: blocks of B positions per phase together
+constexpr int R = 8;       // taps (first stage, backward) or positions (second stage, forward)
+                           // whose sums accumulate together
 
 struct Shape {
   int64_t N, H, W, C, k, S, H1, H2, W2, run, run_pad;
@@ -123,25 +124,23 @@ void tap_grads(const float* __restrict__ d, const float* const* src, int64_t run
   for (int q = 0; q < Q; ++q) store(grad + q * B, load(grad + q * B) + acc[q]);
 }
 
-void tap_grads_n(int q, const float* d, const float* const* src, int64_t run_pad, float* grad) {
-  switch (q) {
-    case 1: return tap_grads<1>(d, src, run_pad, grad);
-    case 2: return tap_grads<2>(d, src, run_pad, grad);
-    case 3: return tap_grads<3>(d, src, run_pad, grad);
-    case 4: return tap_grads<4>(d, src, run_pad, grad);
-    case 5: return tap_grads<5>(d, src, run_pad, grad);
-    case 6: return tap_grads<6>(d, src, run_pad, grad);
-    case 7: return tap_grads<7>(d, src, run_pad, grad);
-    default: return tap_grads<TAPS>(d, src, run_pad, grad);
+// run F<q> for q = n (1..R): the remainder of a loop in blocks of R
+#define DISPATCH(F, n, ...)                       \
+  switch (n) {                                    \
+    case 1: F<1>(__VA_ARGS__); break;             \
+    case 2: F<2>(__VA_ARGS__); break;             \
+    case 3: F<3>(__VA_ARGS__); break;             \
+    case 4: F<4>(__VA_ARGS__); break;             \
+    case 5: F<5>(__VA_ARGS__); break;             \
+    case 6: F<6>(__VA_ARGS__); break;             \
+    case 7: F<7>(__VA_ARGS__); break;             \
+    default: F<R>(__VA_ARGS__);                   \
   }
-}
 
 // ---- the second stage: a C_in-channel k x k convolution of an NHWC image, 2x2 max-pool, ReLU
 // Vectors run over the output channels (C_out a multiple of B: LeNet-5's 16 is one AVX-512
 // register), so one tap's weights for one input channel are one vector load and every input
-// value is a broadcast; R output positions (or R taps) keep R accumulators in registers.
-
-constexpr int R = 8;
+// value is a broadcast; R output positions keep R accumulators in registers.
 
 struct Shape2 {
   int64_t N, H, W, Ci, Co, k, H1, W1, H2, W2, K, P1;
@@ -253,19 +252,6 @@ struct Windows {
     }
   }
 };
-
-// run F<q> for q = n (1..R): the remainder of a loop in blocks of R
-#define DISPATCH(F, n, ...)                       \
-  switch (n) {                                    \
-    case 1: F<1>(__VA_ARGS__); break;             \
-    case 2: F<2>(__VA_ARGS__); break;             \
-    case 3: F<3>(__VA_ARGS__); break;             \
-    case 4: F<4>(__VA_ARGS__); break;             \
-    case 5: F<5>(__VA_ARGS__); break;             \
-    case 6: F<6>(__VA_ARGS__); break;             \
-    case 7: F<7>(__VA_ARGS__); break;             \
-    default: F<R>(__VA_ARGS__);                   \
-  }
 
 }  // namespace
 
@@ -411,9 +397,9 @@ std::vector<at::Tensor> backward(const at::Tensor& grad_out, const at::Tensor& o
         for (int odd = 0; odd < 2; ++odd) {
           for (int64_t t = 0; t < taps; ++t)
             src[t] = cols.tap(t / k, t % k, odd);
-          for (int64_t t0 = 0; t0 < taps; t0 += TAPS) {
-            const int q = static_cast<int>(std::min<int64_t>(TAPS, taps - t0));
-            tap_grads_n(q, dense.data + odd * run_pad, src.data() + t0, run_pad,
+          for (int64_t t0 = 0; t0 < taps; t0 += R) {
+            const int q = static_cast<int>(std::min<int64_t>(R, taps - t0));
+            DISPATCH(tap_grads, q, dense.data + odd * run_pad, src.data() + t0, run_pad,
                         lanes.data() + (c * taps + t0) * B);
           }
         }

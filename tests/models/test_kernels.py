@@ -21,6 +21,34 @@ def ext():
     return kernels.build()
 
 
+def forbid(monkeypatch, *names: str, why: str) -> None:
+    """Make the named kernels fail the test if they run."""
+
+    def refuse(*a):
+        raise AssertionError(why)
+
+    for name in names:
+        monkeypatch.setattr(kernels, name, refuse)
+
+
+def count_calls(monkeypatch, name: str) -> list:
+    """Count the named kernel's calls (it still runs); the list grows by one per call."""
+    calls, real = [], getattr(kernels, name)
+    monkeypatch.setattr(kernels, name, lambda *a: calls.append(1) or real(*a))
+    return calls
+
+
+def assert_same_network(plain, fast, x) -> None:
+    """``fast``, given ``plain``'s weights, computes the same outputs and parameter gradients."""
+    fast.load_state_dict(plain.state_dict())
+    a, c = plain(x), fast(x)
+    torch.testing.assert_close(c, a, rtol=1e-5, atol=1e-5)
+    a.square().sum().backward()
+    c.square().sum().backward()
+    for p, q in zip(plain.parameters(), fast.parameters()):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-5)
+
+
 def reference(x, w, b, grad):
     w, b = w.detach().requires_grad_(), b.detach().requires_grad_()
     y = F.relu(F.max_pool2d(F.conv2d(x, w, b), 2))
@@ -71,22 +99,12 @@ def test_fused_lenet5_is_the_same_network(ext):
     plain = create("lenet5", relu_after_pool=True)
     fast = create("lenet5", relu_after_pool=True, fused_first_stage=True)
     assert fast.state_dict().keys() == plain.state_dict().keys()
-    fast.load_state_dict(plain.state_dict())
-    x = torch.randn(16, 1, 32, 32)
-    a, c = plain(x), fast(x)
-    torch.testing.assert_close(c, a, rtol=1e-5, atol=1e-5)
-    a.square().sum().backward()
-    c.square().sum().backward()
-    for p, q in zip(plain.parameters(), fast.parameters()):
-        torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-5)
+    assert_same_network(plain, fast, torch.randn(16, 1, 32, 32))
 
 
 def test_lenet5_takes_its_layers_when_the_input_needs_a_gradient(ext, monkeypatch):
-    def refuse(*a):
-        raise AssertionError("the kernel must not run here")
-
     model = create("lenet5", fused_first_stage=True)
-    monkeypatch.setattr(kernels, "conv_pool_relu", refuse)
+    forbid(monkeypatch, "conv_pool_relu", why="the kernel must not run here")
     x = torch.randn(2, 1, 32, 32, requires_grad=True)  # a saliency map's input
     model(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
@@ -150,21 +168,16 @@ def test_an_unwritable_kernel_folder_falls_back_and_says_how_to_fix_it(monkeypat
 
 
 def test_a_hook_on_the_first_layers_makes_lenet5_run_them(ext, monkeypatch):
-    def refuse(*a):
-        raise AssertionError("the kernel must not run while a layer is watched")
-
     model = create("lenet5", relu_after_pool=True, fused_first_stage=True).eval()
     seen = []
     handle = model.features[1].register_forward_hook(lambda mod, i, o: seen.append(o.shape))
-    monkeypatch.setattr(kernels, "conv_pool_relu", refuse)
+    forbid(monkeypatch, "conv_pool_relu", why="the kernel must not run while a layer is watched")
     with torch.no_grad():
         model(torch.randn(2, 1, 32, 32))  # a feature-map picture of the first pool
     assert seen == [(2, 6, 14, 14)]
     handle.remove()
     monkeypatch.undo()
-    calls = []
-    real = kernels.conv_pool_relu
-    monkeypatch.setattr(kernels, "conv_pool_relu", lambda *a: calls.append(1) or real(*a))
+    calls = count_calls(monkeypatch, "conv_pool_relu")
     with torch.no_grad():
         model(torch.randn(2, 1, 32, 32))
     assert calls == [1]  # unhooked, the kernel runs again
@@ -229,18 +242,9 @@ def test_lenet5_with_both_stages_fused_is_the_same_network(ext, monkeypatch, rel
     plain = create("lenet5", relu_after_pool=relu_after_pool)
     fast = create("lenet5", relu_after_pool=relu_after_pool, fused_first_stage=True,
                   fused_second_stage=True)  # fmt: skip
-    fast.load_state_dict(plain.state_dict())
-    calls = []
-    real = kernels.conv_pool_relu_nhwc
-    monkeypatch.setattr(kernels, "conv_pool_relu_nhwc", lambda *a: calls.append(1) or real(*a))
-    x = torch.randn(16, 1, 32, 32)
-    a, c = plain(x), fast(x)
+    calls = count_calls(monkeypatch, "conv_pool_relu_nhwc")
+    assert_same_network(plain, fast, torch.randn(16, 1, 32, 32))
     assert calls == [1]
-    torch.testing.assert_close(c, a, rtol=1e-5, atol=1e-5)
-    a.square().sum().backward()
-    c.square().sum().backward()
-    for p, q in zip(plain.parameters(), fast.parameters()):
-        torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-5)
 
 
 def test_a_saliency_input_keeps_the_second_stage_fused_and_gets_its_gradient(ext, monkeypatch):
@@ -249,11 +253,7 @@ def test_a_saliency_input_keeps_the_second_stage_fused_and_gets_its_gradient(ext
     fast = create("lenet5", relu_after_pool=True, fused_first_stage=True,
                   fused_second_stage=True)  # fmt: skip
     fast.load_state_dict(plain.state_dict())
-
-    def refuse(*a):
-        raise AssertionError("the first stage's kernel takes no input gradient")
-
-    monkeypatch.setattr(kernels, "conv_pool_relu", refuse)
+    forbid(monkeypatch, "conv_pool_relu", why="the first stage's kernel takes no input gradient")
     x = torch.randn(3, 1, 32, 32)
     xa, xc = x.clone().requires_grad_(), x.clone().requires_grad_()
     plain(xa).max(1).values.sum().backward()
@@ -262,25 +262,19 @@ def test_a_saliency_input_keeps_the_second_stage_fused_and_gets_its_gradient(ext
 
 
 def test_a_hook_on_conv2_makes_lenet5_run_all_its_layers(ext, monkeypatch):
-    def refuse(*a):
-        raise AssertionError("no kernel may run while a layer is watched")
-
     model = create("lenet5", fused_first_stage=True, fused_second_stage=True).eval()
     seen = []
     model.features[3].register_forward_hook(lambda mod, i, o: seen.append(o.shape))  # Grad-CAM
-    monkeypatch.setattr(kernels, "conv_pool_relu", refuse)
-    monkeypatch.setattr(kernels, "conv_pool_relu_nhwc", refuse)
+    forbid(monkeypatch, "conv_pool_relu", "conv_pool_relu_nhwc",
+           why="no kernel may run while a layer is watched")  # fmt: skip
     with torch.no_grad():
         model(torch.randn(2, 1, 32, 32))
     assert seen == [(2, 16, 10, 10)]
 
 
 def test_the_second_stage_declines_a_bfloat16_input(ext, monkeypatch):
-    def refuse(*a):
-        raise AssertionError("a bfloat16 input takes the layers")
-
     model = create("lenet5", fused_second_stage=True)
-    monkeypatch.setattr(kernels, "conv_pool_relu_nhwc", refuse)
+    forbid(monkeypatch, "conv_pool_relu_nhwc", why="a bfloat16 input takes the layers")
     with torch.autocast("cpu", dtype=torch.bfloat16):  # conv1 then returns bfloat16
         out = model(torch.randn(2, 1, 32, 32))
     assert out.shape == (2, 10)

@@ -45,6 +45,8 @@ Both default to 1x32x32 input: pad 28x28 MNIST by 2 pixels (the paper centres th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -246,7 +248,7 @@ class LeNet5(nn.Module):
                 and conv.weight.device.type == "cpu")  # fmt: skip
 
 
-def _hooked(layers: nn.Module) -> bool:
+def _hooked(layers: Iterable[nn.Module]) -> bool:
     """Whether anything watches these layers run (a hook on one of them, or on every module)."""
     everywhere = [getattr(_module, n, None) for n in ("_global_forward_hooks",
                   "_global_forward_pre_hooks", "_global_backward_hooks")]  # fmt: skip

@@ -111,6 +111,38 @@ void conv_channel(const float* const* src_even, const float* const* src_odd,
   }
 }
 
+// The gradient sums of a backward pass: each thread keeps a float64 row of them and adds its
+// float partial sums into it every few images (float sums over a whole batch would drift);
+// the rows are added once the parallel loop is done.
+class GradSums {
+ public:
+  explicit GradSums(int64_t count)
+      : count_(count), rows_(at::get_num_threads() * count, 0.0) {}
+  double* row() { return rows_.data() + at::get_thread_num() * count_; }  // this thread's
+  // adds the first n sums, sum i held as `lanes` float partial sums at partial[i * lanes ...],
+  // and zeroes the partial sums
+  void add(float* partial, int64_t n, int64_t lanes) {
+    double* r = row();
+    for (int64_t i = 0; i < n; ++i) {
+      double total = 0.0;
+      for (int64_t v = 0; v < lanes; ++v) total += partial[i * lanes + v];
+      r[i] += total;
+    }
+    std::fill(partial, partial + n * lanes, 0.f);
+  }
+  at::Tensor total() const {  // float32, after the parallel loop
+    auto sums = at::zeros({count_}, at::kDouble);
+    double* t = sums.data_ptr<double>();
+    for (size_t r = 0; r < rows_.size(); r += count_)
+      for (int64_t i = 0; i < count_; ++i) t[i] += rows_[r + i];
+    return sums.to(at::kFloat);
+  }
+
+ private:
+  int64_t count_;
+  std::vector<double> rows_;
+};
+
 // grad[q] (B lanes) += sum over p < run_pad of d[p] * src[q][p], Q taps at once (Q
 // independent accumulators); the lanes are added up once, at the end of a batch of images
 template <int Q>
@@ -331,14 +363,12 @@ std::vector<at::Tensor> backward(const at::Tensor& grad_out, const at::Tensor& o
   const float *gp = g.data_ptr<float>(), *op = out.data_ptr<float>(), *xp = x.data_ptr<float>();
   const uint8_t* ap = arg.data_ptr<uint8_t>();
   const int64_t taps = k * k;
-  const int64_t P = s.C * taps + s.C;  // weight grads, then bias grads
-  const int64_t T = at::get_num_threads();
-  std::vector<double> partial(T * P, 0.0);
+  GradSums sums(s.C * taps + s.C);  // weight grads, then bias grads
   at::parallel_for(0, s.N, 8, [&](int64_t n0, int64_t n1) {
     // locals, not fields of `s` (see forward)
     const int64_t H2 = s.H2, W2 = s.W2, C = s.C, S = s.S, per_image = s.H2 * s.W2 * s.C;
     const int64_t plane = H2 * S, run_pad = s.run_pad;
-    double* acc = partial.data() + at::get_thread_num() * P;
+    double* acc = sums.row();
     Columns cols(s);
     std::vector<float> masked(per_image);        // grad_out where ReLU let it through
     std::vector<float> gt(C * plane, 0.f);       // the same, one plane per channel
@@ -348,14 +378,7 @@ std::vector<at::Tensor> backward(const at::Tensor& grad_out, const at::Tensor& o
     Aligned dense(2 * run_pad);
     std::vector<const float*> src(taps);
     std::vector<float> lanes(C * taps * B, 0.f);  // weight gradients, B partial sums each
-    auto flush = [&] {
-      for (int64_t i = 0; i < C * taps; ++i) {
-        double total = 0.0;
-        for (int64_t v = 0; v < B; ++v) total += lanes[i * B + v];
-        acc[i] += total;
-      }
-      std::fill(lanes.begin(), lanes.end(), 0.f);
-    };
+    auto flush = [&] { sums.add(lanes.data(), C * taps, B); };
     for (int64_t n = n0; n < n1; ++n) {
       const float* __restrict__ on = op + n * per_image;
       const float* __restrict__ gn = gp + n * per_image;
@@ -408,11 +431,7 @@ std::vector<at::Tensor> backward(const at::Tensor& grad_out, const at::Tensor& o
     }
     flush();
   });
-  auto grads = at::zeros({P}, at::kDouble);
-  double* total = grads.data_ptr<double>();
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t p = 0; p < P; ++p) total[p] += partial[t * P + p];
-  grads = grads.to(at::kFloat);
+  auto grads = sums.total();
   return {grads.narrow(0, 0, s.C * taps).view({s.C, 1, k, k}), grads.narrow(0, s.C * taps, s.C)};
 }
 
@@ -499,22 +518,17 @@ std::vector<at::Tensor> backward_nhwc(const at::Tensor& grad_out, const at::Tens
   float* gxp = input_grad ? gx.data_ptr<float>() : nullptr;
   const uint8_t* ap = arg.data_ptr<uint8_t>();
   const int64_t P = s.Co * s.k * LP + s.Co;  // weight grads in the rows' layout, then bias
-  const int64_t T = at::get_num_threads();
-  std::vector<double> partial(T * P, 0.0);
+  GradSums sums(P);
   at::parallel_for(0, s.N, 4, [&](int64_t n0, int64_t n1) {
     // locals, not fields of `s` (see forward)
     const int64_t Co = s.Co, Ci = s.Ci, H2 = s.H2, W2 = s.W2, W = s.W, k = s.k;
     const int64_t size = s.H * s.W * s.Ci, row_stride = W * Ci;
-    double* acc = partial.data() + at::get_thread_num() * P;
     Aligned image(size + LP);  // the input image, padded: a window row's last vector stays in
     Aligned grad_in(size + LP);
     Aligned lanes(P);  // float partial sums of the weight and bias gradients
     std::vector<int64_t> corners(H2 * W2);
     std::vector<float> grads(H2 * W2);
-    auto flush = [&] {
-      for (int64_t i = 0; i < P; ++i) acc[i] += lanes.data[i];
-      std::fill(lanes.data, lanes.data + P, 0.f);
-    };
+    auto flush = [&] { sums.add(lanes.data, P, 1); };
     for (int64_t n = n0; n < n1; ++n) {
       std::copy(xp + n * size, xp + (n + 1) * size, image.data);
       if (input_grad) std::fill(grad_in.data, grad_in.data + size + LP, 0.f);
@@ -543,11 +557,7 @@ std::vector<at::Tensor> backward_nhwc(const at::Tensor& grad_out, const at::Tens
     }
     flush();
   });
-  auto grads = at::zeros({P}, at::kDouble);
-  double* total = grads.data_ptr<double>();
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t p = 0; p < P; ++p) total[p] += partial[t * P + p];
-  grads = grads.to(at::kFloat);
+  auto grads = sums.total();
   auto gw = grads.narrow(0, 0, s.Co * s.k * LP).view({s.Co, s.k, LP}).narrow(2, 0, L);
   gw = gw.reshape({s.Co, s.k, s.k, s.Ci}).permute({0, 3, 1, 2}).contiguous();
   return {gw, grads.narrow(0, s.Co * s.k * LP, s.Co), gx};

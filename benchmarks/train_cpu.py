@@ -22,8 +22,8 @@ The two sides:
   ``transforms.Compose([Pad(2), ToTensor(), Normalize(mean, std)])``, float32, the zoo's
   default ``lenet5`` (ReLU before max-pool: the same network as the recipe's
   ``relu_after_pool``), the loop most lecture notebooks use; it gets the recipe's learning
-  settings too: its weight EMA (``torch.optim.swa_utils.AveragedModel``, validated and tested
-  like cnnlab's) and its validation schedule (``eval_every``).
+  settings too: its weight EMA (``torch.optim.swa_utils.AveragedModel`` with cnnlab's warm-up
+  rule, validated and tested like cnnlab's) and its validation schedule (``eval_every``).
 
 Usage (needs the MNIST files, e.g. ``/work/shared/data/MNIST/raw/*.gz``)::
 
@@ -126,12 +126,18 @@ def run_course_loop(args, cfg, threads: int):
         opt = make_optimizer(param_groups(model, cfg, []), cfg)
         steps = len(train_dl)
         sched = make_schedule(cfg, max(1, round(steps * cfg.epochs)), steps)
-        # the recipe's weight EMA, with PyTorch's own tool, evaluated like cnnlab's
+        # the recipe's weight EMA, with PyTorch's own tool, evaluated like cnnlab's and with
+        # its warm-up (cnnlab.training.ema: decay min(d, (1 + t) / (10 + t)) at update t;
+        # without it 158 steps of batch 512 would keep 0.98^158 = 4% of the initial weights)
         ema = None
         if cfg.ema:
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+            from torch.optim.swa_utils import AveragedModel
 
-            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema))
+            def warmed_ema(averaged, current, updates):
+                t = int(updates)
+                torch._foreach_lerp_(averaged, current, 1 - min(cfg.ema, (1 + t) / (10 + t)))
+
+            ema = AveragedModel(model, multi_avg_fn=warmed_ema)
         scored = ema if ema is not None else model
 
         def accuracy(ds) -> float:
@@ -227,8 +233,10 @@ def main() -> int:
     bound = "" if course["reached"] else " (at least: the course loop never reached it)"
     print(f"ratio       : cnnlab {ratio:.2f}x faster to target{bound} "
           f"({per_epoch:.2f}x per epoch incl. evaluation){nchw_ratio}")  # fmt: skip
-    both = ours["reached"] and course["reached"]
-    print(f"verdict     : {'met' if both and ours['wall'] <= 6 and ratio >= 6 else 'NOT met'}"
+    # a course loop that never reached the target would need more than its wall time to reach
+    # it, so its ratio is a lower bound: enough to meet "at least 6x" when it is 6 or more
+    met = ours["reached"] and ours["wall"] <= 6 and ratio >= 6
+    print(f"verdict     : {'met' if met else 'NOT met'}"
           f" (P9: {args.target:.1f}% validation in 6 s or less and at least 6x the course loop;"
           f" cnnlab {ours['wall']:.1f} s, {ratio:.2f}x; test {ours['test']:.2f}%)")  # fmt: skip
     return 0

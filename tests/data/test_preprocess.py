@@ -55,6 +55,21 @@ def test_float_input_is_taken_as_unit_range(images):
     torch.testing.assert_close(pre(images.float() / 255), pre(images))
 
 
+@pytest.mark.parametrize("mode", ["standardize", "channel-mean", "mean-image"])
+def test_normalising_leaves_the_callers_batch_alone(images, mode):
+    # a uint8 batch is normalised in its float copy, in place; a float batch is not touched
+    pre = Preprocessor(mode).fit(images)
+    mean, std = pre._stats(images.float())
+    unit = images.float() / 255
+    expected = (unit - mean) / std if std is not None else unit - mean
+    before = images.clone()
+    assert torch.equal(pre(images), expected)  # the same operations, the same rounding
+    assert torch.equal(images, before)
+    floats = unit.clone()
+    assert torch.equal(pre(floats), expected)
+    assert torch.equal(floats, unit)
+
+
 def test_fit_in_chunks_equals_fit_at_once(images):
     unit = images.double() / 255  # float input: the chunked sums (uint8 takes histograms)
     a = Preprocessor("standardize").fit(unit, chunk=7)

@@ -113,10 +113,14 @@ class Preprocessor:
                 f"Preprocessor({self.mode!r}) is not fitted",
                 "call .fit(train_images) or .load_state_dict(checkpoint['preprocess']) first",
             )
+        owned = x.dtype == torch.uint8  # then _to_unit made a new tensor: work in place
         x = _to_unit(x, x.dtype if x.is_floating_point() else torch.float32)
         if self.mode == "none":
             return x
         mean, std = self._stats(x)
+        if owned:  # the same operations without two more batch-sized tensors (~0.2 ms a
+            x.sub_(mean)  # LeNet-5 batch of 512)
+            return x.div_(std) if std is not None else x
         x = x - mean
         return x / std if std is not None else x
 

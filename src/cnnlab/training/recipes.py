@@ -57,7 +57,7 @@ _add(
     model="lenet5",
     model_options={"relu_after_pool": True, "fused_first_stage": True, "fused_second_stage": True},
     data="mnist", epochs=1.5,
-    batch_size=256, optimizer="muon-adamw", lr=0.02, muon_lr=0.05, muon_momentum=0.9,
+    batch_size=512, optimizer="muon-adamw", lr=0.03, muon_lr=0.07, muon_momentum=0.9,
     schedule="onecycle", warmup=0.3, weight_decay=5e-4, label_smoothing=0.1, ema=0.98,
     preprocess="standardize", amp=False, eval_every=2,
 )  # fmt: skip

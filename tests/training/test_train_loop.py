@@ -19,6 +19,13 @@ def _same_weights(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_summary_counts_a_fractional_run_in_epochs_trained(tmp_path, bars, tiny_config):
+    tr, _ = bars  # 173 training images less the hold-out: 5 steps of 32 an epoch
+    s = train(tiny_config(tmp_path, epochs=1.5), train_set=tr).summary
+    assert s["steps"] == 8 and s["epochs"] == 2  # round(1.5 * 5) steps, in a second epoch
+    assert s["epochs_trained"] == 1.6  # 8 / 5, what the summary table shows
+
+
 def test_run_folder_and_summary_schema(tmp_path, bars, tiny_config):
     tr, te = bars
     res = train(tiny_config(tmp_path, epochs=2, plots=True), train_set=tr, test_set=te)
@@ -34,6 +41,7 @@ def test_run_folder_and_summary_schema(tmp_path, bars, tiny_config):
     assert {"top1", "top5", "loss", "n", "weights"} <= set(s["test"])
     assert set(s["best"]) == {"epoch", "top1"} and s["validation"]["epoch"] == 2
     assert s["model"] == "lenet5" and s["dataset"] == "bars" and s["epochs"] == 2
+    assert s["epochs_trained"] == 2.0
     assert s["splits"] == {"train": {"name": "bars[train]", "images": 173},
                            "validation": {"name": "bars[val]", "images": 19},
                            "test": {"name": "bars", "images": 64}}  # fmt: skip

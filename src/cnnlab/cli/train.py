@@ -258,7 +258,7 @@ def print_outcome(folder, result) -> None:
             metric = next(k for k in s["best"] if k != "epoch")
             best = f"{s['best'][metric]:.2f}% (epoch {s['best']['epoch']}, {n_val:,} images)"
             t.add_row(f"best validation {metric.replace('top', 'top-')}", best)
-        t.add_row("epochs / steps", f"{s['epochs']} / {s['steps']}")
+        t.add_row("epochs / steps", f"{s.get('epochs_trained', s['epochs']):g} / {s['steps']}")
         t.add_row("wall time", f"{s['wall_seconds']:.1f} s on {s['device']}"
                   + (f" x{s['world_size']}" if s["world_size"] > 1 else ""))  # fmt: skip
         t.add_row("run folder", str(folder.path))

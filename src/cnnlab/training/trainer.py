@@ -209,7 +209,8 @@ def train(
         weights = restore_best(parts, state, folder)
         final = run_eval(parts, test_set, cfg.tta)
     splits = {"train": train_set, "validation": val_set, "test": test_set}
-    summary = make_summary(cfg, state, final, weights, status, splits, device, dist)
+    summary = make_summary(cfg, state, final, weights, status, splits, device, dist,
+                           len(parts.loader))  # fmt: skip
     result = RunResult(status, folder.path, summary, state.history, model, message, final)
     folder.write_metrics(state.history, columns)
     if cfg.plots:
@@ -895,9 +896,12 @@ def run_name(cfg: TrainConfig) -> str:
     return cfg.name or f"{cfg.model}-{cfg.data.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def make_summary(cfg, state: TrainState, final, weights, status, splits, device, dist) -> dict:
+def make_summary(cfg, state: TrainState, final, weights, status, splits, device, dist,
+                 steps_per_epoch: int) -> dict:  # fmt: skip
     """summary.json, each number under the split it was measured on: ``validation`` (the last
-    evaluation, and ``best``, the epoch it chose) and ``test`` (scored once, at the end)."""
+    evaluation, and ``best``, the epoch it chose) and ``test`` (scored once, at the end).
+    ``epochs`` counts the epochs begun (1.5 epochs: 2), ``epochs_trained`` the data seen in
+    epochs (1.5)."""
     m = state.metric
     last = next((r for r in reversed(state.history) if r.get(f"val_{m}") is not None), None)
     val = None
@@ -916,6 +920,7 @@ def make_summary(cfg, state: TrainState, final, weights, status, splits, device,
             for k, v in splits.items()
         },
         "epochs": state.history[-1]["epoch"] if state.history else 0,
+        "epochs_trained": round(state.step / max(1, steps_per_epoch), 2),
         "wall_seconds": state.wall_seconds,
         "validation": val,
         "best": state.best,

@@ -50,10 +50,11 @@ _add(
 _add(
     "lenet5-mnist",
     "LeNet-5 (modern form) on MNIST, 99.0%+ validation accuracy in 1.5 epochs (Muon + AdamW)",
-    "99.12% validation (6,000 held-out images) after 1.5 epochs, test 99.27%; 3.2-4.5 s in five "
-    "runs of benchmarks/train_cpu.py on 2 cores (5.43-7.63x the course loop with the same "
-    "settings, median 5.71x); 2026-11-30 03:16-03:20 UTC, 2-core Xeon, nothing else running. "
-    "Seeds 0-5 (each its own hold-out): 99.12 / 99.02 / 99.05 / 99.30 / 99.30 / 98.95%",
+    "99.05% validation (6,000 held-out images) after 1.5 epochs at batch 512, test 99.17%; "
+    "2.6-3.4 s in nine rounds of benchmarks/train_cpu.py on 2 cores (6.60-7.97x the course loop "
+    "with the same settings, medians 7.03-7.34x); 2026-11-30 04:34-04:38 UTC, 2-core Xeon, "
+    "nothing else running. Seeds 0-5 (each its own hold-out): 99.05 / 99.05 / 99.20 / 99.22 / "
+    "99.35 / 98.87%",
     model="lenet5",
     model_options={"relu_after_pool": True, "fused_first_stage": True, "fused_second_stage": True},
     data="mnist", epochs=1.5,

@@ -52,8 +52,9 @@ class EMA:
         if self._floats:
             sf = [s for s, f in zip(src, self._is_float, strict=True) if f]
             torch._foreach_lerp_(self._floats, sf, 1.0 - decay)
-        if self._ints:
-            torch._foreach_copy_(self._ints, [s for s, f in zip(src, self._is_float) if not f])
+        if self._ints:  # BN's batch counters; a loop: _foreach_copy_ is newer than torch 2.1
+            for v, s in zip(self._ints, [s for s, f in zip(src, self._is_float) if not f]):
+                v.copy_(s)
 
     def current_decay(self) -> float:
         """The decay of the next update: ``decay``, warmed up over the first steps."""

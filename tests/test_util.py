@@ -52,6 +52,14 @@ def test_parse_input_reads_the_seeds_hxwxc_with_a_note():
     assert "H x W x C" in str(w[0].message)
 
 
+@pytest.mark.parametrize("text", ["512x1x1", "64x4x4", "256x3x3", "2048x1x1"])
+def test_parse_input_keeps_a_square_map_after_pooling_channels_first(text):
+    # the last two equal: a C x H x W map (a 512 x 1 x 1 image is not what anyone means)
+    notes = []
+    assert parse_input(text, on_note=notes.append) == tuple(int(v) for v in text.split("x"))
+    assert notes == []
+
+
 def test_parse_input_says_which_order_it_used_when_it_guesses():
     notes = []
     assert parse_input("32x32x64", on_note=notes.append) == (32, 32, 64)

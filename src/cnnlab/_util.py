@@ -91,9 +91,10 @@ def parse_input(
     """``"3x224x224"`` -> ``(3, 224, 224)``: the one parser of input sizes.
 
     cnnlab writes sizes channels first (CxHxW, PyTorch's order). The seeds also write H x W x C
-    (``32x32x3``): when the order is unambiguous -- the last number is 1, 3 or 4 and the first
-    is larger than 4 -- that is read as HxWxC and ``on_note`` (default: a ``UserWarning``) is
-    told. Where the reading is a guess (``32x32x64``), the note says which order was used.
+    (``32x32x3``): when the last number is 1, 3 or 4, the first is larger than 4 and the last two
+    differ, that is read as HxWxC and ``on_note`` (default: a ``UserWarning``) is told. When the
+    last two are equal (``512x1x1``, ``256x3x3``: a square map after pooling) it stays CxHxW.
+    Where the reading is a guess (``32x32x64``), the note says which order was used.
     ``flat=True`` also accepts one number (a flat vector, for fully connected layers).
     A tuple or list of ints is accepted as is (CxHxW).
     """
@@ -128,7 +129,7 @@ def parse_input(
         )
     a, b, c = dims
     note = on_note or (lambda m: warnings.warn(m, UserWarning, stacklevel=3))
-    if c in (1, 3, 4) and a > 4:
+    if c in (1, 3, 4) and a > 4 and b != c:
         note(
             f"read {flag} {text} as H x W x C (the seeds' order); cnnlab writes C x H x W: "
             f"{c}x{a}x{b}"

@@ -123,3 +123,19 @@ def test_help_lists_examples(capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "--ceil-mode" in out and "3x227x227" in out
+
+
+def test_how_the_input_was_read_is_in_every_output_form(capsys):
+    argv = ("--input", "227x227x3", "--filters", "96", "--kernel", "11", "--stride", "4")
+    code, out, _ = run(capsys, *argv, "--format", "json")
+    d = json.loads(out)
+    assert code == 0 and d["input_shape"] == [3, 227, 227] and d["output_shape"] == [96, 55, 55]
+    assert "as H x W x C" in d["notes"][0]
+    _, out, _ = run(capsys, *argv, "--format", "markdown")
+    assert "as H x W x C" in out
+    # a square map after pooling stays channels first: 512 channels of 1 x 1
+    code, out, _ = run(capsys, "--input", "512x1x1", "--filters", "10", "--kernel", "1",
+                       "--format", "json")  # fmt: skip
+    d = json.loads(out)
+    assert d["input_shape"] == [512, 1, 1] and d["output_shape"] == [10, 1, 1]
+    assert d["params"] == 512 * 10 + 10 and not any("H x W x C" in n for n in d["notes"])

@@ -245,7 +245,6 @@ def run(args) -> int:
 
     from cnnlab._util import parse_input
     from cnnlab.arithmetic import FlooredSizeWarning, LayerSpec, compute_layer
-    from cnnlab.cli import cli_note
     from cnnlab.errors import ConfigError
 
     kind = shape_dense.DENSE_TYPES.get(args.type.strip().lower())
@@ -259,9 +258,10 @@ def run(args) -> int:
             "give the input as CxHxW like 3x227x227, or one number for fc",
         )
 
+    input_notes = []  # how an ambiguous --input was read: in the output, JSON included
     spec = LayerSpec(
         type=args.type,
-        input_shape=parse_input(args.input, flat=True, on_note=cli_note),
+        input_shape=parse_input(args.input, flat=True, on_note=input_notes.append),
         filters=args.filters,
         kernel=parse_size(args.kernel, "--kernel"),
         stride=parse_size(args.stride, "--stride"),
@@ -277,6 +277,7 @@ def run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FlooredSizeWarning)
         row = compute_layer(spec, strict=not args.floor, rf=args.rf_in, jump=args.jump_in)
+    row.notes[:0] = input_notes
     err = Console(stderr=True)
     seen = set()
     for w in caught:

@@ -46,3 +46,13 @@ def test_user_error_is_one_message_with_brackets_kept(monkeypatch, capsys):
     assert "expects input [mb, h, w, 6], got [32, 14, 14, 3]" in err
     assert "use [6]" in err
     assert "Traceback" not in err
+
+
+def test_user_text_is_printed_as_written_not_as_emoji(tmp_path, capsys):
+    # rich turns ":fire:" into an emoji unless told not to: a path or name must stay as typed
+    missing = tmp_path / "my:fire:pic.png"
+    assert cli.main(["summary", "no:thumbs_down:net"]) == 2
+    assert cli.main(["filter", str(missing), "-k", "box-blur", "-o", str(tmp_path / "o.png")]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no:thumbs_down" in err and "my:fire:pic.png" in err
+    assert "\N{FIRE}" not in err and "\N{THUMBS DOWN SIGN}" not in err

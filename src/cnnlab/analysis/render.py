@@ -207,11 +207,13 @@ def wide_console(console, *renderables):
     from rich.console import Console
     from rich.measure import Measurement
 
-    console = console or Console()
+    console = console or Console(emoji=False)
     opts = console.options.update_width(10_000)
     need = max(Measurement.get(console, opts, r).maximum for r in renderables)
     if need > console.width and not console.is_jupyter:
-        return Console(width=need, file=console.file, color_system=console.color_system)
+        return Console(
+            emoji=False, width=need, file=console.file, color_system=console.color_system
+        )
     return console
 
 
@@ -221,7 +223,7 @@ def print_summary(s, console=None, compact: bool | None = None) -> None:
     from rich.console import Console
     from rich.text import Text
 
-    console = console or Console()
+    console = console or Console(emoji=False)
     lines, total_at, n = _layout(s, bool(compact))
     if compact is None and console.is_terminal and max(map(len, lines)) > console.width:
         lines, total_at, n = _layout(s, True)

@@ -53,7 +53,7 @@ def _preview(args) -> int:
     rows, notes = preview_rows(image, args.preset, args.samples, args.seed)
     what = args.image or f"{args.data} #{args.index}"
     path = plot_preview(rows, out, title=f"{what} under preset {args.preset!r}", notes=notes)
-    console = Console(highlight=False)
+    console = Console(emoji=False, highlight=False)
     for name, _ in rows:
         console.print(f"  {name}")
     for n in notes:

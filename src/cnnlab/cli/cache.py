@@ -33,7 +33,7 @@ def run(args) -> int:
 
     from cnnlab.data.datasets import cache
 
-    console = Console()
+    console = Console(emoji=False)
     root = cache.cache_dir()
     if args.action == "clear":
         n, size = cache.clear()

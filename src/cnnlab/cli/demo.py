@@ -46,7 +46,7 @@ def run_demo(*, epochs=None, runs_dir="runs", name=None, seed=0, quiet=False, co
     from cnnlab.training.trainer import train
     from cnnlab.viz.report import write_report
 
-    console = console or Console()
+    console = console or Console(emoji=False)
     cfg = TrainConfig().replace(
         **get_recipe("demo").config,
         recipe="demo",

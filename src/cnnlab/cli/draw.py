@@ -49,7 +49,7 @@ def _draw(args) -> int:
     if size is None:
         raise ConfigError(f"{args.model} has no default input size", "give --input CxHxW")
     d = draw(model, size, out, model_name=name)
-    Console(highlight=False).print(
+    Console(emoji=False, highlight=False).print(
         f"{name}: {d.boxes} feature maps drawn, {d.canvas.width:.0f}x{d.canvas.height:.0f} px; "
         f"wrote {out}"
     )

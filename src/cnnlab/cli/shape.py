@@ -278,7 +278,7 @@ def run(args) -> int:
         warnings.simplefilter("always", FlooredSizeWarning)
         row = compute_layer(spec, strict=not args.floor, rf=args.rf_in, jump=args.jump_in)
     row.notes[:0] = input_notes
-    err = Console(stderr=True)
+    err = Console(emoji=False, stderr=True)
     seen = set()
     for w in caught:
         if issubclass(w.category, FlooredSizeWarning) and str(w.message) not in seen:
@@ -289,5 +289,5 @@ def run(args) -> int:
     elif args.format == "markdown":
         print(to_markdown(row))
     else:
-        print_text(row, Console())
+        print_text(row, Console(emoji=False))
     return 0

@@ -281,7 +281,7 @@ def show(row, fmt: str, kind: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(emoji=False)
     table = Table(title=_title(row), title_justify="left", show_header=False, box=None)
     table.add_column(style="bold cyan")
     table.add_column(justify="right")

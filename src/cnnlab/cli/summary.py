@@ -226,7 +226,7 @@ def run_compare(args) -> int:
         from rich.console import Console
 
         buf = StringIO()
-        cmp.print(Console(file=buf, width=160, color_system=None))
+        cmp.print(Console(emoji=False, file=buf, width=160, color_system=None))
         _emit(buf.getvalue(), args.output)
     else:
         _emit(cmp.to_json() + "\n" if args.format == "json" else cmp.to_markdown(), args.output)

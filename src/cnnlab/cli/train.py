@@ -235,7 +235,7 @@ def print_outcome(folder, result) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
+    console = Console(emoji=False)
     s = result.summary
     if result.status in ("completed", "target-reached", "early-stopped"):
         t = Table(title=f"{s['model']} on {s['dataset']}: {result.status}", show_header=False)
@@ -264,9 +264,13 @@ def print_outcome(folder, result) -> None:
         t.add_row("run folder", str(folder.path))
         console.print(t)
     elif result.status == "interrupted":
-        Console(stderr=True).print(f"[yellow]{escape(result.message)}[/]", highlight=False)
+        Console(emoji=False, stderr=True).print(
+            f"[yellow]{escape(result.message)}[/]", highlight=False
+        )
     else:
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(result.message)}", highlight=False)
+        Console(emoji=False, stderr=True).print(
+            f"[bold red]error:[/] {escape(result.message)}", highlight=False
+        )
 
 
 def exit_code(result) -> int:
@@ -346,7 +350,7 @@ def _eval(args) -> int:
         batch_size=args.batch_size, device=device, tta=args.tta, classes=tr.classes,
         loss_fn=LOSSES[cfg.loss],  # the loss the run trained with
     )  # fmt: skip
-    console = Console()
+    console = Console(emoji=False)
     t = Table(title=f"{tr.state['model_name']} on {name} ({args.split}, TTA {args.tta}"
               f"{', EMA weights' if tr.used_ema else ''})")  # fmt: skip
     t.add_column("class")
@@ -398,7 +402,7 @@ def _predict(args) -> int:
         probs = torch.softmax((out[0] if isinstance(out, (tuple, list)) else out).float(), 1)
     k = min(args.topk, tr.num_classes)
     top = probs.topk(k, dim=1)
-    console = Console()
+    console = Console(emoji=False)
     for path, p, i in zip(args.images, top.values.tolist(), top.indices.tolist()):
         t = Table(title=Path(path).name)
         t.add_column("rank", justify="right")
@@ -423,5 +427,5 @@ def _recipes(args) -> int:
     for r in RECIPES.values():
         t.add_row(r.name, f"{r.config.get('model', '')}\n{r.config.get('data', '')}",
                   f"{r.summary}\n[dim]{r.measured}[/]")  # fmt: skip
-    Console().print(t)
+    Console(emoji=False).print(t)
     return 0

@@ -25,7 +25,7 @@ class TrainProgress:
         quiet: bool = False,
         console: Console | None = None,
     ):
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(emoji=False, stderr=True)
         self.quiet = quiet
         if enabled is None:
             enabled = not quiet and sys.stderr.isatty()

@@ -165,7 +165,9 @@ def write_report(folder, result) -> None:
     try:
         page, pictures = render_report(folder.path)
     except CnnlabError as e:
-        Console(stderr=True).print(f"note: no report.html: {e.message}", highlight=False)
+        Console(emoji=False, stderr=True).print(
+            f"note: no report.html: {e.message}", highlight=False
+        )
         return
     for name, data in pictures.items():
         folder.write_bytes(name, data)

@@ -132,6 +132,16 @@ def _cases():
             [*train, "--data", "digits", "-O", "fused_second_stage=maybe"],
             "give fused_second_stage=true or false",
         ),
+        "the number of classes as a model option": (
+            [*train, "--data", "digits", "-O", "num_classes=5"],
+            "-O num_classes=... is set by the data",
+        ),
+        "momentum of 1 or more": ([*train, "--data", "digits", "--momentum", "1"], "[0, 1)"),
+        "negative momentum": ([*train, "--data", "digits", "--momentum=-0.5"], "[0, 1)"),
+        "a target above 100%": (
+            [*train, "--data", "digits", "--target", "150"],
+            "--target must be in (0, 100]",
+        ),
         "cifar-fast-net head_std that is no number": (
             [
                 "train",

@@ -188,8 +188,19 @@ class TrainConfig:
                   "budget_min"):  # fmt: skip
             if getattr(self, k) < 0:
                 _out_of_range(k, getattr(self, k), ">= 0", self)
-        if not 0 <= self.muon_momentum < 1:
-            _out_of_range("muon_momentum", self.muon_momentum, "in [0, 1)", self)
+        for k in ("momentum", "muon_momentum"):  # 1 or more: the velocity never decays
+            if not 0 <= getattr(self, k) < 1:
+                _out_of_range(k, getattr(self, k), "in [0, 1)", self)
+        if self.target_top1 is not None and not 0 < self.target_top1 <= 100:
+            _out_of_range("target_top1", self.target_top1, "in (0, 100] (a percentage)", self)
+        fixed = [k for k in ("num_classes", "in_channels") if k in self.model_options]
+        if fixed:  # the builder gets both from the data; a second value would clash with it
+            raise ConfigError(
+                f"-O {fixed[0]}=... is set by the data (--data {self.data}: its classes and "
+                "channels), not by an option",
+                "drop it; to train on other classes, give other data (e.g. a folder of "
+                "images, <dir>/train/<class>/*.jpg)",
+            )
         if self.label_smoothing >= 1:
             _out_of_range("label_smoothing", self.label_smoothing, "< 1", self)
         if self.loss not in LOSSES:
@@ -286,7 +297,8 @@ class TrainConfig:
 
 def _out_of_range(key: str, value, rule: str, cfg: TrainConfig):
     """A range error naming the flag, the rule and the default."""
-    flag = "--" + key.replace("_", "-")
+    field_ = TrainConfig.__dataclass_fields__[key]
+    flag = field_.metadata.get("flag") or "--" + key.replace("_", "-")
     default = getattr(TrainConfig, key, None)
     example = f" (the default is {default})" if default is not None else ""
     raise ConfigError(

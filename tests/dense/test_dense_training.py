@@ -195,3 +195,16 @@ def test_run_report_of_a_dense_run(runs, key, tmp_path):
     assert "this section is for classifiers" in page
     metric = {"fcn": "mIoU", "yolo": "mAP@0.5", "frcnn": "mAP@0.5"}[key]
     assert f": test {metric} " in page and "no test score" not in page  # the task's own score
+
+
+@pytest.mark.parametrize(("key", "says"), [("yolo", "cnnlab detect"), ("fcn", "cnnlab segment")])
+def test_predict_names_the_command_for_a_dense_checkpoint(runs, tmp_path, capsys, key, says):
+    from torchvision.io import write_png
+
+    from cnnlab.cli import main
+
+    img = tmp_path / "img.png"
+    write_png(torch.zeros(1, 64, 64, dtype=torch.uint8), str(img))
+    assert main(["predict", str(runs[key].run_dir), str(img)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "not a classification model" in err and says in err and "Traceback" not in err

@@ -389,6 +389,7 @@ def _predict(args) -> int:
     from rich.table import Table
 
     from cnnlab.errors import ConfigError
+    from cnnlab.training.dense_tasks import check_kind
     from cnnlab.training.inference import load_trained, read_images
     from cnnlab.training.trainer import resolve_device
 
@@ -396,6 +397,7 @@ def _predict(args) -> int:
         raise ConfigError(f"--topk must be at least 1, got {args.topk}", "e.g. --topk 5")
     device = resolve_device(args.device)
     tr = load_trained(args.checkpoint, device=device)
+    check_kind(tr, args.checkpoint, "classification")  # a detector's output is no class list
     x = read_images(args.images, tr.data_size).to(device)
     with torch.inference_mode():
         out = tr.model(tr.pipeline(x))

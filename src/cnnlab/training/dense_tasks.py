@@ -376,22 +376,35 @@ def _checkpoint_path(run):
     return p
 
 
+def check_kind(tr, path, want: str) -> str:
+    """The task of a loaded checkpoint's model ("classification", "detection" or
+    "segmentation"), or a ConfigError naming the command for it when it is not ``want``."""
+    from cnnlab.models import get_info
+
+    family = get_info(tr.state["model_name"]).family
+    kind = {"FCN": "segmentation", "YOLO": "detection", "Faster R-CNN": "detection"}.get(
+        family, "classification"
+    )
+    if kind != want:
+        cmd = {"segmentation": "cnnlab segment", "detection": "cnnlab detect"}.get(
+            kind, "cnnlab predict"
+        )
+        raise ConfigError(
+            f"{path} holds a {tr.state['model_name']!r} model ({family}, {kind}), not a {want} "
+            "model",
+            f"use `{cmd}` for it",
+        )
+    return kind
+
+
 def load_dense(run, want: str, device="cpu"):
     """(trained model bundle, task) of a detection or segmentation run; ``want`` is the task
     the command needs, so a mix-up gets a clear error instead of a wrong picture."""
-    from cnnlab.models import get_info
     from cnnlab.training.inference import load_trained
 
     path = _checkpoint_path(run)
     tr = load_trained(path, device=device)
-    family = get_info(tr.state["model_name"]).family
-    kind = {"FCN": "segmentation", "YOLO": "detection", "Faster R-CNN": "detection"}.get(family)
-    if kind != want:
-        cmd = {"segmentation": "cnnlab segment", "detection": "cnnlab detect"}.get(kind)
-        raise ConfigError(
-            f"{path} holds a {tr.state['model_name']!r} model ({family}), not a {want} model",
-            f"use `{cmd}` for it" if cmd else "use `cnnlab predict` for a classifier",
-        )
+    kind = check_kind(tr, path, want)
     size = tuple(tr.state["data"]["size"])
     if kind == "segmentation":
         task = SegmentationTask([c for c in tr.classes if c != BACKGROUND])

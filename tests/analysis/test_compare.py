@@ -53,3 +53,28 @@ def test_layer_spec_parsing():
     ]
     with pytest.raises(Exception, match="unknown layer 'convv'"):
         parse_spec("convv(8,3)", 3)
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [("conv(64,3,p=-1)", "p= (padding) must be a whole number >= 0, got -1"),
+     ("conv(64,3,s=0)", "s= (stride) must be a whole number >= 1, got 0"),
+     ("conv(64,0)", "kernel must be a whole number >= 1, got 0"),
+     ("conv(64,3.5)", "kernel must be a whole number >= 1, got 3.5"),
+     ("conv(0,3)", "out_channels must be"), ("pool(2,s=0)", "stride"), ("fc(0)", "out must be"),
+     ("conv(8,3,g=True)", "groups")],
+)  # fmt: skip
+def test_layer_spec_numbers_out_of_range_are_refused(spec, says):
+    # PyTorch takes a negative padding silently and fails on a zero stride deep inside
+    from cnnlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=says.replace("(", r"\(").replace(")", r"\)")):
+        parse_spec(spec, 3)
+
+
+def test_a_builtin_with_an_extra_model_is_refused_not_ignored(capsys):
+    from cnnlab.cli import main
+
+    assert main(["compare", "--builtin", "5x5-vs-3x3", "resnet18"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "'resnet18' would be ignored" in err

@@ -282,6 +282,7 @@ def _parse_spec(spec: str, in_channels: int, input_size) -> nn.Sequential:
                 f"cannot read {ast.unparse(node)!r} in the layer spec",
                 f"layers are: {', '.join(_SPEC_LAYERS)}",
             )
+        _check_numbers(ast.unparse(node), name, args, kw)
         try:
             if name == "conv":
                 out, k = args[0], args[1]
@@ -331,6 +332,32 @@ def _parse_spec(spec: str, in_channels: int, input_size) -> nn.Sequential:
                 "conv(out_channels, kernel, s=1, p=0), pool(kernel), fc(out), with sizes >= 1",
             ) from None
     return nn.Sequential(*layers)
+
+
+# the least each number of a layer may be: (positional minima, keyword minima); PyTorch takes a
+# negative padding or a zero stride silently or fails deep inside, so they are checked here
+_MINIMA = {
+    "conv": ((("out_channels", 1), ("kernel", 1)), {"s": 1, "p": 0, "d": 1, "g": 1}),
+    "pool": ((("kernel", 1),), {"s": 1, "p": 0}),
+    "avgpool": ((("kernel", 1),), {"s": 1, "p": 0}),
+    "fc": ((("out", 1),), {}),
+}
+_MINIMA["maxpool"] = _MINIMA["pool"]
+_WHAT = {"s": "stride", "p": "padding", "d": "dilation", "g": "groups"}
+
+
+def _check_numbers(text: str, name: str, args: list, kw: dict) -> None:
+    if name not in _MINIMA:
+        return
+    least, named = _MINIMA[name]
+    given = [(label, v, m) for v, (label, m) in zip(args, least)]
+    given += [(f"{k}= ({_WHAT[k]})", kw[k], m) for k, m in named.items() if k in kw]
+    for what, v, m in given:
+        if isinstance(v, bool) or not isinstance(v, int) or v < m:
+            raise ConfigError(
+                f"layer {text!r}: {what} must be a whole number >= {m}, got {v!r}",
+                "conv(out_channels, kernel, s=1, p=0, d=1, g=1), pool(kernel, s=, p=), fc(out)",
+            )
 
 
 def is_spec(text: str) -> bool:

@@ -201,6 +201,14 @@ def run_compare(args) -> int:
             "cnnlab compare resnet18 resnet34",
         )
     if name:
+        extra = [m for m in (args.a, args.b) if m and m != name]
+        if args.builtin and extra:  # a built-in compares its own two models: extra ones unused
+            raise ConfigError(
+                f"--builtin {name} compares its own pair; {', '.join(map(repr, extra))} would "
+                "be ignored",
+                f"run `cnnlab compare --builtin {name}` alone, or compare two models: "
+                f"cnnlab compare {extra[0]} OTHER",
+            )
         cmp = builtin(name, args.channels, args.size, convention=args.convention)
     else:
         if not args.a or not args.b:

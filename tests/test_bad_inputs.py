@@ -132,6 +132,10 @@ def _cases():
             [*train, "--data", "digits", "-O", "fused_second_stage=maybe"],
             "give fused_second_stage=true or false",
         ),
+        "an augmentation switch out of range": (
+            [*train, "--data", "digits", "--augment", "flip-crop,cutout=-8"],
+            "cutout and crop must be positive",
+        ),
         "the number of classes as a model option": (
             [*train, "--data", "digits", "-O", "num_classes=5"],
             "-O num_classes=... is set by the data",

@@ -101,5 +101,9 @@ def test_bad_options(tmp_path):
                  "--out", str(tmp_path / "o")]) == 2  # fmt: skip
     assert main(["experiment", "lrn", "--quick", "--data", "cifar100", "--data-dir",
                  str(tmp_path / "none"), "--out", str(tmp_path / "p")]) == 2  # fmt: skip
-    assert not (tmp_path / "o" / "result.json").exists()
-    assert not (tmp_path / "p" / "result.json").exists()
+    assert not (tmp_path / "o").exists() and not (tmp_path / "p").exists()  # no empty folder
+    (tmp_path / "q").mkdir()
+    (tmp_path / "q" / "mine.txt").write_text("kept")  # a folder that was there stays whole
+    assert main(["experiment", "lrn", "--quick", "--data", "nosuchset",
+                 "--out", str(tmp_path / "q")]) == 2  # fmt: skip
+    assert (tmp_path / "q" / "mine.txt").read_text() == "kept"

@@ -125,7 +125,7 @@ def train(
         total_steps, n_epochs = 2**62, math.inf
     optimizer = make_optimizer(param_groups(model, cfg, heads), cfg)
     ema = EMA(model, cfg.ema) if cfg.ema else None
-    augment = make_augment(cfg.augment, task.num_classes)
+    augment = make_augment(cfg.augment, task.num_classes, min(train_set.images.shape[-2:]))
     parts = Parts(cfg, task, model, wrap(model, cfg, dist, device), optimizer,
                   make_schedule(cfg, total_steps, len(loader)), ema, pipeline, loader, augment,
                   device, dist, total_steps, list(callbacks or []), frozen)  # fmt: skip
@@ -637,15 +637,18 @@ def restore_best(p: Parts, state: TrainState, folder: RunFolder) -> str:
     return f"best.pt (epoch {best}, chosen on validation)"
 
 
-def make_augment(spec: str, num_classes: int):
+def make_augment(spec: str, num_classes: int, size: int):
     """cnnlab.data's batch augmentation from a preset or a spec such as
     ``flip-crop,cutout=8,mixup=0.2`` (None for ``none``); it draws from torch's global
-    generator, which the trainer re-seeds every step."""
+    generator, which the trainer re-seeds every step. Its switches are resolved for the
+    images' shorter side ``size`` here, so a bad value stops the run before its folder exists."""
     if not spec or spec == "none":
         return None
     from cnnlab.data.augment import Augment
 
-    return Augment.from_spec(spec, num_classes=num_classes, out_dtype=torch.float32)
+    augment = Augment.from_spec(spec, num_classes=num_classes, out_dtype=torch.float32)
+    augment.resolve(int(size))
+    return augment
 
 
 def build_start_model(cfg: TrainConfig, num_classes: int, in_channels: int, device):

@@ -13,12 +13,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnlab._util import atomic_write
-from cnnlab.errors import ConfigError
+from cnnlab.errors import CnnlabError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -233,11 +234,17 @@ def run_module(module, *, data: str | None = None, data_dir=None, quick: bool = 
     while path.exists() and any(path.iterdir()):
         i += 1
         path = root.with_name(f"{root.name}-{i}")
+    created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
     threads = threads or len(os.sched_getaffinity(0))
     ctx = Context(module.NAME, scale, path, seed, data_dir, threads)
     t0 = time.perf_counter()
-    outcome = module.run(ctx)
+    try:
+        outcome = module.run(ctx)
+    except CnnlabError:  # refused input (unknown data, wrong kind): no half-made folder stays
+        if created:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
     return write_run_folder(module, ctx, outcome, time.perf_counter() - t0, quick)
 
 

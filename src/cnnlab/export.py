@@ -215,6 +215,24 @@ def read_metadata(path: str | Path) -> dict:
     return json.loads(extra["cnnlab.json"] or "{}")
 
 
+# File name endings that say a format. Any other ending (or none) is written as asked, as
+# before; an ending naming the *other* format is refused: read_metadata and other tools pick
+# the reader by the ending, so an ONNX file named .pt would be opened as TorchScript.
+SUFFIXES = {"onnx": (".onnx",), "torchscript": (".pt", ".pth", ".ts")}
+_NAMED = {"onnx": "an ONNX", "torchscript": "a TorchScript"}
+
+
+def _check_suffix(path: Path, fmt: str) -> None:
+    suffix = path.suffix.lower()
+    for other, endings in SUFFIXES.items():
+        if other != fmt and suffix in endings:
+            raise ConfigError(
+                f"{path.name} names {_NAMED[other]} file, but the format is {fmt}",
+                f"name the file {path.with_suffix(SUFFIXES[fmt][0]).name}, "
+                f"or give --format {other}",
+            )
+
+
 def export_model(
     model: nn.Module,
     input_size,
@@ -229,6 +247,7 @@ def export_model(
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}", f"choose one of: {', '.join(FORMATS)}")
     path = Path(path)
+    _check_suffix(path, fmt)
     c, h, w = (int(v) for v in input_size)
     model = _Logits(model.float().cpu()).eval()  # (eval on the wrapper: exporters restore its mode)
     g = torch.Generator().manual_seed(seed)

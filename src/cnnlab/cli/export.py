@@ -11,7 +11,8 @@ EPILOG = """examples:
 The graph takes the normalised input [N, C, H, W] (N dynamic) and returns logits; the input
 pipeline's mean and std, the classes and sizes are in the ONNX metadata (TorchScript: the
 cnnlab.json extra file). Each export is run back (onnxruntime) at batch sizes 1 and 3 and must
-equal PyTorch within 1e-4 + 1e-3*|y|, or nothing is written."""
+equal PyTorch within 1e-4 + 1e-3*|y|, or nothing is written. A file name ending in the other
+format's extension (.onnx with --format torchscript, .pt/.pth/.ts with onnx) is refused."""
 
 
 def register(sub, formatter_class) -> None:
@@ -58,6 +59,12 @@ def run_export(args) -> int:
         model, default, name = _real_model(args.source)
         if dims is None and default is None:
             raise ConfigError(f"{name} needs an input size", "add --input CxHxW")
+        if dims is not None:
+            # the check summary and draw make: a ShapeError naming the layer and a size that
+            # fits, instead of the exporter's traceback (it runs the model on the CPU)
+            from cnnlab.analysis.summary import summary
+
+            summary(model, dims, model_name=name, device="cpu")
         report = export_model(model, dims or default, args.output, args.format,
                               metadata={"cnnlab.model": name})  # fmt: skip
     print(report.describe())

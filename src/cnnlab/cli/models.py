@@ -202,11 +202,17 @@ def _details(args, console) -> int:
         out.update(doc=builder_doc, family_doc=family_doc, module=info.builder.__module__)
         print(json.dumps(out, indent=2, default=repr))
         return 0
-    if args.format in ("csv", "markdown"):
-        lines = [f"## {info.name}", ""] if args.format == "markdown" else []
-        for k in COLUMNS:
-            lines.append(f"- **{k}**: {_cell(k, row[k])}" if args.format == "markdown"
-                         else f"{k},{_cell(k, row[k])}")  # fmt: skip
+    if args.format == "csv":
+        import csv
+
+        # the csv module quotes "LeCun et al., 1998"; numbers are written plain (61706, not
+        # 61,706) with the same columns as the zoo list's CSV, so every row is field,value
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerows((k, "" if row.get(k) is None else row[k]) for k in CSV_COLUMNS)
+        return 0
+    if args.format == "markdown":
+        lines = [f"## {info.name}", ""]
+        lines += [f"- **{k}**: {_cell(k, row[k])}" for k in COLUMNS]
         print("\n".join(lines))
         return 0
     from rich.markup import escape

@@ -372,9 +372,15 @@ def _filters(args) -> int:
 
 def _features(args) -> int:
     import cnnlab
+    from cnnlab.errors import ConfigError
     from cnnlab.viz.features import feature_maps, fmt_rf, plot_features, stage_ends
     from cnnlab.viz.source import get_layer
 
+    if args.max_maps < 1:  # 0 or less drew a figure of empty panels
+        raise ConfigError(
+            f"--max-maps must be at least 1, got {args.max_maps}",
+            "give the number of maps to show per layer, e.g. --max-maps 16",
+        )
     console = _console()
     source = _source(args, console)
     layers = args.layer
@@ -525,19 +531,32 @@ def _top_patches(args) -> int:
 def _heatmap(args) -> int:
     import numpy as np
 
+    from cnnlab.errors import ConfigError
     from cnnlab.viz.heatmap import choose_class, class_map, plot_heatmap
     from cnnlab.viz.images import read_image
     from cnnlab.viz.source import check_image_size
 
+    if args.size is not None and args.size < 1:  # 0 was ignored, a negative blamed the image
+        raise ConfigError(
+            f"--size must be a positive number of pixels, got {args.size}",
+            "give the shorter side to resize to, e.g. --size 256, or leave --size out",
+        )
     console = _console()
     source = _source(args, console)
     klass = resolve_class(args.klass, source, "--class")
     img = read_image(args.image)
     h, w = img.shape[:2]
-    if args.size:
+    need = tuple(source.input_size[1:])
+    if args.size is not None:
         k = args.size / min(h, w)
         h, w = max(1, round(h * k)), max(1, round(w * k))
-    check_image_size(np.empty((h, w, 1)), source.input_size[1:], "model's training size")
+        if h < need[0] or w < need[1]:  # the image itself may be large enough: blame --size
+            raise ConfigError(
+                f"--size {args.size} makes the image {h}x{w}, smaller than the "
+                f"{need[0]}x{need[1]} model's training size accepts",  # check_image_size's words
+                f"give --size {max(need)} or more, or leave --size out",
+            )
+    check_image_size(np.empty((h, w, 1)), need, "model's training size")
     x, shown = source.prepare(img, size=(h, w))
     _notes(console, source)
     probs, how = class_map(source, x)

@@ -66,8 +66,9 @@ def run_checkpoint(path: Path) -> Path:
 
 def read_images(paths, size: tuple[int, int, int]) -> torch.Tensor:
     """Decode image files with torchvision.io into a uint8 batch ``[N, C, H, W]`` of ``size``:
-    the first frame of an animation, alpha dropped, channels converted gray <-> RGB (GIF and
-    WebP decode to RGB whatever mode is asked), resized with antialiasing."""
+    the first frame of an animation, alpha dropped, 16-bit PNGs scaled to 8 bits, channels
+    converted gray <-> RGB (GIF and WebP decode to RGB whatever mode is asked), resized with
+    antialiasing."""
     import warnings
 
     with warnings.catch_warnings():  # torchvision 0.29 points to torchcodec; io still works
@@ -92,6 +93,10 @@ def read_images(paths, size: tuple[int, int, int]) -> torch.Tensor:
                 f"cannot decode {p}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
                 "give a PNG, JPEG, GIF or WebP file",
             ) from None
+        if img.dtype != torch.uint8:
+            # 16-bit PNGs decode to uint16 (0-65535): scale to uint8 (a right shift by 8) so
+            # every image is on the [0, 255] scale the pipeline expects, and 8- and 16-bit stack
+            img = TF.to_dtype(img, torch.uint8, scale=True)
         if img.ndim == 4:  # an animated GIF: its first frame
             img = img[0]
         if img.shape[0] in (2, 4):  # gray + alpha, RGBA: drop the alpha channel

@@ -41,7 +41,7 @@ def get_kernel(spec) -> np.ndarray:
         k = np.asarray(spec, dtype=np.float64)
         if k.ndim != 2 or k.size == 0:
             raise ConfigError(f"a kernel must be a non-empty 2-D array, got shape {k.shape}")
-        return k
+        return _check_entries(k, "the kernel")
     text = spec.strip()
     if text in KERNELS:
         return np.array(KERNELS[text][1], dtype=np.float64)
@@ -70,7 +70,32 @@ def get_kernel(spec) -> np.ndarray:
             f"malformed kernel {spec!r}: ragged rows of {', '.join(map(str, lengths))} numbers",
             "every row of a kernel needs the same number of values",
         )
-    return np.array([[float(c) for c in r] for r in cells], dtype=np.float64)
+    return _check_entries(np.array([[float(c) for c in r] for r in cells], dtype=np.float64), spec)
+
+
+# Larger entries overflow float64 in the weighted sums (255 * 1e308 is inf) and break the
+# picture's scaling; no image-processing kernel comes near this.
+MAX_ENTRY = 1e6
+
+
+def _check_entries(k: np.ndarray, what) -> np.ndarray:
+    """Refuse nan/inf and entries beyond +-MAX_ENTRY, naming the first bad one."""
+    bad = ~np.isfinite(k) | (np.abs(k) > MAX_ENTRY)
+    if bad.any():
+        i, j = (int(v) for v in np.argwhere(bad)[0])
+        v = float(k[i, j])
+        name = what if what == "the kernel" else f"kernel {what!r}"
+        problem = (
+            "is not a finite number"
+            if not np.isfinite(v)
+            else f"is outside -{MAX_ENTRY:g}..{MAX_ENTRY:g}"
+        )
+        raise ConfigError(
+            f"{name}: entry {v:g} (row {i + 1}, column {j + 1}) {problem}",
+            f"kernel entries must be finite numbers between -{MAX_ENTRY:g} and {MAX_ENTRY:g}; "
+            "scale the kernel down (e.g. divide every entry by the same number)",
+        )
+    return k
 
 
 def _is_number(text: str) -> bool:

@@ -80,7 +80,10 @@ def _cases():
             ],
             "does not exist",
         ),  # fmt: skip
-        "runs folder is a file": ([*train, "--runs-dir", "{w}/a_file/runs"], "cannot write"),
+        "runs folder is a file": (
+            [*train, "--runs-dir", "{w}/a_file/runs"],
+            "choose a folder you can write to",
+        ),
         # sizes and ranges
         "batch size 0": ([*train, "--batch-size", "0"], "--batch-size must be > 0"),
         "negative epochs": ([*train, "--epochs", "-1"], "--epochs must be > 0"),
@@ -131,6 +134,14 @@ def _cases():
         "lenet5 fused_second_stage that is no boolean": (
             [*train, "--data", "digits", "-O", "fused_second_stage=maybe"],
             "give fused_second_stage=true or false",
+        ),
+        "a run name that is a path": (
+            [*train, "--data", "digits", "--name", "../escape"],
+            "--name '../escape' is not a folder name",
+        ),
+        "a table written under a file": (
+            ["summary", "lenet5", "-o", "{w}/a_file/x.md"],
+            "a_file is a file, not a folder",
         ),
         "an augmentation switch out of range": (
             [*train, "--data", "digits", "--augment", "flip-crop,cutout=-8"],

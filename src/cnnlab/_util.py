@@ -40,6 +40,14 @@ def _umask() -> int:
 _CREATE_MODE = 0o666 & ~_umask()  # what a plain open(path, "w") would create
 
 
+def _why_not(path: Path, e: OSError) -> str:
+    """Why ``path``'s folder cannot be made: a file in the way reads better than EEXIST."""
+    for parent in path.parents:
+        if parent.exists():
+            return e.strerror if parent.is_dir() else f"{parent} is a file, not a folder"
+    return e.strerror
+
+
 def atomic_write(path: str | os.PathLike, data: bytes | str | Callable) -> Path:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
 
@@ -54,7 +62,7 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:  # name the file asked for, not the hidden temporary one
-        raise OSError(e.errno, f"cannot write {path} ({e.strerror})") from None
+        raise OSError(e.errno, f"cannot write {path} ({_why_not(path, e)})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             if callable(data):

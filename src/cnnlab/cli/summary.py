@@ -115,8 +115,10 @@ def _emit(text: str, output: str | None) -> None:
         try:
             atomic_write(output, text)
         except OSError as e:
+            said = str(e.strerror)  # atomic_write's own message names the path already
             raise ConfigError(
-                f"cannot write {output!r}: {e.strerror}", "choose a writable --output path"
+                said if said.startswith("cannot write") else f"cannot write {output!r}: {said}",
+                "choose a writable --output path",
             ) from None
     else:
         sys.stdout.write(text)

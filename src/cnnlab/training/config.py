@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,6 +194,14 @@ class TrainConfig:
                 _out_of_range(k, getattr(self, k), "in [0, 1)", self)
         if self.target_top1 is not None and not 0 < self.target_top1 <= 100:
             _out_of_range("target_top1", self.target_top1, "in (0, 100] (a percentage)", self)
+        if self.name is not None and (
+            self.name in ("", ".", "..") or os.path.basename(self.name) != self.name
+            or "/" in self.name or "\\" in self.name
+        ):  # a path would put the run outside --runs-dir  # fmt: skip
+            raise ConfigError(
+                f"--name {self.name!r} is not a folder name",
+                "give a plain name like --name my-run; --runs-dir says where the folder goes",
+            )
         fixed = [k for k in ("num_classes", "in_channels") if k in self.model_options]
         if fixed:  # the builder gets both from the data; a second value would clash with it
             raise ConfigError(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 from pathlib import Path
@@ -95,10 +96,12 @@ class RunFolder:
         try:
             yield
         except OSError as e:
+            full = e.errno == errno.ENOSPC  # else a file in the way, or no permission
             raise RunFolderError(
                 f"cannot write {path}: {e.strerror or e}",
-                "free some disk space or choose a writable folder with --runs-dir",
-            ) from None
+                "free some disk space or choose another folder with --runs-dir" if full
+                else "choose a folder you can write to with --runs-dir",
+            ) from None  # fmt: skip
 
     def write_bytes(self, name: str, data: bytes | str) -> Path | None:
         if not self.write:

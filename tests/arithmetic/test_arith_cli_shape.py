@@ -139,3 +139,16 @@ def test_how_the_input_was_read_is_in_every_output_form(capsys):
     d = json.loads(out)
     assert d["input_shape"] == [512, 1, 1] and d["output_shape"] == [10, 1, 1]
     assert d["params"] == 512 * 10 + 10 and not any("H x W x C" in n for n in d["notes"])
+
+
+def test_a_square_map_says_each_spp_note_once(capsys):
+    code, out, _ = run(capsys, "--type", "spp", "--input", "16x13x13", "--bins", "20",
+                       "--format", "json")  # fmt: skip
+    notes = json.loads(out)["notes"]
+    assert code == 0 and sum("13 cells < 20 bins" in n for n in notes) == 1
+
+
+def test_rf_in_below_one_names_the_flag(capsys):
+    code, _, err = run(capsys, "--input", "3x32x32", "--filters", "8", "--kernel", "3",
+                       "--rf-in", "0")  # fmt: skip
+    assert code == 2 and "--rf-in" in err and "must be >= 1, got 0" in err

@@ -91,7 +91,7 @@ def test_detect_and_segment_write_pngs(runs, tmp_path):
         ("detect", "yolo", "missing.png", "out.png", "does not exist"),
         ("detect", "yolo", "BAD", "out.png", "cannot decode"),
         ("detect", "yolo", "IMG", "out.jpg", "is not a .png"),
-        ("detect", "yolo", "IMG", "nowhere/out.png", "does not exist"),
+        ("detect", "yolo", "IMG", "bad.png/out.png", "is a file, not a folder"),
         ("detect", "yolo", "digits-det:x", "out.png", "must be an integer"),
         ("detect", "yolo", "digits-det:9999", "out.png", "has 400 test images"),
         ("detect", "norun", "IMG", "out.png", "does not exist"),

@@ -526,7 +526,7 @@ def receptive_field_step(rf, jump, kernel, stride=1, dilation=1):
     ]
     rfs, jumps = [], []
     for r, j, k, s, d in zip(*cols):
-        r, j = _int(r, "rf", 1), _int(j, "jump", 1)
+        r, j = _int(r, "rf (the input's receptive field, --rf-in)", 1), _int(j, "jump", 1)
         rfs.append(r + (effective_kernel(k, d) - 1) * j)
         jumps.append(j * _int(s, "stride", 1))
     return _result(rfs, ndim), _result(jumps, ndim)

@@ -149,20 +149,23 @@ def spp_output(input_shape, bins=(4, 2, 1)) -> SppRow:
     # where that recipe gives a different number of bins than the level asks for
     for bh, bw in levels:
         for size, nb in ((h, bh), (w, bw)):
+            note = None
             if size < nb:
-                notes.append(
+                note = (
                     f"{size} cells < {nb} bins: adaptive pooling repeats cells; SPPnet's "
                     f"window/stride recipe (stride floor({size}/{nb}) = 0) cannot"
                 )
-                continue
-            win, stride = -(-size // nb), size // nb
-            got = (size - win) // stride + 1  # a pool without padding, floored
-            if got != nb:
-                notes.append(
-                    f"SPPnet's recipe for {nb} bins over {size} cells (window ceil({size}/{nb}) = "
-                    f"{win}, stride floor({size}/{nb}) = {stride}) gives {got} bins, not {nb}; "
-                    "adaptive pooling's edges above always give exactly n"
-                )
+            else:
+                win, stride = -(-size // nb), size // nb
+                got = (size - win) // stride + 1  # a pool without padding, floored
+                if got != nb:
+                    note = (
+                        f"SPPnet's recipe for {nb} bins over {size} cells (window ceil({size}/"
+                        f"{nb}) = {win}, stride floor({size}/{nb}) = {stride}) gives {got} bins, "
+                        f"not {nb}; adaptive pooling's edges above always give exactly n"
+                    )
+            if note and note not in notes:  # a square map: H and W would say it twice
+                notes.append(note)
     return SppRow(
         input_shape=(c, h, w),
         bins=levels,

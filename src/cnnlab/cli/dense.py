@@ -106,7 +106,7 @@ def _detect(args) -> int:
     with _output_folder(args.output):
         result = detect_image(args.run, args.image, args.output, min_score=args.min_score,
                               device=args.device)  # fmt: skip
-    con = Console()
+    con = Console(emoji=False)
     for name, score, box in result["detections"]:
         con.print(f"{name:>10}  {score:.3f}  [{', '.join(f'{v:.1f}' for v in box)}]")
     con.print(
@@ -122,7 +122,7 @@ def _segment(args) -> int:
 
     with _output_folder(args.output):
         result = segment_image(args.run, args.image, args.output, device=args.device)
-    con = Console()
+    con = Console(emoji=False)
     for name, count in result["pixels"].items():
         con.print(f"{name:>12}  {count} pixels")
     con.print(f"wrote {args.output}")

@@ -59,7 +59,7 @@ def register(sub, formatter_class) -> None:
 def run(args) -> int:
     from rich.console import Console
 
-    console = Console(soft_wrap=args.format != "table")
+    console = Console(emoji=False, soft_wrap=args.format != "table")
     if not console.is_terminal:  # piped or captured: don't squeeze the table into 80 columns
         console.width = max(console.width, 150)
     if args.chart:

@@ -198,7 +198,7 @@ def _viz_help(parser) -> int:
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(emoji=False, highlight=False)
 
 
 def _notes(console, source) -> None:

@@ -143,6 +143,14 @@ def _cases():
             ["summary", "lenet5", "-o", "{w}/a_file/x.md"],
             "a_file is a file, not a folder",
         ),
+        "no processes for torchrun": (
+            [*train, "--data", "digits", "--nproc", "0"],
+            "--nproc must be",
+        ),
+        "a cutout larger than the images": (
+            [*train, "--data", "digits", "--augment", "flip-crop,cutout=999"],
+            "covers the whole 32-pixel image",
+        ),
         "an augmentation switch out of range": (
             [*train, "--data", "digits", "--augment", "flip-crop,cutout=-8"],
             "cutout and crop must be positive",

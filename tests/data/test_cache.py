@@ -81,3 +81,13 @@ def test_cnnlab_cache_lists_and_clears(mnist_dir, capsys):
     assert "removed 1 cache entry" in capsys.readouterr().out
     assert not any(C.cache_dir().rglob("*.pt"))
     assert (mnist_dir / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").is_file()  # untouched
+
+
+def test_a_cache_path_that_is_a_file_is_an_error_not_an_empty_cache(tmp_path, monkeypatch, capsys):
+    from cnnlab.cli import main
+
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("CNNLAB_CACHE", str(tmp_path / "afile"))
+    assert main(["cache"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "is a file, so nothing can be cached" in err and "CNNLAB_CACHE" in err

@@ -35,6 +35,13 @@ def run(args) -> int:
 
     console = Console(emoji=False)
     root = cache.cache_dir()
+    if root.exists() and not root.is_dir():  # datasets would be decoded again every time
+        from cnnlab.errors import ConfigError
+
+        raise ConfigError(
+            f"the cache folder {root} is a file, so nothing can be cached",
+            "point $CNNLAB_CACHE at a folder (or unset it for ~/.cache/cnnlab)",
+        )
     if args.action == "clear":
         n, size = cache.clear()
         console.print(f"removed {n} cache entr{'y' if n == 1 else 'ies'} ({_bytes(size)}) "

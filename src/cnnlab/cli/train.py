@@ -196,6 +196,13 @@ def _parse_options(items: list[str]) -> dict:
 
 
 def _train(args) -> int:
+    from cnnlab.errors import ConfigError
+
+    if args.nproc is not None and args.nproc < 1:  # 0 would quietly run one plain process
+        raise ConfigError(
+            f"--nproc must be 1 or more, got {args.nproc}",
+            "give the number of processes for torchrun, e.g. --nproc 2, or leave it out",
+        )
     if args.nproc:
         return _torchrun(args)
     from cnnlab.teaching.assignment import check_config

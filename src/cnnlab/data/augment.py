@@ -274,6 +274,11 @@ class Augment:
                     values[key] = tuple(float(v) for v in values[key])
             cfg = AugmentConfig(**values)
             _validate(cfg)
+            if cfg.cutout >= size:  # every image would be one grey square
+                raise ConfigError(
+                    f"augmentation: cutout={cfg.cutout} covers the whole {size}-pixel image",
+                    f"give cutout below {size}, e.g. cutout={max(1, size // 4)} (a quarter)",
+                )
             self._configs[size] = cfg
         return self._configs[size]
 

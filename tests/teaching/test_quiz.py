@@ -87,6 +87,9 @@ def test_shapes_and_receptive_fields_are_exact():
     assert not check(shape, "64x55x55")[0] and not check(shape, "56x56x64")[0]
     rf = Cell("pool1", "rf", 19, [])
     assert check(rf, "19")[0] and check(rf, "19x19")[0] and not check(rf, "18")[0]
+    assert check(rf, "19.0")[0] and not check(rf, "18.0")[0]  # a spreadsheet's whole number
+    with pytest.raises(ValueError, match="not a shape"):
+        check(rf, "19.5")
     with pytest.raises(ValueError, match="not a shape"):
         check(shape, "big")
 

@@ -118,7 +118,10 @@ def parse_shape(text) -> tuple[int, ...]:
 def check(cell: Cell, answer) -> tuple[bool, str]:
     """(right?, why) for one answer; ``ValueError`` if it is not a number / shape."""
     if cell.is_shape or cell.measure == "rf":
-        got = parse_shape(answer)
+        text = str(answer).strip()
+        if cell.measure == "rf" and re.fullmatch(r"\d+\.0*", text):
+            text = text.split(".")[0]  # "40.0" is the whole number 40 (a CSV may write it so)
+        got = parse_shape(text)
         want = cell.exact if cell.is_shape else (cell.exact,)
         if cell.measure == "rf" and len(set(got)) == 1:
             got = got[:1]  # 11x11 == 11

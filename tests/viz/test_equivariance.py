@@ -110,6 +110,7 @@ def test_cli_filter_shift(tmp_path, capsys):
         (["--shift", "2"], "malformed --shift"),
         (["--shift", "1,1", "--stride", "2"], "--stride and --pad do not apply"),
         (["--shift", "1,1", "--pool", "0"], "pool must be"),
+        (["--pool", "2"], "without --shift it does nothing"),
     ],
 )
 def test_cli_filter_shift_bad_input(extra, msg, tmp_path, capsys):

@@ -59,7 +59,7 @@ def register(sub, formatter_class) -> None:
         help="shift the image DX right and DY down: show filter(shift x) = shift(filter x) "
         "away from the borders, and how much less a max-pooled map changes",
     )
-    f.add_argument("--pool", type=int, default=2, help="max-pool window for --shift [default: 2]")
+    f.add_argument("--pool", type=int, help="max-pool window for --shift [default: 2]")
     f.add_argument("-o", "--out", metavar="FILE", help="output picture (.png/.svg/.pdf)")
     f.set_defaults(func=_filter)
 
@@ -243,6 +243,14 @@ def _filter(args) -> int:
 
     out_path = check_output(args.out)
     shift = _parse_shift(args.shift) if args.shift is not None else None
+    if args.pool is not None and shift is None:  # the pool belongs to the shift experiment
+        raise ConfigError(
+            "--pool is the max-pool window of the --shift experiment; without --shift it does "
+            "nothing",
+            "add --shift DX,DY (e.g. --shift 1,0), or drop --pool",
+        )
+    if args.pool is not None and args.pool < 1:
+        raise ConfigError(f"--pool must be 1 or more, got {args.pool}", "e.g. --pool 2")
     if shift and (args.stride != 1 or args.pad):
         raise ConfigError(
             "--shift filters at stride 1 with 'same' zero padding; --stride and --pad do not apply",
@@ -309,7 +317,7 @@ def _filter_shift(args, console, img, kernel, shift, out_path) -> int:
 
     k = kernel[::-1, ::-1] if args.flip else kernel
     k = k / k.size if args.average else k
-    result = shift_equivariance(img, k, *shift, pool=args.pool)
+    result = shift_equivariance(img, k, *shift, pool=args.pool or 2)
     for line in result.lines():
         console.print(line, highlight=False)
     name = args.kernel if args.kernel in _kernel_names() else "custom kernel"

@@ -72,7 +72,9 @@ def register(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
         help="cross-entropy (softmax) | hinge (seed 001's multiclass SVM, margin 1)",
     )
     t.add_argument("--seed", type=int, default=0, help="initialisation and shuffling seed (0)")
-    t.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    t.add_argument(
+        "--limit", type=int, default=None, help="use only the first N >= 1 training images"
+    )
     t.add_argument("--save", default=None, help="write the trained model to this .npz")
     t.add_argument(
         "--threads",
@@ -163,19 +165,17 @@ def _train(args):
     import numpy as np
     from rich.console import Console
 
-    from cnnlab.errors import ConfigError
     from cnnlab.scratch import build, fit, load_spec, make_optimizer, normalize
 
     console = Console()
     spec = load_spec(args.spec)
-    if args.epochs < 1 or args.batch_size < 1:
-        raise ConfigError("--epochs and --batch-size must be at least 1")
+    _check_train_args(args)
     penalty = _penalty(args)
     if args.save:
         _check_writable(args.save)  # before training, so a bad path does not lose the model
     xtr, ytr = _load(args, "train")
     xte, yte = _load(args, "test")
-    if args.limit:
+    if args.limit is not None:
         xtr, ytr = xtr[: args.limit], ytr[: args.limit]
     mean, std = float(xtr.mean() / 255), float(xtr.std() / 255)
     classes = int(max(ytr.max(), yte.max())) + 1
@@ -226,6 +226,42 @@ def _train(args):
     if args.save:
         console.print(f"saved {model.save(args.save)}")
     return 0
+
+
+def _check_train_args(args):
+    """Refuse numbers that would train on the wrong data or on NaN without saying so: Python's
+    slicing reads --limit -5 as "all but 5" (and 0 used to mean all), and a NaN --lr or penalty
+    passes every '<= 0' test and turns the weights to NaN."""
+    import math
+
+    from cnnlab.errors import ConfigError
+
+    for flag, value, low, hint in (
+        ("--epochs", args.epochs, 1, "e.g. --epochs 10"),
+        ("--batch-size", args.batch_size, 1, "e.g. --batch-size 64"),
+        ("--limit", args.limit, 1, "leave out --limit to train on every image"),
+        ("--warmup", args.warmup, 0, "the number of warm-up steps; 0 (default) for none"),
+        ("--seed", args.seed, 0, "any whole number >= 0, e.g. --seed 1"),
+        ("--threads", args.threads, 1, "1 (default) on a shared machine"),
+    ):
+        if value is not None and value < low:
+            raise ConfigError(f"{flag} must be a whole number >= {low}, got {value}", hint)
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise ConfigError(
+            f"--lr must be a finite number > 0, got {args.lr:g}",
+            "e.g. --lr 2e-3 for adam, --lr 0.05 for sgd (the defaults)",
+        )
+    if not (math.isfinite(args.momentum) and 0 <= args.momentum < 1):
+        raise ConfigError(
+            f"--momentum must be a number in [0, 1), got {args.momentum:g}",
+            "the fraction of the last step kept; 0.9 (default)",
+        )
+    for flag, value in (("--l2", args.l2), ("--l1", args.l1), ("--elastic-net", args.elastic_net)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ConfigError(
+                f"{flag} must be a finite number >= 0, got {value:g}",
+                "a penalty strength such as 1e-4 (0 switches it off)",
+            )
 
 
 def _penalty(args):
@@ -289,10 +325,21 @@ def _blas_threads(n):
 def _eval(args):
     from rich.console import Console
 
+    from cnnlab.errors import ShapeError
     from cnnlab.scratch import Model, normalize
 
     model = Model.load(args.model)
     x, y = _load(args, "test")
+    if tuple(x.shape[1:]) != model.input_shape:
+        # otherwise the first Dense layer reports a flattened-size mismatch with no word on why
+        trained = model.meta.get("data")
+        raise ShapeError(
+            f"{args.model} takes {_hwc(model.input_shape)} images"
+            + (f" (it was trained on {trained})" if trained else "")
+            + f"; the {args.data} test images are {_hwc(x.shape[1:])}",
+            (f"evaluate it on --data {trained}, or t" if trained else "T")
+            + f"rain a model on {args.data} ('cnnlab scratch train ... --data {args.data}')",
+        )
     loss, acc = model.evaluate(
         normalize(x, model.meta.get("mean", 0.0), model.meta.get("std", 1.0)), y
     )
@@ -300,6 +347,10 @@ def _eval(args):
         f"{args.model}: {args.data} test accuracy {acc:.2%}, loss {loss:.4f} ({len(x):,} images)"
     )
     return 0
+
+
+def _hwc(shape) -> str:
+    return "x".join(map(str, shape))
 
 
 def _summary(args):
@@ -317,9 +368,14 @@ def _summary(args):
             shape = tuple(int(v) for v in args.input.split(","))
         except ValueError:
             shape = ()
-        if len(shape) not in (1, 3):
+        if len(shape) not in (1, 3) or min(shape) < 1:
             raise ConfigError(
                 f"--input must be h,w,c (or a width), got {args.input!r}", "e.g. --input 28,28,1"
+            )
+        if args.classes < 2:  # 0 used to drop the output layer, a negative count crashed
+            raise ConfigError(
+                f"--classes must be at least 2, got {args.classes}",
+                "one output unit per class, e.g. --classes 10",
             )
         model = build(load_spec(args.spec), shape, args.classes)
     table = Table(title=f"{args.spec} (NHWC, input {list(model.input_shape)})")
@@ -341,23 +397,46 @@ def _summary(args):
 
 
 def _gradcheck(args):
+    import math
     import time
 
     from rich.console import Console
     from rich.table import Table
 
-    from cnnlab.scratch.gradcheck import check_layer, check_loss, standard_cases, standard_losses
+    from cnnlab.errors import ConfigError
+    from cnnlab.scratch.gradcheck import (
+        check_layer,
+        check_loss,
+        check_step,
+        passes,
+        standard_cases,
+        standard_losses,
+    )
 
+    check_step(args.eps, "--eps")
+    if not (math.isfinite(args.tol) and args.tol > 0):
+        # a NaN or negative tolerance fails every row, whatever the gradients
+        raise ConfigError(
+            f"--tol must be a finite number > 0, got {args.tol:g}",
+            "the largest relative error that passes; 1e-6 (default) in float64",
+        )
+    cases = [c for c in standard_cases() if not args.only or args.only in c[0]]
+    losses = [c for c in standard_losses() if not args.only or args.only in c[0]]
+    if not cases and not losses:  # "0 checks (all pass)" would pass a typo
+        titles = [c[0] for c in standard_cases()] + [c[0] for c in standard_losses()]
+        raise ConfigError(
+            f"--only {args.only!r} matches no case; the cases are: " + "; ".join(titles),
+            "give part of a title, e.g. --only max, --only conv, --only 'batch norm'",
+        )
     table = Table(title="scratch layers vs central finite differences (float64, L = sum(r * y))")
     for col in ("case", "layer", "input", "dx", "params", "ok"):
         table.add_column(col, justify="left" if col in ("case", "layer", "params") else "right")
-    worst, t0, rows = 0.0, time.perf_counter(), 0
-    for title, layer, x, train in standard_cases():
-        if args.only and args.only not in title:
-            continue
+    worst, failed, t0 = 0.0, 0, time.perf_counter()
+    for title, layer, x, train in cases:
         err = check_layer(layer, x, train=train, eps=args.eps)
-        worst = max(worst, *err.values())
-        ok = max(err.values()) <= args.tol
+        ok = all(passes(v, args.tol) for v in err.values())
+        failed += not ok
+        worst = max([worst, *err.values()], key=_nan_first)
         params = "  ".join(f"d{k} {v:.1e}" for k, v in err.items() if k != "x")
         table.add_row(
             title,
@@ -367,38 +446,46 @@ def _gradcheck(args):
             params,
             "[green]yes[/]" if ok else "[red]NO[/]",
         )
-        rows += 1
-    for title, loss, logits, labels in standard_losses():
-        if args.only and args.only not in title:
-            continue
+    for title, loss, logits, labels in losses:
         e = check_loss(loss, logits, labels, eps=args.eps)
-        worst = max(worst, e)
+        ok = passes(e, args.tol)
+        failed += not ok
+        worst = max([worst, e], key=_nan_first)
         table.add_row(
             title,
             "loss",
             "x".join(map(str, logits.shape)),
             f"{e:.1e}",
             "",
-            "[green]yes[/]" if e <= args.tol else "[red]NO[/]",
+            "[green]yes[/]" if ok else "[red]NO[/]",
         )
-        rows += 1
     console = Console()
     console.print(table)
-    passed = worst <= args.tol
     console.print(
-        f"{rows} checks in {time.perf_counter() - t0:.1f}s; worst relative error {worst:.1e} "
-        f"({'all pass' if passed else 'FAILED'} at tol {args.tol:g})"
+        f"{len(cases) + len(losses)} checks in {time.perf_counter() - t0:.1f}s; worst relative "
+        f"error {worst:.1e} ({'all pass' if not failed else f'{failed} FAILED'} at tol "
+        f"{args.tol:g})"
     )
-    return 0 if passed else 1
+    return 0 if not failed else 1
+
+
+def _nan_first(v):
+    """Sort key that makes NaN the largest error (max() skips it otherwise)."""
+    import math
+
+    return math.inf if math.isnan(v) else v
 
 
 def _deconv(args):
+    import numpy as np
     from rich.console import Console
 
     from cnnlab._util import parse_size
+    from cnnlab.errors import ConfigError
     from cnnlab.scratch.deconv import deconv_walkthrough
+    from cnnlab.scratch.layers import ConvTranspose2D, _pair
 
-    walk = deconv_walkthrough(
+    sizes = (
         parse_size(args.input, "--input"),
         parse_size(args.kernel, "--kernel"),
         parse_size(args.stride, "--stride"),
@@ -406,19 +493,37 @@ def _deconv(args):
         parse_size(args.output_padding, "--output-padding", minimum=0),
     )
     console = Console(highlight=False)
-    layer = walk.layer
+    # sizes first, from the layer alone: a 2000x2000 input makes 4001x4001 matrices whose
+    # printing took minutes (and a larger one would not fit in memory)
+    layer = ConvTranspose2D(1, 1, *sizes[1:], bias=False, dtype=np.float64)
+    (h, w), (kh, kw) = _pair(sizes[0], "--input"), layer.ksize
+    out_h, out_w, _ = layer.output_shape((h, w, 1))
+    (sh, sw), (ph, pw), (oph, opw) = layer.stride, layer.padding, layer.output_padding
+    padded = ((h - 1) * sh + 1 + 2 * max(kh - 1 - ph, 0) + oph,
+              (w - 1) * sw + 1 + 2 * max(kw - 1 - pw, 0) + opw)  # fmt: skip
+    biggest = max(h, w, out_h, out_w, *padded)
+    if args.show and biggest > MAX_GRID:
+        raise ConfigError(
+            f"--show would print a {max(padded[0], out_h)}x{max(padded[1], out_w)} matrix; "
+            f"it prints matrices of at most {MAX_GRID}x{MAX_GRID}",
+            "leave out --show for the output size alone, or give a smaller --input "
+            "(e.g. --input 3x3)",
+        )
     console.print(
-        f"[bold]transposed conv {_hxw(walk.x)} -> {_hxw(walk.y)}[/] (kernel "
-        f"{_hw(layer.ksize)}, stride {_hw(layer.stride)}, padding {_hw(layer.padding)}, "
-        f"output_padding {_hw(layer.output_padding)})"
+        f"[bold]transposed conv {h}x{w} -> {out_h}x{out_w}[/] (kernel {_hw(layer.ksize)}, "
+        f"stride {_hw(layer.stride)}, padding {_hw(layer.padding)}, output_padding "
+        f"{_hw(layer.output_padding)})"
     )
-    for line in walk.size_working:
-        console.print("  " + line)
+    for axis, n, s_, p_, k, op, m in (("H", h, sh, ph, kh, oph, out_h),
+                                      ("W", w, sw, pw, kw, opw, out_w)):  # fmt: skip
+        console.print(f"  {axis}' = ({n} - 1)*{s_} - 2*{p_} + {k} + {op} = {m}")
+    if biggest > MAX_GRID:
+        console.print(f"(the result is not printed: larger than {MAX_GRID}x{MAX_GRID})")
+        return 0
+    walk = deconv_walkthrough(*sizes)
     if not args.show:
         console.print(_grid("result", walk.y))
         return 0
-    sh, sw = layer.stride
-    (kh, kw), (ph, pw) = layer.ksize, layer.padding
     console.print(_grid("input x", walk.x))
     console.print(_grid("kernel k", walk.kernel))
     console.print(
@@ -450,6 +555,9 @@ def _deconv(args):
         f"it is the transpose (adjoint): <conv(y), x> = {a:,.0f} = <y, deconv(x)> = {b:,.0f}"
     )
     return 0
+
+
+MAX_GRID = 64  # the largest matrix side 'scratch deconv' prints
 
 
 def _hxw(a) -> str:

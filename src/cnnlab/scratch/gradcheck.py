@@ -14,16 +14,39 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.errors import ConfigError
+
 
 def rel_error(a, n):
-    """Relative error of two arrays: ``||a - n|| / (||a|| + ||n||)`` (0 when both are 0)."""
+    """Relative error of two arrays: ``||a - n|| / (||a|| + ||n||)`` (0 when both are 0; NaN
+    when either holds a NaN or an infinity, so that no ``error <= tol`` test passes it)."""
     a, n = np.asarray(a, np.float64), np.asarray(n, np.float64)
     den = np.linalg.norm(a) + np.linalg.norm(n)
+    if not np.isfinite(den):  # 'den > 0' is False for NaN: a broken gradient read as error 0
+        return float("nan")
     return float(np.linalg.norm(a - n) / den) if den > 0 else 0.0
+
+
+def passes(error, tol):
+    """Whether an error passes ``tol``; a NaN error never does (every comparison with NaN is
+    False, so ``not error > tol`` would pass it)."""
+    return bool(np.isfinite(error) and error <= tol)
+
+
+def check_step(eps, flag="eps"):
+    """Refuse a finite-difference step that is not a finite number > 0 (0 divides by zero, NaN
+    makes every error NaN, a negative one just flips both signs and hides a mistake)."""
+    ok = isinstance(eps, (int, float, np.floating)) and not isinstance(eps, bool)
+    if not (ok and np.isfinite(eps) and eps > 0):
+        raise ConfigError(
+            f"{flag} must be a finite number > 0, got {eps!r}",
+            "the finite-difference step; about 1e-6 in float64 (default)",
+        )
 
 
 def numeric_grad(f, arr, eps=1e-6):
     """Central differences of the scalar ``f()`` for every entry of ``arr`` (perturbed in place)."""
+    check_step(eps)
     g = np.zeros(arr.shape)
     flat, gflat = arr.reshape(-1), g.reshape(-1)  # views: perturbing ``flat`` perturbs ``arr``
     for i in range(flat.size):

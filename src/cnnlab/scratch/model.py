@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -70,13 +73,79 @@ def _options(kind, opts, allowed):
         )
 
 
+def _whole(v, low=1):
+    """An int (not a bool, which JSON's true would be) of at least ``low``."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low
+
+
+def _number(v):
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_values(name, opts):
+    """Refuse option values the layers would turn into a NumPy traceback (a negative 'chn' is a
+    "negative dimensions" ValueError, 0 a ZeroDivisionError downstream) or silently misread
+    (``int(2.5)``, ``bool("no")``)."""
+    for key, v in opts.items():
+        if key in ("chn", "width") and not _whole(v):
+            raise ConfigError(
+                f"{name}: '{key}' must be a whole number >= 1, got {v!r}",
+                f"e.g. {{'{key}': 16}}",
+            )
+        if key in ("bias", "ceil_mode", "count_include_pad") and not isinstance(v, bool):
+            raise ConfigError(
+                f"{name}: '{key}' must be true or false, got {v!r}",
+                "JSON true/false (YAML also yes/no), without quotes",
+            )
+        if key == "rate" and not (_number(v) and 0 <= v < 1):
+            raise ConfigError(
+                f"{name}: dropout 'rate' must be a number in [0, 1), got {v!r}",
+                "the fraction of units dropped in training, e.g. 0.5",
+            )
+        if key == "keep_prob" and not (_number(v) and 0 < v <= 1):
+            raise ConfigError(
+                f"{name}: dropout 'keep_prob' must be a number in (0, 1], got {v!r}",
+                "the fraction of units kept in training, e.g. 0.5",
+            )
+        if key == "momentum" and not (_number(v) and 0 <= v <= 1):
+            raise ConfigError(
+                f"{name}: batch-norm 'momentum' must be a number in [0, 1], got {v!r}",
+                "running = (1 - momentum) * running + momentum * batch; e.g. 0.1",
+            )
+        if key == "eps" and not (_number(v) and v > 0):
+            raise ConfigError(
+                f"{name}: batch-norm 'eps' must be a number > 0, got {v!r}",
+                "it keeps 1 / sqrt(var + eps) finite; e.g. 1e-5",
+            )
+
+
 def build_layers(kind, opts, shape, *, counts, rng, dtype):
     """Layers for one spec entry at per-sample input ``shape`` (activation layers included)."""
     kind = ALIASES.get(kind, kind)
     opts = dict(opts or {})
     counts[kind] = counts.get(kind, 0) + 1
     name = f"{kind}{counts[kind]}"
+    if kind not in KINDS:
+        raise ConfigError(
+            f"unknown layer kind {kind!r}; kinds: {', '.join(KINDS)}", suggest(kind, KINDS) or None
+        )
+    try:
+        return _build_layers(kind, name, opts, shape, counts=counts, rng=rng, dtype=dtype)
+    except ConfigError as e:
+        if e.message.startswith(f"{name}:") or e.message.startswith(f"{name} ("):
+            raise
+        # the layers' own checks ("ksize must be an int >= 1 ...") do not know the layer's name
+        raise ConfigError(
+            f"{name}: {e.message}",
+            e.hint
+            or "the layer options are listed in 'cnnlab scratch train --help'; "
+            "e.g. ['conv', {'ksize': 3, 'chn': 8, 'stride': 1}]",
+        ) from e
+
+
+def _build_layers(kind, name, opts, shape, *, counts, rng, dtype):
     act = "none"
+    _check_values(name, opts)
     if kind == "conv":
         _options(kind, opts, ("ksize", "chn", "stride", "padding", "actfunc", "bias"))
         if "ksize" not in opts or "chn" not in opts:
@@ -147,10 +216,8 @@ def build_layers(kind, opts, shape, *, counts, rng, dtype):
     elif kind in ("relu", "sigmoid", "tanh", "flatten"):
         _options(kind, opts, ())
         layer = (L.Flatten if kind == "flatten" else ACTIVATIONS[kind])(name=name)
-    else:
-        raise ConfigError(
-            f"unknown layer kind {kind!r}; kinds: {', '.join(KINDS)}", suggest(kind, KINDS) or None
-        )
+    else:  # build_layers has refused unknown kinds
+        raise AssertionError(kind)
     if act not in ACTIVATIONS:
         raise ConfigError(f"{name}: unknown actfunc {act!r}; choose from {', '.join(ACTIVATIONS)}")
     out = [layer]
@@ -266,22 +333,34 @@ class Model:
     @classmethod
     def load(cls, path):
         """Rebuild a model saved by :meth:`save` (``np.load`` with ``allow_pickle=False``)."""
+        if isinstance(path, (str, os.PathLike)) and not Path(path).is_file():
+            raise DataError(
+                f"scratch model {path} not found" + (" (it is a folder)" * Path(path).is_dir()),
+                "give the .npz written by 'cnnlab scratch train --save'",
+            )
         try:
             with np.load(path, allow_pickle=False) as f:
                 data = {k: f[k] for k in f.files}
-        except (OSError, ValueError) as e:
-            raise DataError(
-                f"cannot read scratch model {path}: {e}", "save it with Model.save"
-            ) from e
-        if "spec" not in data:
-            raise DataError(f"{path} is not a cnnlab scratch model (no 'spec' entry)")
+            if "spec" not in data or "input_shape" not in data:
+                raise DataError(
+                    f"{path} is an .npz but not a cnnlab scratch model (no 'spec' entry)",
+                    "give a file written by 'cnnlab scratch train --save'",
+                )
+            spec, meta = json.loads(str(data["spec"])), json.loads(str(data.get("meta", "{}")))
+            input_shape = tuple(int(s) for s in data["input_shape"])
+        except DataError:
+            raise
+        # np.load's failures on a bad file are many and misleading (EOFError for an empty file,
+        # BadZipFile for a truncated one, "allow_pickle" for text): one message for them all.
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+            raise _unreadable(path) from e
         model = build(
-            json.loads(str(data["spec"])),
-            tuple(data["input_shape"]),
+            spec,
+            input_shape,
             dtype=np.float32,
             loss=str(data.get("loss", "cross-entropy")),
         )
-        model.meta = json.loads(str(data.get("meta", "{}")))
+        model.meta = meta
         for i, layer in enumerate(model.layers):
             for group in ("params", "buffers"):
                 d = getattr(layer, group)
@@ -293,6 +372,15 @@ class Model:
                         )
                     d[k] = a
         return model
+
+
+def _unreadable(path):
+    return DataError(
+        f"{path} is not a readable scratch model "
+        "(empty, truncated or not an .npz written by cnnlab scratch train)",
+        "train and save it again with 'cnnlab scratch train ... --save FILE.npz'; "
+        "a copy may have been cut short",
+    )
 
 
 def build(spec, input_shape, num_classes=None, *, dtype=np.float32, seed=0, loss="cross-entropy"):
@@ -308,6 +396,19 @@ def build(spec, input_shape, num_classes=None, *, dtype=np.float32, seed=0, loss
                 f"unknown spec {spec!r}; built in: {', '.join(SPECS)}", suggest(spec, SPECS) or None
             )
         spec = SPECS[spec]
+    if num_classes is not None and not _whole(num_classes, 2):
+        # 0 used to drop the output layer silently and a negative count crashed in NumPy; one
+        # class is no classifier (softmax over one unit is always 1, the hinge always 0)
+        raise ConfigError(
+            f"the number of classes must be a whole number >= 2, got {num_classes!r}",
+            "one output unit per class, e.g. 10 for digits",
+        )
+    if not (len(input_shape) in (1, 3) and all(_whole(s) for s in input_shape)):
+        raise ConfigError(
+            f"the input shape must be (h, w, c) or (width,) of whole numbers >= 1, "
+            f"got {tuple(input_shape)}",
+            "e.g. (28, 28, 1) for MNIST",
+        )
     spec = list(spec) + (
         [["full", {"width": num_classes, "actfunc": "none"}]] if num_classes else []
     )

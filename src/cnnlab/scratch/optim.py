@@ -13,6 +13,8 @@ The loss gains ``lam * R(W)``; ``Penalty(l2=a, l1=b)`` stands for ``a * sum W^2 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from cnnlab.errors import ConfigError
@@ -22,8 +24,11 @@ class Penalty:
     """``l2 * sum(W^2) + l1 * sum(|W|)`` over every weight array (key ``"w"``)."""
 
     def __init__(self, l2=0.0, l1=0.0):
-        if l2 < 0 or l1 < 0:
-            raise ConfigError(f"penalty strengths must be >= 0, got l2={l2}, l1={l1}")
+        if not (math.isfinite(l2) and math.isfinite(l1) and l2 >= 0 and l1 >= 0):  # NaN too
+            raise ConfigError(
+                f"penalty strengths must be finite and >= 0, got l2={l2}, l1={l1}",
+                "e.g. l2=1e-4; 0 switches a term off",
+            )
         self.l2, self.l1 = float(l2), float(l1)
 
     @classmethod
@@ -43,8 +48,10 @@ class Penalty:
 
 class Optimizer:
     def __init__(self, lr, penalty=None):
-        if lr <= 0:
-            raise ConfigError(f"learning rate must be > 0, got {lr}")
+        if not (math.isfinite(lr) and lr > 0):  # 'lr <= 0' lets NaN through
+            raise ConfigError(
+                f"learning rate must be a finite number > 0, got {lr}", "e.g. 2e-3 for Adam"
+            )
         self.lr, self.penalty, self.state = float(lr), penalty or Penalty(), {}
 
     def step(self, model):
@@ -66,6 +73,10 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, penalty=None):
         super().__init__(lr, penalty)
+        if not (math.isfinite(momentum) and 0 <= momentum < 1):
+            raise ConfigError(
+                f"momentum must be a number in [0, 1), got {momentum}", "0.9 is the usual value"
+            )
         if nesterov and not momentum:
             raise ConfigError("nesterov needs momentum > 0")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)

@@ -57,6 +57,8 @@ def fit(
 
     if len(x) != len(y) or len(x) == 0:
         raise ConfigError(f"{len(x)} images but {len(y)} labels")
+    if epochs < 1 or batch_size < 1:
+        raise ConfigError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
     rng = np.random.default_rng(seed)
     steps = math.ceil(len(x) / batch_size)
     total, base, history = epochs * steps, optimizer.lr, []
@@ -90,6 +92,19 @@ def fit(
                 correct += float((logits.argmax(1) == yb).sum())
                 bar.update(task, advance=1, loss=loss)
             bar.remove_task(task)
+            # the loss check above sees only the weights before each step: a step that made them
+            # NaN (the last one, or a run of one step) would otherwise end "test accuracy 10%"
+            bad = next(
+                (f"{lay.name}.{k}" for lay in model.layers for k, p in lay.params.items()
+                 if not np.isfinite(p).all()),
+                None,
+            )  # fmt: skip
+            if bad:
+                raise TrainingDiverged(
+                    f"the weights became NaN or infinite in epoch {epoch} (first: {bad}, learning "
+                    f"rate {optimizer.lr:.4g}); training stopped",
+                    "lower --lr, add --warmup, or use --optimizer adam",
+                )
             row = {
                 "epoch": epoch,
                 "loss": loss_sum / len(x),

@@ -122,3 +122,15 @@ def test_frozen_heap_hides_the_existing_objects_from_the_collector_only_while_it
         work()
     assert seen[0] > before  # the heap that existed was frozen while the function ran
     assert gc.get_freeze_count() == before  # and handed back, even after an exception
+
+
+def test_atomic_write_says_what_is_in_the_way(tmp_path):
+    # a folder at the path, or a file where a folder must be: named, not "File exists" or the
+    # hidden temporary file's name
+    with pytest.raises(OSError, match="it is a folder") as e:
+        atomic_write(tmp_path, b"x")
+    assert str(tmp_path) in str(e.value) and ".tmp" not in str(e.value)
+    (tmp_path / "afile").write_text("in the way")
+    with pytest.raises(OSError, match="afile is a file, not a folder"):
+        atomic_write(tmp_path / "afile" / "sub" / "out.md", "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

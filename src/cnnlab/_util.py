@@ -7,6 +7,7 @@ No torch at import time (arithmetic and scratch, which never import torch, use t
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import hashlib
 import os
@@ -58,6 +59,8 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable) -> Path:
     ``path`` is untouched.
     """
     path = Path(path)
+    if path.is_dir():  # else the rename fails naming the hidden temporary file
+        raise OSError(errno.EISDIR, f"cannot write {path} (it is a folder: give a file name)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

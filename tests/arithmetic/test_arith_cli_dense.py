@@ -71,6 +71,8 @@ def test_text_and_markdown_show_the_working(capsys):
         ),
         (["shape", "--type", "roipool", "--input", "8x4x4", "--roi", "1,2,3"], "malformed --roi"),
         (["shape", "--type", "roipool", "--input", "8x4x4", "--stride", "16"], "needs --roi"),
+        (["shape", "--type", "roipool", "--input", "8x4x4", "--roi", "0,0,nan,5"], "malformed"),
+        (["anchors", "--ratios", "0.5,inf"], "malformed --ratios"),
         (["shape", "--filters", "4", "--kernel", "3"], "--type conv needs --input"),
         (["anchors", "--ratios", "0.5,-1"], "malformed --ratios"),
         (["anchors", "--feature", "38x"], "malformed --feature"),
@@ -95,3 +97,10 @@ def test_real_cli_exit_codes():
     )  # fmt: skip
     assert bad.returncode == 2 and "malformed --bins" in bad.stderr
     assert "Traceback" not in bad.stderr and bad.stdout == ""
+
+
+def test_a_roi_may_start_at_pixel_zero(capsys):
+    # the image's corner is a coordinate like any other (it was refused as "not positive")
+    code, out, _ = run(capsys, "shape", "--type", "roipool", "--input", "256x13x13", "--roi",
+                       "0,0,5,5", "--stride", "16", "--format", "json")  # fmt: skip
+    assert code == 0 and json.loads(out)["roi"] == [0.0, 0.0, 5.0, 5.0]

@@ -100,7 +100,10 @@ def register_anchors(sub, formatter_class) -> None:
 # ----------------------------------------------------------------------------- parsing
 
 
-def _numbers(text: str, flag: str, cast=float) -> list:
+def _numbers(text: str, flag: str, cast=float, *, zero=False, form="like 1,2,3") -> list:
+    """Comma-separated finite numbers, each > 0 (>= 0 with ``zero``: a pixel coordinate)."""
+    import math
+
     from cnnlab.errors import ConfigError
 
     items = [t.strip() for t in str(text).split(",")]
@@ -108,9 +111,10 @@ def _numbers(text: str, flag: str, cast=float) -> list:
         values = [cast(t) for t in items]
     except ValueError:
         values = None
-    if not values or any(v <= 0 for v in values):
+    if not values or any(not math.isfinite(v) or v < 0 or (v == 0 and not zero) for v in values):
         kind = "whole numbers" if cast is int else "numbers"
-        raise ConfigError(f"malformed {flag} {text!r}", f"expected positive {kind} like 1,2,3")
+        sign = "0 or more" if zero else "positive"
+        raise ConfigError(f"malformed {flag} {text!r}", f"expected {sign} {kind} {form}")
     return values
 
 
@@ -189,7 +193,8 @@ def compute(args, kind: str):
     if kind == "spp":
         return spp_output(shape, _bins(args.bins) if args.bins else (4, 2, 1))
     out = parse_size(args.out, "--out") if args.out else (7, 7)
-    roi = _numbers(args.roi, "--roi") if args.roi is not None else None
+    form = "X1,Y1,X2,Y2 in image pixels"
+    roi = _numbers(args.roi, "--roi", zero=True, form=form) if args.roi is not None else None
     if roi is not None and len(roi) != 4:
         raise ConfigError(f"malformed --roi {args.roi!r}", "expected X1,Y1,X2,Y2 in image pixels")
     stride = parse_size(args.stride, "--stride") if args.stride is not None else 1

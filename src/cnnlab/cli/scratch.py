@@ -167,7 +167,7 @@ def _train(args):
 
     from cnnlab.scratch import build, fit, load_spec, make_optimizer, normalize
 
-    console = Console()
+    console = Console(emoji=False)
     spec = load_spec(args.spec)
     _check_train_args(args)
     penalty = _penalty(args)
@@ -343,7 +343,7 @@ def _eval(args):
     loss, acc = model.evaluate(
         normalize(x, model.meta.get("mean", 0.0), model.meta.get("std", 1.0)), y
     )
-    Console().print(
+    Console(emoji=False).print(
         f"{args.model}: {args.data} test accuracy {acc:.2%}, loss {loss:.4f} ({len(x):,} images)"
     )
     return 0
@@ -392,7 +392,7 @@ def _summary(args):
         )
     table.add_section()
     table.add_row("total", "", "", f"{model.num_params:,}")
-    Console().print(table)
+    Console(emoji=False).print(table)
     return 0
 
 
@@ -459,7 +459,7 @@ def _gradcheck(args):
             "",
             "[green]yes[/]" if ok else "[red]NO[/]",
         )
-    console = Console()
+    console = Console(emoji=False)
     console.print(table)
     console.print(
         f"{len(cases) + len(losses)} checks in {time.perf_counter() - t0:.1f}s; worst relative "
@@ -492,7 +492,7 @@ def _deconv(args):
         parse_size(args.padding, "--padding", minimum=0),
         parse_size(args.output_padding, "--output-padding", minimum=0),
     )
-    console = Console(highlight=False)
+    console = Console(emoji=False, highlight=False)
     # sizes first, from the layer alone: a 2000x2000 input makes 4001x4001 matrices whose
     # printing took minutes (and a larger one would not fit in memory)
     layer = ConvTranspose2D(1, 1, *sizes[1:], bias=False, dtype=np.float64)

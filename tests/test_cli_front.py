@@ -53,6 +53,6 @@ def test_user_text_is_printed_as_written_not_as_emoji(tmp_path, capsys):
     missing = tmp_path / "my:fire:pic.png"
     assert cli.main(["summary", "no:thumbs_down:net"]) == 2
     assert cli.main(["filter", str(missing), "-k", "box-blur", "-o", str(tmp_path / "o.png")]) == 2
-    err = " ".join(capsys.readouterr().err.split())
+    err = "".join(capsys.readouterr().err.split())  # rich may break a long path anywhere
     assert "no:thumbs_down" in err and "my:fire:pic.png" in err
     assert "\N{FIRE}" not in err and "\N{THUMBS DOWN SIGN}" not in err

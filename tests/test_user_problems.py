@@ -215,7 +215,7 @@ def test_p9_compare_layer_specs_with_fc(capsys):
     out = capsys.readouterr().out
     assert "2,890" in out  # 8*6*6*10 + 10: the fc of A, sized from the shapes
     assert main(["compare", "conv(-3,3)", "conv(8,3)", "--input", "3x8x8"]) == 2
-    assert "bad arguments in conv(-3, 3)" in _err(capsys)
+    assert "out_channels must be a whole number >= 1, got -3" in _err(capsys)
 
 
 # 10 -----------------------------------------------------------------------------------------

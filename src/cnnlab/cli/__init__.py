@@ -40,7 +40,7 @@ COMMAND_MODULES = [
     "cnnlab.cli.experiment",  # experiment: the lectures' claims, measured
 ]
 
-err_console = Console(emoji=False, stderr=True)
+err_console = Console(emoji=False, stderr=True, soft_wrap=True)  # a path stays one piece
 
 EXAMPLES = """examples:
   cnnlab demo                                        # train LeNet-5 on built-in digits (offline)

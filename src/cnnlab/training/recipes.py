@@ -77,7 +77,8 @@ _add(
     "Muon on the conv filters, label smoothing, alternating flips, flip+shift TTA",
     "CPU (2-core Xeon, bf16 on AMX), CIFAR-10 (JPEG), benchmarks/train_cifar.py: 90.27% test "
     "(flip-shift TTA) in 10 min (7.2 epochs), 91.25% in 25 min (13.8 epochs), each ahead of an "
-    "airbench94 port in bf16 (89.98%, 90.97%; one run each); 2026-11-29; GPU not measured",
+    "airbench94 port in bf16 (89.98%, 90.97%; one run each); 2026-11-29; a re-run on slower "
+    "minutes of the VM fit 5.5 epochs into 10 min: 89.54% (2026-11-30); GPU not measured",
     model="cifar-fast-net", data="cifar10-jpeg", epochs=8, batch_size=2000, optimizer="muon",
     # Jordan's airbench94_muon values (2024), for this trainer's mean loss: his SGD rates are
     # per summed example (biases 0.053, head 0.67), so x2000 here; the head's larger rate is

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 import cnnlab
 from cnnlab import cli
@@ -56,3 +57,16 @@ def test_user_text_is_printed_as_written_not_as_emoji(tmp_path, capsys):
     err = "".join(capsys.readouterr().err.split())  # rich may break a long path anywhere
     assert "no:thumbs_down" in err and "my:fire:pic.png" in err
     assert "\N{FIRE}" not in err and "\N{THUMBS DOWN SIGN}" not in err
+
+
+def test_a_written_path_is_printed_whole_and_as_typed(tmp_path, capsys):
+    # brackets are rich markup and a long path was split at 80 columns: neither may touch it
+    from torchvision.io import write_png
+
+    img = tmp_path / "in.png"
+    write_png(torch.zeros(1, 16, 16, dtype=torch.uint8), str(img))
+    folder = tmp_path / "[bold]runs"
+    folder.mkdir()
+    out = folder / ("a-rather-long-output-name-" * 4 + ".png")
+    assert cli.main(["filter", str(img), "-k", "box-blur", "-o", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out.splitlines()

@@ -58,5 +58,7 @@ def _preview(args) -> int:
         console.print(f"  {name}")
     for n in notes:
         console.print(f"note: {n}")
-    console.print(f"wrote {path} ({len(rows)} rows x {args.samples} samples)")
+    console.print(
+        f"wrote {path} ({len(rows)} rows x {args.samples} samples)", markup=False, soft_wrap=True
+    )
     return 0

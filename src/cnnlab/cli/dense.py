@@ -125,5 +125,5 @@ def _segment(args) -> int:
     con = Console(emoji=False)
     for name, count in result["pixels"].items():
         con.print(f"{name:>12}  {count} pixels")
-    con.print(f"wrote {args.output}")
+    con.print(f"wrote {args.output}", markup=False, soft_wrap=True)
     return 0

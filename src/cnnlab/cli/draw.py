@@ -51,6 +51,8 @@ def _draw(args) -> int:
     d = draw(model, size, out, model_name=name)
     Console(emoji=False, highlight=False).print(
         f"{name}: {d.boxes} feature maps drawn, {d.canvas.width:.0f}x{d.canvas.height:.0f} px; "
-        f"wrote {out}"
+        f"wrote {out}",
+        markup=False,
+        soft_wrap=True,  # a path is not split at the terminal's width
     )
     return 0

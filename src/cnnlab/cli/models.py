@@ -267,5 +267,5 @@ def _chart(args, console) -> int:
         )
     console.print(table)
     console.print(f"human: {HUMAN[0]:g}% ({HUMAN[1]})", highlight=False)
-    console.print(f"wrote {plot_ilsvrc(rows, out)}", highlight=False)
+    console.print(f"wrote {plot_ilsvrc(rows, out)}", highlight=False, markup=False, soft_wrap=True)
     return 0

@@ -25,5 +25,5 @@ def _report(args) -> int:
     from cnnlab.viz.report import build_report
 
     path = build_report(args.run, args.out)
-    Console(emoji=False, highlight=False).print(f"wrote {path}")
+    Console(emoji=False, highlight=False).print(f"wrote {path}", markup=False, soft_wrap=True)
     return 0

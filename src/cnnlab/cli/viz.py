@@ -295,7 +295,7 @@ def _filter(args) -> int:
         title=f"{name}, stride {args.stride}, pad {args.pad}"
         + (", flipped (convolution)" if args.flip else ""),
     )
-    console.print(f"wrote {out_path}")
+    console.print(f"wrote {out_path}", markup=False, soft_wrap=True)
     return 0
 
 
@@ -322,7 +322,7 @@ def _filter_shift(args, console, img, kernel, shift, out_path) -> int:
         console.print(line, highlight=False)
     name = args.kernel if args.kernel in _kernel_names() else "custom kernel"
     plot_shift_equivariance(result, out_path, title=f"{name}: shift ({shift[0]}, {shift[1]})")
-    console.print(f"wrote {out_path}")
+    console.print(f"wrote {out_path}", markup=False, soft_wrap=True)
     return 0
 
 
@@ -402,7 +402,7 @@ def _features(args) -> int:
     for fm in maps.values():
         console.print(f"{fm.name}: {'x'.join(map(str, fm.shape))}  {fmt_rf(fm)}")
     plot_features(shown, maps, args.out, f"{source.name}: feature maps", args.max_maps)
-    console.print(f"wrote {args.out}")
+    console.print(f"wrote {args.out}", markup=False, soft_wrap=True)
     return 0
 
 
@@ -480,7 +480,7 @@ def _attribute(args) -> int:
     if args.method == "gradcam":
         title += f" at {args.layer or last_conv(source.model)}"
     plot_attribution(shown, a[0], args.method, args.out, title)
-    console.print(f"wrote {args.out}")
+    console.print(f"wrote {args.out}", markup=False, soft_wrap=True)
     return 0
 
 
@@ -532,7 +532,7 @@ def _top_patches(args) -> int:
         f"{len(images)} {args.data} images (deconvnet | patch)",
         ds.classes,
     )
-    console.print(f"wrote {args.out}")
+    console.print(f"wrote {args.out}", markup=False, soft_wrap=True)
     return 0
 
 
@@ -577,5 +577,5 @@ def _heatmap(args) -> int:
         f"{float(probs[klass].mean()):.3f}"
     )
     plot_heatmap(shown, probs, klass, args.out, f"{source.name}: where is {name}?", name)
-    console.print(f"wrote {args.out}")
+    console.print(f"wrote {args.out}", markup=False, soft_wrap=True)
     return 0

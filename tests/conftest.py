@@ -24,3 +24,20 @@ def _fresh_python(code: str) -> None:
 def fresh_python():
     """``fresh_python(code)``: what a command imports is only visible in a new process."""
     return _fresh_python
+
+
+def _digits_lenet5(runs_dir, name: str):
+    """Train LeNet-5 one epoch on the built-in digits through the real CLI (a few seconds);
+    returns the run folder."""
+    from cnnlab.cli import main
+
+    assert main(["train", "lenet5", "--data", "digits", "--epochs", "1", "--batch-size", "256",
+                 "--runs-dir", str(runs_dir), "--name", name, "--threads", "1", "--quiet",
+                 "--no-plots"]) == 0  # fmt: skip
+    return runs_dir / name
+
+
+@pytest.fixture(scope="session")
+def digits_lenet5():
+    """``digits_lenet5(runs_dir, name)``: a small trained classifier run for CLI tests."""
+    return _digits_lenet5

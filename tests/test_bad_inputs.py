@@ -22,14 +22,10 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, digits_lenet5):
     """A folder with one good run and the bad files the cases point at."""
-    from cnnlab.cli import main
-
     w = tmp_path_factory.mktemp("world")
-    assert main(["train", "lenet5", "--data", "digits", "--epochs", "1", "--batch-size", "256",
-                 "--runs-dir", str(w / "runs"), "--name", "good", "--threads", "1", "--quiet",
-                 "--no-plots"]) == 0  # fmt: skip
+    digits_lenet5(w / "runs", "good")
     good = (w / "runs" / "good" / "last.pt").read_bytes()
     (w / "truncated.pt").write_bytes(good[: len(good) // 3])  # a write cut short
     (w / "empty").mkdir()

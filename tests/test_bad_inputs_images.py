@@ -30,12 +30,8 @@ def _save16(arr8: np.ndarray, path) -> None:
 
 
 @pytest.fixture(scope="module")
-def classifier(tmp_path_factory):
-    w = tmp_path_factory.mktemp("clf")
-    assert main(["train", "lenet5", "--data", "digits", "--epochs", "1", "--batch-size", "256",
-                 "--runs-dir", str(w / "runs"), "--name", "c", "--threads", "1", "--quiet",
-                 "--no-plots"]) == 0  # fmt: skip
-    return w / "runs" / "c" / "last.pt"
+def classifier(tmp_path_factory, digits_lenet5):
+    return digits_lenet5(tmp_path_factory.mktemp("clf") / "runs", "c") / "last.pt"
 
 
 # ------------------------------------------------------------------------------ 16-bit PNGs

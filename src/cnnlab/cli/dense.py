@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 
 DETECT_EXAMPLES = """examples:
   cnnlab train yolov1_small --data digits-det --epochs 30 --name yolo
@@ -57,38 +56,6 @@ def _run_image_output(p, preset: str) -> None:
     p.add_argument("-o", "--output", required=True, help="PNG to write")
 
 
-@contextlib.contextmanager
-def _output_folder(output):
-    """Create ``output``'s missing parent folders, as ``summary -o`` does (atomic_write), for
-    the ``with`` block (detect_image/segment_image refuse a missing folder); remove the folders
-    made here if the block fails, so a refused run leaves nothing behind."""
-    from pathlib import Path
-
-    from cnnlab.errors import ConfigError
-
-    parent = Path(output).parent
-    missing = []
-    p = parent
-    while not p.exists():
-        missing.append(p)
-        p = p.parent
-    if not p.is_dir():
-        raise ConfigError(f"{p} is a file, not a folder", "pick another -o")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:  # no permission, a read-only disk
-        raise ConfigError(
-            f"cannot create folder {parent}: {e.strerror or e}", "pick another -o"
-        ) from None
-    try:
-        yield
-    except BaseException:
-        for d in missing:  # deepest first; only the (empty) folders made here
-            with contextlib.suppress(OSError):
-                d.rmdir()
-        raise
-
-
 def _detect(args) -> int:
     import math
 
@@ -103,9 +70,8 @@ def _detect(args) -> int:
             f"--min-score must be a number from 0 to 1, got {args.min_score:g}",
             "e.g. --min-score 0.5 (boxes scored at or above it are drawn)",
         )
-    with _output_folder(args.output):
-        result = detect_image(args.run, args.image, args.output, min_score=args.min_score,
-                              device=args.device)  # fmt: skip
+    result = detect_image(args.run, args.image, args.output, min_score=args.min_score,
+                          device=args.device)  # fmt: skip
     con = Console(emoji=False)
     for name, score, box in result["detections"]:
         con.print(f"{name:>10}  {score:.3f}  [{', '.join(f'{v:.1f}' for v in box)}]")
@@ -120,8 +86,7 @@ def _segment(args) -> int:
 
     from cnnlab.training.dense_tasks import segment_image
 
-    with _output_folder(args.output):
-        result = segment_image(args.run, args.image, args.output, device=args.device)
+    result = segment_image(args.run, args.image, args.output, device=args.device)
     con = Console(emoji=False)
     for name, count in result["pixels"].items():
         con.print(f"{name:>12}  {count} pixels")

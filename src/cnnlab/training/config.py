@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,10 +193,8 @@ class TrainConfig:
                 _out_of_range(k, getattr(self, k), "in [0, 1)", self)
         if self.target_top1 is not None and not 0 < self.target_top1 <= 100:
             _out_of_range("target_top1", self.target_top1, "in (0, 100] (a percentage)", self)
-        if self.name is not None and (
-            self.name in ("", ".", "..") or os.path.basename(self.name) != self.name
-            or "/" in self.name or "\\" in self.name
-        ):  # a path would put the run outside --runs-dir  # fmt: skip
+        if self.name is not None and (self.name in ("", ".", "..") or any(
+            sep in self.name for sep in "/\\")):  # a path would leave --runs-dir  # fmt: skip
             raise ConfigError(
                 f"--name {self.name!r} is not a folder name",
                 "give a plain name like --name my-run; --runs-dir says where the folder goes",

@@ -444,8 +444,11 @@ def _check_output(output):
     out = Path(output)
     if out.suffix.lower() != ".png":
         raise ConfigError(f"output {out} is not a .png file", "name the output file *.png")
-    if not out.parent.is_dir():
-        raise ConfigError(f"folder {out.parent} does not exist", "create it or pick another -o")
+    # missing folders are made when the picture is written (save_png: atomic_write), after
+    # everything else has worked, so a refused run leaves none; a file in the way is refused
+    above = next(p for p in out.parents if p.exists())
+    if not above.is_dir():
+        raise ConfigError(f"{above} is a file, not a folder", "pick another -o")
     return out
 
 
